@@ -1,0 +1,443 @@
+/*
+** The side file of a `vectors` table.
+**
+** FILE FORMAT (version 1). All integers little-endian.
+**
+**   offset  size  field
+**   0       8     magic "VELESVEC"
+**   8       4     format version, 1
+**   12      4     header size in bytes, 4096
+**   16      4     dimension (elements per vector; 0 = not fixed yet)
+**   20      4     reserved, 0
+**   24      16    identifier of the owning table, 16 lowercase hex digits
+**                 (the same string as the `ident` row of <table>_config)
+**   40      4056  zero
+**   4096    ...   slots: slot i holds dim IEEE-754 binary32 values at
+**                 offset 4096 + i * dim * 4. No per-slot header.
+**
+** The header is padded to 4096 bytes so slots start page-aligned and a
+** scan can map the file and read the slots as one dense f32 matrix.
+**
+** WHAT THE BYTES MEAN. The file holds bytes only; which slots are live,
+** and for which id, is recorded in the SQLite database (<table>_map), the
+** source of truth. A slot's bytes count only while a committed map row
+** references it. The caller (vectors.c) only ever writes slots that no
+** committed state references (copy-on-write), so a write can never damage
+** what a reader or a crash recovery will look at.
+**
+** WRITE AND SYNC ORDER.
+**   1. During a transaction, vectors go into a write-behind buffer of
+**      VS_BUFFER_BYTES that coalesces consecutive slots; it is written
+**      with one pwrite() when full, when a non-adjacent slot is written,
+**      or before a read of the mapped file.
+**   2. At xSync (before SQLite commits) the buffer is written and the file
+**      fdatasync()ed; a newly created file's directory is fsync()ed once.
+**   3. Only then does SQLite commit the map rows that reference the slots.
+** A crash before 3 leaves written slots unreferenced (garbage that the
+** allocator reuses); a crash after 3 finds the data already durable.
+** A failed fdatasync fails the commit; it is not retried.
+**
+** The file only grows: it is never truncated (another process may have
+** it mapped, and a shrinking mapping would raise SIGBUS there).
+**
+** An in-memory side file (temp and :memory: databases) keeps the same
+** slot layout in a heap array, with no header and no buffer.
+*/
+#define _GNU_SOURCE
+#include "sidefile.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VS_MAGIC        "VELESVEC"
+#define VS_VERSION      1
+#define VS_HEADER_BYTES 4096
+#define VS_BUFFER_BYTES (4*1024*1024)
+
+struct VsFile {
+  char *zPath;            /* file name; 0 for an in-memory store */
+  int fd;                 /* open descriptor, -1 for memory */
+  int nDim;               /* elements per slot; 0 = unknown yet */
+  i64 nSlotBytes;         /* nDim*4 */
+  char zIdent[VS_IDENT_LEN+1];
+  int bDirSync;           /* the directory needs one fsync (new file) */
+  /* write-behind buffer: slots iBufFirst .. iBufFirst+nBufSlot-1 */
+  unsigned char *aBuf;
+  i64 iBufFirst;
+  i64 nBufSlot;
+  /* read-only mapping of the file, for scans */
+  unsigned char *pMap;
+  i64 nMap;
+  /* in-memory store */
+  unsigned char *aMem;
+  i64 nMemSlot;           /* slots written so far (high-water) */
+  i64 nMemAlloc;          /* capacity in slots */
+};
+
+static int ioError(int rc, char **pzErr, const char *zOp, VsFile *p){
+  *pzErr = sqlite3_mprintf("%s %s: %s", zOp, p->zPath, strerror(errno));
+  return rc;
+}
+
+static void put32(unsigned char *a, unsigned v){
+  a[0] = v & 0xff; a[1] = (v>>8) & 0xff;
+  a[2] = (v>>16) & 0xff; a[3] = (v>>24) & 0xff;
+}
+static unsigned get32(const unsigned char *a){
+  return a[0] | (a[1]<<8) | (a[2]<<16) | ((unsigned)a[3]<<24);
+}
+
+static int writeAll(int fd, const void *pBuf, size_t n, off_t iOff){
+  const unsigned char *a = pBuf;
+  while( n>0 ){
+    ssize_t w = pwrite(fd, a, n, iOff);
+    if( w<0 ){
+      if( errno==EINTR ) continue;
+      return -1;
+    }
+    if( w==0 ){
+      errno = ENOSPC;
+      return -1;
+    }
+    a += w;
+    n -= (size_t)w;
+    iOff += w;
+  }
+  return 0;
+}
+
+/* 0 on success, -1 with errno on error, 1 on a short read (end of file) */
+static int readAll(int fd, void *pBuf, size_t n, off_t iOff){
+  unsigned char *a = pBuf;
+  while( n>0 ){
+    ssize_t r = pread(fd, a, n, iOff);
+    if( r<0 ){
+      if( errno==EINTR ) continue;
+      return -1;
+    }
+    if( r==0 ) return 1;
+    a += r;
+    n -= (size_t)r;
+    iOff += r;
+  }
+  return 0;
+}
+
+static VsFile *newFile(const char *zPath, int nDim, const char *zIdent){
+  VsFile *p = sqlite3_malloc(sizeof(*p));
+  if( p==0 ) return 0;
+  memset(p, 0, sizeof(*p));
+  p->fd = -1;
+  p->nDim = nDim;
+  p->nSlotBytes = (i64)nDim*4;
+  memcpy(p->zIdent, zIdent, VS_IDENT_LEN);
+  if( zPath ){
+    p->zPath = sqlite3_mprintf("%s", zPath);
+    if( p->zPath==0 ){
+      sqlite3_free(p);
+      return 0;
+    }
+  }
+  return p;
+}
+
+static void encodeHeader(VsFile *p, unsigned char *a){
+  memset(a, 0, VS_HEADER_BYTES);
+  memcpy(a, VS_MAGIC, 8);
+  put32(&a[8], VS_VERSION);
+  put32(&a[12], VS_HEADER_BYTES);
+  put32(&a[16], (unsigned)p->nDim);
+  memcpy(&a[24], p->zIdent, VS_IDENT_LEN);
+}
+
+int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
+                 VsFile **pp, char **pzErr){
+  VsFile *p = newFile(zPath, nDim, zIdent);
+  unsigned char *aHdr;
+  *pp = 0;
+  if( p==0 ) return SQLITE_NOMEM;
+  if( zPath==0 ){
+    *pp = p;
+    return SQLITE_OK;
+  }
+  p->fd = open(zPath, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+  if( p->fd<0 ){
+    int rc = ioError(SQLITE_CANTOPEN, pzErr, "cannot create side file", p);
+    vsFileClose(p);
+    return rc;
+  }
+  aHdr = sqlite3_malloc(VS_HEADER_BYTES);
+  if( aHdr==0 ){
+    vsFileClose(p);
+    unlink(zPath);
+    return SQLITE_NOMEM;
+  }
+  encodeHeader(p, aHdr);
+  if( writeAll(p->fd, aHdr, VS_HEADER_BYTES, 0) ){
+    int rc = ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+    sqlite3_free(aHdr);
+    vsFileClose(p);
+    unlink(zPath);
+    return rc;
+  }
+  sqlite3_free(aHdr);
+  p->bDirSync = 1;
+  *pp = p;
+  return SQLITE_OK;
+}
+
+int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
+               VsFile **pp, char **pzErr){
+  VsFile *p = newFile(zPath, nDim, zIdent);
+  unsigned char aHdr[40];
+  int r;
+  *pp = 0;
+  if( p==0 ) return SQLITE_NOMEM;
+  p->fd = open(zPath, O_RDWR|O_CLOEXEC);
+  if( p->fd<0 ){
+    int rc = errno==ENOENT ? SQLITE_CORRUPT_VTAB : SQLITE_CANTOPEN;
+    *pzErr = sqlite3_mprintf("side file %s %s", zPath,
+        errno==ENOENT ? "is missing" : strerror(errno));
+    vsFileClose(p);
+    return rc;
+  }
+  r = readAll(p->fd, aHdr, sizeof(aHdr), 0);
+  if( r<0 ){
+    int rc = ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
+    vsFileClose(p);
+    return rc;
+  }
+  if( r>0 || memcmp(aHdr, VS_MAGIC, 8)!=0 ){
+    *pzErr = sqlite3_mprintf("side file %s has no valid header", zPath);
+  }else if( get32(&aHdr[8])!=VS_VERSION ){
+    *pzErr = sqlite3_mprintf("side file %s has format version %u, "
+        "this build reads version %d", zPath, get32(&aHdr[8]), VS_VERSION);
+  }else if( get32(&aHdr[12])!=VS_HEADER_BYTES ){
+    *pzErr = sqlite3_mprintf("side file %s has a header size of %u, "
+        "expected %d", zPath, get32(&aHdr[12]), VS_HEADER_BYTES);
+  }else if( memcmp(&aHdr[24], zIdent, VS_IDENT_LEN)!=0 ){
+    *pzErr = sqlite3_mprintf("side file %s belongs to another table: "
+        "expected identifier %s, got %.16s", zPath, zIdent, &aHdr[24]);
+  }else if( nDim>0 && get32(&aHdr[16])!=(unsigned)nDim ){
+    *pzErr = sqlite3_mprintf("side file %s records dimension %u, "
+        "the table has %d", zPath, get32(&aHdr[16]), nDim);
+  }else{
+    *pp = p;
+    return SQLITE_OK;
+  }
+  vsFileClose(p);
+  return SQLITE_CORRUPT_VTAB;
+}
+
+static void unmap(VsFile *p){
+  if( p->pMap ){
+    munmap(p->pMap, (size_t)p->nMap);
+    p->pMap = 0;
+    p->nMap = 0;
+  }
+}
+
+void vsFileClose(VsFile *p){
+  if( p==0 ) return;
+  unmap(p);
+  if( p->fd>=0 ) close(p->fd);
+  sqlite3_free(p->aBuf);
+  sqlite3_free(p->aMem);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p);
+}
+
+int vsFileIsMemory(VsFile *p){ return p->zPath==0; }
+const char *vsFilePath(VsFile *p){ return p->zPath; }
+
+int vsFileSetDim(VsFile *p, int nDim, char **pzErr){
+  unsigned char a[4];
+  if( p->nBufSlot || p->nMemSlot ){
+    *pzErr = sqlite3_mprintf("cannot change the dimension of a side file "
+                             "that holds vectors");
+    return SQLITE_MISUSE;
+  }
+  p->nDim = nDim;
+  p->nSlotBytes = (i64)nDim*4;
+  if( p->fd<0 ) return SQLITE_OK;
+  put32(a, (unsigned)nDim);
+  if( writeAll(p->fd, a, 4, 16) ){
+    return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  }
+  return SQLITE_OK;
+}
+
+int vsFileFlush(VsFile *p, char **pzErr){
+  if( p->nBufSlot==0 ) return SQLITE_OK;
+  if( writeAll(p->fd, p->aBuf, (size_t)(p->nBufSlot*p->nSlotBytes),
+               VS_HEADER_BYTES + p->iBufFirst*p->nSlotBytes) ){
+    return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  }
+  p->nBufSlot = 0;
+  return SQLITE_OK;
+}
+
+void vsFileDiscard(VsFile *p){ p->nBufSlot = 0; }
+
+static int memWrite(VsFile *p, i64 iSlot, const float *a){
+  if( iSlot>=p->nMemAlloc ){
+    i64 nNew = p->nMemAlloc ? p->nMemAlloc*2 : 64;
+    unsigned char *aNew;
+    while( nNew<=iSlot ) nNew *= 2;
+    aNew = sqlite3_realloc64(p->aMem, (u64)(nNew*p->nSlotBytes));
+    if( aNew==0 ) return SQLITE_NOMEM;
+    p->aMem = aNew;
+    p->nMemAlloc = nNew;
+  }
+  memcpy(p->aMem + iSlot*p->nSlotBytes, a, (size_t)p->nSlotBytes);
+  if( iSlot>=p->nMemSlot ){
+    /* slots skipped over hold zeros until written */
+    memset(p->aMem + p->nMemSlot*p->nSlotBytes, 0,
+           (size_t)((iSlot-p->nMemSlot)*p->nSlotBytes));
+    p->nMemSlot = iSlot+1;
+  }
+  return SQLITE_OK;
+}
+
+int vsFileWrite(VsFile *p, i64 iSlot, const float *a, char **pzErr){
+  i64 nCap;
+  if( p->fd<0 ) return memWrite(p, iSlot, a);
+  nCap = VS_BUFFER_BYTES / p->nSlotBytes;
+  if( nCap<1 ){
+    /* a slot larger than the buffer goes straight to the file */
+    int rc = vsFileFlush(p, pzErr);
+    if( rc ) return rc;
+    if( writeAll(p->fd, a, (size_t)p->nSlotBytes,
+                 VS_HEADER_BYTES + iSlot*p->nSlotBytes) ){
+      return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+    }
+    return SQLITE_OK;
+  }
+  if( p->nBufSlot>0
+   && (iSlot!=p->iBufFirst+p->nBufSlot || p->nBufSlot>=nCap) ){
+    int rc = vsFileFlush(p, pzErr);
+    if( rc ) return rc;
+  }
+  if( p->aBuf==0 ){
+    p->aBuf = sqlite3_malloc64(VS_BUFFER_BYTES);
+    if( p->aBuf==0 ) return SQLITE_NOMEM;
+  }
+  if( p->nBufSlot==0 ) p->iBufFirst = iSlot;
+  memcpy(p->aBuf + p->nBufSlot*p->nSlotBytes, a, (size_t)p->nSlotBytes);
+  p->nBufSlot++;
+  return SQLITE_OK;
+}
+
+int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr){
+  int r;
+  if( p->fd<0 ){
+    if( iSlot<0 || iSlot>=p->nMemSlot ){
+      *pzErr = sqlite3_mprintf("slot %lld is beyond the in-memory store",
+                               iSlot);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    memcpy(a, p->aMem + iSlot*p->nSlotBytes, (size_t)p->nSlotBytes);
+    return SQLITE_OK;
+  }
+  if( p->nBufSlot && iSlot>=p->iBufFirst && iSlot<p->iBufFirst+p->nBufSlot ){
+    memcpy(a, p->aBuf + (iSlot-p->iBufFirst)*p->nSlotBytes,
+           (size_t)p->nSlotBytes);
+    return SQLITE_OK;
+  }
+  r = readAll(p->fd, a, (size_t)p->nSlotBytes,
+              VS_HEADER_BYTES + iSlot*p->nSlotBytes);
+  if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
+  if( r>0 ){
+    *pzErr = sqlite3_mprintf("side file %s is truncated: slot %lld is "
+                             "past its end", p->zPath, iSlot);
+    return SQLITE_CORRUPT_VTAB;
+  }
+  return SQLITE_OK;
+}
+
+int vsFileSlotCount(VsFile *p, i64 *pnSlot, char **pzErr){
+  struct stat st;
+  if( p->fd<0 ){
+    *pnSlot = p->nMemSlot;
+    return SQLITE_OK;
+  }
+  if( fstat(p->fd, &st) ) return ioError(SQLITE_IOERR_FSTAT, pzErr,
+                                         "cannot stat", p);
+  if( p->nSlotBytes==0 || st.st_size<=VS_HEADER_BYTES ){
+    *pnSlot = 0;
+  }else{
+    *pnSlot = (st.st_size - VS_HEADER_BYTES) / p->nSlotBytes;
+  }
+  return SQLITE_OK;
+}
+
+int vsFileMap(VsFile *p, i64 nSlot, const float **paOut, char **pzErr){
+  i64 nNeed = VS_HEADER_BYTES + nSlot*p->nSlotBytes;
+  int rc;
+  *paOut = 0;
+  if( p->fd<0 ){
+    if( nSlot>p->nMemSlot ){
+      *pzErr = sqlite3_mprintf("slot %lld is beyond the in-memory store",
+                               nSlot-1);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    *paOut = (const float*)p->aMem;
+    return SQLITE_OK;
+  }
+  rc = vsFileFlush(p, pzErr);
+  if( rc ) return rc;
+  if( nSlot==0 ) return SQLITE_OK;
+  if( p->pMap==0 || p->nMap<nNeed ){
+    struct stat st;
+    void *pNew;
+    if( fstat(p->fd, &st) ) return ioError(SQLITE_IOERR_FSTAT, pzErr,
+                                           "cannot stat", p);
+    if( st.st_size<nNeed ){
+      *pzErr = sqlite3_mprintf("side file %s is truncated: %lld slots "
+          "expected, %lld present", p->zPath, nSlot,
+          (i64)((st.st_size-VS_HEADER_BYTES)/p->nSlotBytes));
+      return SQLITE_CORRUPT_VTAB;
+    }
+    unmap(p);
+    pNew = mmap(0, (size_t)st.st_size, PROT_READ, MAP_SHARED, p->fd, 0);
+    if( pNew==MAP_FAILED ){
+      return ioError(SQLITE_IOERR_MMAP, pzErr, "cannot map", p);
+    }
+    p->pMap = pNew;
+    p->nMap = st.st_size;
+  }
+  *paOut = (const float*)(p->pMap + VS_HEADER_BYTES);
+  return SQLITE_OK;
+}
+
+static int syncDirectory(VsFile *p, char **pzErr){
+  char *zDir = sqlite3_mprintf("%s", p->zPath);
+  int fd, rc = SQLITE_OK;
+  if( zDir==0 ) return SQLITE_NOMEM;
+  fd = open(dirname(zDir), O_RDONLY|O_CLOEXEC);
+  if( fd<0 || fsync(fd) ){
+    rc = ioError(SQLITE_IOERR_DIR_FSYNC, pzErr, "cannot sync directory of", p);
+  }
+  if( fd>=0 ) close(fd);
+  sqlite3_free(zDir);
+  return rc;
+}
+
+int vsFileSync(VsFile *p, int bSync, char **pzErr){
+  int rc;
+  if( p->fd<0 ) return SQLITE_OK;
+  rc = vsFileFlush(p, pzErr);
+  if( rc || !bSync ) return rc;
+  if( fdatasync(p->fd) ){
+    return ioError(SQLITE_IOERR_FSYNC, pzErr, "cannot sync", p);
+  }
+  if( p->bDirSync ){
+    rc = syncDirectory(p, pzErr);
+    if( rc==SQLITE_OK ) p->bDirSync = 0;
+  }
+  return rc;
+}

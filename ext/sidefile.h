@@ -1,0 +1,43 @@
+/*
+** The side file: where a `vectors` table keeps its f32 data. See the
+** format and the write/sync order at the top of sidefile.c. This layer
+** knows slots and bytes, nothing of virtual tables or SQL.
+*/
+#ifndef SIDEFILE_H
+#define SIDEFILE_H
+#include "veles_int.h"
+
+#define VS_IDENT_LEN 16            /* identifier: 16 lowercase hex digits */
+
+/* Create a new side file at zPath (0: an in-memory store) for a table
+** with identifier zIdent and dimension nDim (0 = not yet known). */
+int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
+                 VsFile **pp, char **pzErr);
+/* Open an existing side file, checking its header against the
+** identifier and dimension the table's settings record. */
+int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
+               VsFile **pp, char **pzErr);
+void vsFileClose(VsFile *p);
+int vsFileIsMemory(VsFile *p);
+const char *vsFilePath(VsFile *p);
+
+/* Record the dimension once the first vector fixes it. */
+int vsFileSetDim(VsFile *p, int nDim, char **pzErr);
+
+/* Write one vector into slot iSlot (through the write-behind buffer). */
+int vsFileWrite(VsFile *p, i64 iSlot, const float *a, char **pzErr);
+/* Read slot iSlot into a (dim floats); SQLITE_CORRUPT_VTAB past the end. */
+int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr);
+/* Flush the buffer and return a pointer to nSlot contiguous slots
+** starting at slot 0, valid until the next call on p. */
+int vsFileMap(VsFile *p, i64 nSlot, const float **paOut, char **pzErr);
+/* Hand the buffered writes to the operating system. */
+int vsFileFlush(VsFile *p, char **pzErr);
+/* Flush, then make the data durable when bSync (fdatasync). */
+int vsFileSync(VsFile *p, int bSync, char **pzErr);
+/* Forget buffered writes that were not flushed yet. */
+void vsFileDiscard(VsFile *p);
+/* Number of whole slots the file holds now (flushed data only). */
+int vsFileSlotCount(VsFile *p, i64 *pnSlot, char **pzErr);
+
+#endif

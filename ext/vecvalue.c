@@ -1,0 +1,249 @@
+/*
+** Vector values: turning what a user passes as `vec` (or a query vector)
+** into an array of f32, and back into JSON text.
+**
+** Accepted forms:
+**   BLOB  exactly 4*n bytes, little-endian IEEE-754 binary32, n >= 1
+**   TEXT  a JSON array of numbers, e.g. '[0.1, -2, 3e-4]'
+** Refused, with a message naming what was expected and what was given:
+** NULL, integers, reals, blobs of a length that is not a multiple of 4,
+** malformed JSON, non-numeric elements, NaN, +-Inf, values outside the
+** f32 range, and a length other than the expected dimension.
+**
+** JSON numbers are checked against the JSON grammar here and converted
+** with strtod(), which is correct in the "C" numeric locale that SQLite
+** hosts run in.
+*/
+#include "veles_int.h"
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *typeName(int eType){
+  switch( eType ){
+    case SQLITE_INTEGER: return "an integer";
+    case SQLITE_FLOAT:   return "a real";
+    case SQLITE_TEXT:    return "text";
+    case SQLITE_BLOB:    return "a blob";
+    default:             return "NULL";
+  }
+}
+
+/* Length of the JSON number at z, or 0 when z does not start with one. */
+static int jsonNumberLength(const char *z){
+  int i = 0;
+  if( z[i]=='-' ) i++;
+  if( z[i]=='0' ){
+    i++;
+  }else if( z[i]>='1' && z[i]<='9' ){
+    while( z[i]>='0' && z[i]<='9' ) i++;
+  }else{
+    return 0;
+  }
+  if( z[i]=='.' ){
+    i++;
+    if( z[i]<'0' || z[i]>'9' ) return 0;
+    while( z[i]>='0' && z[i]<='9' ) i++;
+  }
+  if( z[i]=='e' || z[i]=='E' ){
+    i++;
+    if( z[i]=='+' || z[i]=='-' ) i++;
+    if( z[i]<'0' || z[i]>'9' ) return 0;
+    while( z[i]>='0' && z[i]<='9' ) i++;
+  }
+  return i;
+}
+
+static int isJsonSpace(char c){
+  return c==' ' || c=='\t' || c=='\n' || c=='\r';
+}
+
+/* Append x to the growing array *pa (capacity *pnAlloc). */
+static int appendFloat(float **pa, int *pn, int *pnAlloc, float x){
+  if( *pn>=*pnAlloc ){
+    int nNew = *pnAlloc ? *pnAlloc*2 : 16;
+    float *aNew = sqlite3_realloc64(*pa, sizeof(float)*(u64)nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    *pa = aNew;
+    *pnAlloc = nNew;
+  }
+  (*pa)[(*pn)++] = x;
+  return SQLITE_OK;
+}
+
+/* Parse JSON text z into *paOut and *pnOut. */
+static int parseJson(const char *z, const char *zWho,
+                     float **paOut, int *pnOut, char **pzErr){
+  float *a = 0;
+  int n = 0, nAlloc = 0, i = 0, rc = SQLITE_OK;
+  while( isJsonSpace(z[i]) ) i++;
+  if( z[i]!='[' ){
+    *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
+        "expected '[', got %s", zWho, i, z[i] ? "other text" : "end of text");
+    return SQLITE_ERROR;
+  }
+  i++;
+  while( isJsonSpace(z[i]) ) i++;
+  if( z[i]!=']' ){
+    for(;;){
+      int nNum;
+      double d;
+      char *zEnd = 0;
+      while( isJsonSpace(z[i]) ) i++;
+      nNum = jsonNumberLength(&z[i]);
+      if( nNum==0 ){
+        const char *zWhat = "other text";
+        if( z[i]==0 ) zWhat = "end of text";
+        else if( z[i]=='"' ) zWhat = "a string";
+        else if( strncmp(&z[i], "null", 4)==0 ) zWhat = "null";
+        else if( strncmp(&z[i], "true", 4)==0 || strncmp(&z[i], "false", 5)==0 ){
+          zWhat = "a boolean";
+        }
+        else if( z[i]=='[' || z[i]=='{' ) zWhat = "a nested value";
+        else if( strncmp(&z[i], "NaN", 3)==0 || strncmp(&z[i], "Infinity", 8)==0
+              || strncmp(&z[i], "-Infinity", 9)==0 ){
+          zWhat = "a non-finite number";
+        }
+        *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
+            "expected a number, got %s", zWho, i, zWhat);
+        rc = SQLITE_ERROR;
+        break;
+      }
+      errno = 0;
+      d = strtod(&z[i], &zEnd);
+      if( zEnd!=&z[i+nNum] ){
+        *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
+            "number not readable", zWho, i);
+        rc = SQLITE_ERROR;
+        break;
+      }
+      if( !isfinite(d) || fabs(d)>FLT_MAX ){
+        *pzErr = sqlite3_mprintf("%s: vector element %d out of f32 range: "
+            "%.*s", zWho, n, nNum, &z[i]);
+        rc = SQLITE_ERROR;
+        break;
+      }
+      if( n>=VS_MAX_DIM ){
+        *pzErr = sqlite3_mprintf("%s: vector too long: expected at most %d "
+            "elements, got more", zWho, VS_MAX_DIM);
+        rc = SQLITE_ERROR;
+        break;
+      }
+      rc = appendFloat(&a, &n, &nAlloc, (float)d);
+      if( rc ) break;
+      i += nNum;
+      while( isJsonSpace(z[i]) ) i++;
+      if( z[i]==',' ){ i++; continue; }
+      if( z[i]==']' ) break;
+      *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
+          "expected ',' or ']', got %s", zWho, i,
+          z[i] ? "other text" : "end of text");
+      rc = SQLITE_ERROR;
+      break;
+    }
+  }
+  if( rc==SQLITE_OK ){
+    i++;
+    while( isJsonSpace(z[i]) ) i++;
+    if( z[i] ){
+      *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
+          "expected end of text after ']'", zWho, i);
+      rc = SQLITE_ERROR;
+    }else if( n==0 ){
+      *pzErr = sqlite3_mprintf("%s: empty vector: expected at least 1 "
+          "element, got []", zWho);
+      rc = SQLITE_ERROR;
+    }
+  }
+  if( rc ){
+    sqlite3_free(a);
+    return rc;
+  }
+  *paOut = a;
+  *pnOut = n;
+  return SQLITE_OK;
+}
+
+/* Copy a blob of f32 into *paOut, refusing NaN and infinities. */
+static int parseBlob(const unsigned char *p, int nByte, const char *zWho,
+                     float **paOut, int *pnOut, char **pzErr){
+  int n, i;
+  float *a;
+  if( nByte==0 || (nByte % 4)!=0 ){
+    *pzErr = sqlite3_mprintf("%s: vector blob length must be a positive "
+        "multiple of 4 bytes (f32), got %d bytes", zWho, nByte);
+    return SQLITE_ERROR;
+  }
+  n = nByte/4;
+  if( n>VS_MAX_DIM ){
+    *pzErr = sqlite3_mprintf("%s: vector too long: expected at most %d "
+        "elements, got %d", zWho, VS_MAX_DIM, n);
+    return SQLITE_ERROR;
+  }
+  a = sqlite3_malloc64((u64)nByte);
+  if( a==0 ) return SQLITE_NOMEM;
+  memcpy(a, p, (size_t)nByte);
+  for(i=0; i<n; i++){
+    if( !isfinite(a[i]) ){
+      *pzErr = sqlite3_mprintf("%s: vector element %d is %s: only finite "
+          "numbers are stored", zWho, i,
+          isnan(a[i]) ? "NaN" : (a[i]>0 ? "+Inf" : "-Inf"));
+      sqlite3_free(a);
+      return SQLITE_ERROR;
+    }
+  }
+  *paOut = a;
+  *pnOut = n;
+  return SQLITE_OK;
+}
+
+int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
+                  float **paOut, int *pnOut, char **pzErr){
+  int eType = sqlite3_value_type(pVal);
+  int rc;
+  float *a = 0;
+  int n = 0;
+  *paOut = 0;
+  *pnOut = 0;
+  if( eType==SQLITE_BLOB ){
+    rc = parseBlob(sqlite3_value_blob(pVal), sqlite3_value_bytes(pVal),
+                   zWho, &a, &n, pzErr);
+  }else if( eType==SQLITE_TEXT ){
+    const char *z = (const char*)sqlite3_value_text(pVal);
+    if( z==0 ) return SQLITE_NOMEM;
+    rc = parseJson(z, zWho, &a, &n, pzErr);
+  }else{
+    *pzErr = sqlite3_mprintf("%s: vector must be a blob of f32 or JSON text "
+        "such as '[1, 2, 3]', got %s", zWho, typeName(eType));
+    return SQLITE_ERROR;
+  }
+  if( rc ) return rc;
+  if( nDim>0 && n!=nDim ){
+    *pzErr = sqlite3_mprintf("%s: dimension mismatch: expected %d, got %d",
+                             zWho, nDim, n);
+    sqlite3_free(a);
+    return SQLITE_ERROR;
+  }
+  *paOut = a;
+  *pnOut = n;
+  return SQLITE_OK;
+}
+
+char *vsVectorToJson(const float *a, int n){
+  sqlite3_str *p = sqlite3_str_new(0);
+  int i;
+  sqlite3_str_appendchar(p, 1, '[');
+  for(i=0; i<n; i++){
+    char zNum[32];
+    double d = a[i];
+    /* %.9g round-trips every f32; keep a '.0' so the text reads as real */
+    sqlite3_snprintf(sizeof(zNum), zNum, "%.9g", d);
+    if( i ) sqlite3_str_appendchar(p, 1, ',');
+    sqlite3_str_appendall(p, zNum);
+    if( strpbrk(zNum, ".eEn")==0 ) sqlite3_str_appendall(p, ".0");
+  }
+  sqlite3_str_appendchar(p, 1, ']');
+  return sqlite3_str_finish(p);
+}

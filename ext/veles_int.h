@@ -1,0 +1,79 @@
+/*
+** Internal header shared by the extension's source files.
+**
+** Every cross-file name is declared here and carries its file's prefix:
+**   vsVector*   vecvalue.c   parse and check f32 vector values
+**   vsFile*     sidefile.c   the native side file (and its in-memory twin)
+**   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
+**   vsConn*     conn.c       per-connection state shared by the modules
+**   vsVectors*  vectors.c    the `vectors` virtual table
+**   vsPayloads* payloads.c   the `payloads` virtual table
+**   vsDistance* distance.c   SIMD distance kernels
+**   vsFunctions* functions.c the veles_* SQL functions
+** Everything else is static to its file.
+*/
+#ifndef VELES_INT_H
+#define VELES_INT_H
+
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include "veles.h"
+#include <stdint.h>
+
+typedef sqlite3_int64 i64;
+typedef sqlite3_uint64 u64;
+
+/* Largest dimension a vector may have. */
+#define VS_MAX_DIM 65536
+
+/* Identifiers are 0 ..= VS_MAX_ID (SQLite's largest positive integer). */
+#define VS_MAX_ID ((i64)0x7fffffffffffffffLL)
+
+/* ---- vecvalue.c ------------------------------------------------------ */
+
+/*
+** Parse pVal (a BLOB of little-endian f32, or JSON text such as
+** '[1, 2.5, -3e-4]') into a new array of floats, *paOut, that the caller
+** frees with sqlite3_free(). When nDim > 0 the value must have exactly
+** nDim elements. NaN and infinities are refused. On error returns
+** SQLITE_ERROR (or SQLITE_NOMEM) and sets *pzErr to a message
+** "<zWho>: <problem>: <what was given>" allocated with sqlite3_mprintf().
+*/
+int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
+                  float **paOut, int *pnOut, char **pzErr);
+
+/* Render a vector as JSON text, e.g. "[1.0,-2.5]"; sqlite3_free() it. */
+char *vsVectorToJson(const float *a, int n);
+
+/* ---- conn.c ---------------------------------------------------------- */
+
+/*
+** State a connection's modules share: tables dropped in a transaction
+** whose side files await the outcome, and the in-memory stores of temp
+** and :memory: tables. Created by the entry point, freed when the
+** connection closes (sqlite3_create_module_v2's destructor).
+*/
+typedef struct VsConn VsConn;
+typedef struct VsFile VsFile;
+
+VsConn *vsConnNew(sqlite3 *db);
+void vsConnRef(VsConn *p);
+void vsConnUnref(void *p);
+/* Remember that the side file zPath belongs to a table whose DROP is in
+** progress; it is unlinked once the drop is known to have committed. */
+int vsConnDeferUnlink(VsConn *p, const char *zSchema, const char *zTable,
+                      const char *zIdent, const char *zPath);
+/* Settle deferred unlinks if the connection is outside a transaction. */
+void vsConnSettle(VsConn *p);
+/* The in-memory store of a temp/:memory: table, kept across reconnects. */
+VsFile *vsConnMemFile(VsConn *p, const char *zIdent);
+int vsConnAddMemFile(VsConn *p, const char *zIdent, VsFile *pFile);
+void vsConnDropMemFile(VsConn *p, const char *zIdent);
+
+/* ---- registration ---------------------------------------------------- */
+int vsVectorsRegister(sqlite3 *db, VsConn *pConn);
+int vsPayloadsRegister(sqlite3 *db, VsConn *pConn);
+int vsFunctionsRegister(sqlite3 *db);
+
+#endif /* VELES_INT_H */

@@ -1,0 +1,221 @@
+/* Test harness; see testutil.h. */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *zModule = 0;
+static int nPass = 0;
+static int nFail = 0;
+
+void tInit(int argc, char **argv){
+  char zCmd[4096];
+  if( argc<3 ){
+    fprintf(stderr, "usage: %s MODULE SCRATCH_DIR\n", argv[0]);
+    exit(2);
+  }
+  zModule = realpath(argv[1], 0);
+  if( zModule==0 ){
+    fprintf(stderr, "no module at %s\n", argv[1]);
+    exit(2);
+  }
+  snprintf(zCmd, sizeof(zCmd), "rm -rf '%s' && mkdir -p '%s'",
+           argv[2], argv[2]);
+  if( system(zCmd)!=0 || chdir(argv[2])!=0 ){
+    fprintf(stderr, "cannot prepare scratch directory %s\n", argv[2]);
+    exit(2);
+  }
+}
+
+const char *tModulePath(void){ return zModule; }
+
+sqlite3 *tOpen(const char *zFile){
+  sqlite3 *db = 0;
+  char *zErr = 0;
+  if( sqlite3_open(zFile, &db)!=SQLITE_OK ){
+    fprintf(stderr, "cannot open %s: %s\n", zFile, sqlite3_errmsg(db));
+    exit(2);
+  }
+  sqlite3_enable_load_extension(db, 1);
+  if( sqlite3_load_extension(db, zModule, "sqlite3_veles_init", &zErr) ){
+    fprintf(stderr, "cannot load %s: %s\n", zModule, zErr);
+    exit(2);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+void tClose(sqlite3 *db){
+  if( sqlite3_close(db)!=SQLITE_OK ){
+    fprintf(stderr, "sqlite3_close failed: %s\n", sqlite3_errmsg(db));
+    nFail++;
+    sqlite3_close_v2(db);
+  }
+}
+
+void tExec(sqlite3 *db, const char *zFormat, ...){
+  va_list ap;
+  char *zSql, *zErr = 0;
+  va_start(ap, zFormat);
+  zSql = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  if( sqlite3_exec(db, zSql, 0, 0, &zErr)!=SQLITE_OK ){
+    fprintf(stderr, "FAIL exec: %s\n  error: %s\n", zSql, zErr);
+    nFail++;
+    sqlite3_free(zErr);
+  }
+  sqlite3_free(zSql);
+}
+
+static void appendValue(sqlite3_str *p, sqlite3_stmt *pStmt, int i){
+  switch( sqlite3_column_type(pStmt, i) ){
+    case SQLITE_NULL:
+      sqlite3_str_appendall(p, "NULL");
+      break;
+    case SQLITE_BLOB: {
+      const unsigned char *a = sqlite3_column_blob(pStmt, i);
+      int n = sqlite3_column_bytes(pStmt, i), j;
+      sqlite3_str_appendall(p, "x'");
+      for(j=0; j<n; j++) sqlite3_str_appendf(p, "%02x", a[j]);
+      sqlite3_str_appendall(p, "'");
+      break;
+    }
+    default:
+      sqlite3_str_appendall(p, (const char*)sqlite3_column_text(pStmt, i));
+  }
+}
+
+/* Run zSql; rows into *pzOut, or the error into *pzErr. */
+static int runQuery(sqlite3 *db, const char *zSql, char **pzOut,
+                    char **pzErr){
+  sqlite3_str *p = sqlite3_str_new(0);
+  const char *zTail = zSql;
+  int rc = SQLITE_OK, nRow = 0;
+  *pzErr = 0;
+  while( rc==SQLITE_OK && zTail && zTail[0] ){
+    sqlite3_stmt *pStmt = 0;
+    rc = sqlite3_prepare_v2(db, zTail, -1, &pStmt, &zTail);
+    if( rc!=SQLITE_OK || pStmt==0 ) break;
+    while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+      int i;
+      if( nRow++ ) sqlite3_str_appendchar(p, 1, '\n');
+      for(i=0; i<sqlite3_column_count(pStmt); i++){
+        if( i ) sqlite3_str_appendchar(p, 1, '|');
+        appendValue(p, pStmt, i);
+      }
+    }
+    if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+    if( rc ) rc = sqlite3_finalize(pStmt); else sqlite3_finalize(pStmt);
+  }
+  if( rc ) *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  *pzOut = sqlite3_str_finish(p);
+  if( *pzOut==0 ) *pzOut = sqlite3_mprintf("");
+  return rc;
+}
+
+char *tQuery(sqlite3 *db, const char *zSql){
+  char *zOut, *zErr;
+  if( runQuery(db, zSql, &zOut, &zErr) ){
+    sqlite3_free(zOut);
+    zOut = sqlite3_mprintf("ERROR: %s", zErr);
+  }
+  sqlite3_free(zErr);
+  return zOut;
+}
+
+long long tInt(sqlite3 *db, const char *zSql){
+  sqlite3_stmt *pStmt = 0;
+  long long v = -1;
+  if( sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0)==SQLITE_OK
+   && sqlite3_step(pStmt)==SQLITE_ROW ){
+    v = sqlite3_column_int64(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  return v;
+}
+
+int tRows(const char *zCase, sqlite3 *db, const char *zSql,
+          const char *zExpect){
+  char *zOut, *zErr;
+  int rc = runQuery(db, zSql, &zOut, &zErr);
+  int bOk = rc==SQLITE_OK && strcmp(zOut, zExpect)==0;
+  if( bOk ){
+    nPass++;
+  }else{
+    nFail++;
+    fprintf(stderr, "FAIL %s: %s\n  expected: %s\n  got:      %s\n", zCase,
+            zSql, zExpect, rc ? zErr : zOut);
+  }
+  sqlite3_free(zOut);
+  sqlite3_free(zErr);
+  return bOk;
+}
+
+int tError(const char *zCase, sqlite3 *db, const char *zSql,
+           const char *zExpect){
+  char *zOut, *zErr;
+  int rc = runQuery(db, zSql, &zOut, &zErr);
+  int bOk = rc!=SQLITE_OK && strcmp(zErr, zExpect)==0;
+  if( bOk ){
+    nPass++;
+  }else{
+    nFail++;
+    fprintf(stderr, "FAIL %s: %s\n  expected error: %s\n  got:            %s\n",
+            zCase, zSql, zExpect, rc ? zErr : "(no error)");
+  }
+  sqlite3_free(zOut);
+  sqlite3_free(zErr);
+  return bOk;
+}
+
+int tCheck(const char *zCase, int bOk, const char *zWhat){
+  if( bOk ){
+    nPass++;
+  }else{
+    nFail++;
+    fprintf(stderr, "FAIL %s: %s\n", zCase, zWhat);
+  }
+  return bOk;
+}
+
+long long tFileSize(const char *zPath){
+  struct stat st;
+  if( stat(zPath, &st) ) return -1;
+  return (long long)st.st_size;
+}
+
+static char zFound[1024];
+
+static int scanFiles(const char *zPrefix, int bFirst){
+  DIR *d = opendir(".");
+  struct dirent *e;
+  int n = 0;
+  size_t nPrefix = strlen(zPrefix);
+  if( d==0 ) return 0;
+  while( (e = readdir(d))!=0 ){
+    if( strncmp(e->d_name, zPrefix, nPrefix)==0 ){
+      if( n==0 && bFirst ){
+        snprintf(zFound, sizeof(zFound), "%s", e->d_name);
+      }
+      n++;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+int tCountFiles(const char *zPrefix){ return scanFiles(zPrefix, 0); }
+
+const char *tFindFile(const char *zPrefix){
+  return scanFiles(zPrefix, 1) ? zFound : 0;
+}
+
+int tDone(void){
+  printf("%d passed, %d failed\n", nPass, nFail);
+  return nFail ? 1 : 0;
+}
