@@ -46,6 +46,16 @@ int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
 /* Render a vector as JSON text, e.g. "[1.0,-2.5]"; sqlite3_free() it. */
 char *vsVectorToJson(const float *a, int n);
 
+/* ---- ids.c ----------------------------------------------------------- */
+
+/*
+** Read an id (0 ..= VS_MAX_ID) from pVal. NULL is refused here: callers
+** that assign the next id handle NULL before calling. On error returns
+** SQLITE_MISMATCH with *pzErr = "<zWho>: id ...: got ...".
+*/
+int vsIdFromValue(sqlite3_value *pVal, const char *zWho, i64 *piId,
+                  char **pzErr);
+
 /* ---- conn.c ---------------------------------------------------------- */
 
 /*
