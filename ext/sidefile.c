@@ -254,16 +254,21 @@ void vsFileClose(VsFile *p){
 int vsFileIsMemory(VsFile *p){ return p->zPath==0; }
 const char *vsFilePath(VsFile *p){ return p->zPath; }
 
-int vsFileSetDim(VsFile *p, int nDim, char **pzErr){
+int vsFileSetDim(VsFile *p, int nDim, int bWrite, char **pzErr){
   unsigned char a[4];
-  if( p->nBufSlot || p->nMemSlot ){
-    *pzErr = sqlite3_mprintf("cannot change the dimension of a side file "
-                             "that holds vectors");
-    return SQLITE_MISUSE;
+  if( nDim!=p->nDim ){
+    /* No committed vector exists while the dimension can change, so
+    ** whatever was written at the old size is garbage. */
+    p->nBufSlot = 0;
+    unmap(p);
+    sqlite3_free(p->aMem);
+    p->aMem = 0;
+    p->nMemSlot = 0;
+    p->nMemAlloc = 0;
   }
   p->nDim = nDim;
   p->nSlotBytes = (i64)nDim*4;
-  if( p->fd<0 ) return SQLITE_OK;
+  if( p->fd<0 || !bWrite ) return SQLITE_OK;
   put32(a, (unsigned)nDim);
   if( writeAll(p->fd, a, 4, 16) ){
     return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);

@@ -21,8 +21,9 @@ void vsFileClose(VsFile *p);
 int vsFileIsMemory(VsFile *p);
 const char *vsFilePath(VsFile *p);
 
-/* Record the dimension once the first vector fixes it. */
-int vsFileSetDim(VsFile *p, int nDim, char **pzErr);
+/* Set the dimension (once the first vector fixes it, or back to 0 when
+** that is rolled back); bWrite also records it in the header. */
+int vsFileSetDim(VsFile *p, int nDim, int bWrite, char **pzErr);
 
 /* Write one vector into slot iSlot (through the write-behind buffer). */
 int vsFileWrite(VsFile *p, i64 iSlot, const float *a, char **pzErr);

@@ -1,3 +1,1170 @@
-/* PLACEHOLDER: the vectors module is being written. */
+/*
+** The `vectors` virtual table: VelesDB's VectorStorage through SQL.
+**
+**   CREATE VIRTUAL TABLE emb USING vectors(dim=384, metric=cosine);
+**   INSERT OR REPLACE INTO emb(id, vec) VALUES (?, ?);     -- store
+**   BEGIN; INSERT ...; INSERT ...; COMMIT;                 -- store_batch
+**   SELECT vec FROM emb WHERE id = ?;                      -- retrieve
+**   DELETE FROM emb WHERE id = ?;                          -- delete
+**   COMMIT;                                                -- flush
+**   SELECT count(*) FROM emb;  SELECT id FROM emb;         -- len, ids
+**
+** Columns: id INTEGER (0 ..= 2^63-1, also the rowid) and vec BLOB
+** (dim little-endian f32; JSON text such as '[1,2,3]' is accepted on
+** input). Options: dim=N (1..65536; when omitted the first stored vector
+** fixes it, persistently) and metric=l2|cosine|dot (used by search).
+**
+** STORAGE. The f32 data lives in a side file beside the database, named
+** "<database file>-vectors-<identifier>" (format: sidefile.c). Everything
+** else lives in two shadow tables, declared through xShadowName:
+**   <table>_config(k TEXT PRIMARY KEY, v)   rows: ident, dim, metric, format
+**   <table>_map(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL)
+** The database is the source of truth: a slot's bytes count only while a
+** committed <table>_map row references them. temp and :memory: databases
+** keep the slots in memory (conn.c) and create no file.
+**
+** COMMIT ORDER (why kill -9 at any moment leaves the last committed state):
+**   1. xUpdate writes a vector only into a slot no committed row
+**      references (a free slot or one past the high-water mark), then
+**      inserts/updates its map row. An overwrite is copy-on-write: new
+**      slot, map row repointed, old slot freed when the transaction
+**      commits.
+**   2. xSync, which SQLite runs before committing its own files, writes
+**      the buffered vectors and fdatasync()s the side file (skipped with
+**      PRAGMA synchronous=OFF). If that fails, the transaction fails.
+**   3. SQLite commits the map rows. xCommit does only memory bookkeeping.
+** A crash before 3 leaves unreferenced bytes in the side file, which the
+** allocator reuses; a crash after 3 finds every referenced byte durable.
+** ROLLBACK, ROLLBACK TO and a failed statement just forget: SQLite undoes
+** the map rows, slotmap.c undoes the allocator.
+**
+** SLOT REUSE. Rollback-journal mode: a slot freed by a committed
+** transaction is reused by later transactions (a writer commits only when
+** no reader holds an older snapshot). WAL mode: a reader may keep an old
+** snapshot open, so a freed slot waits until SQLite has restarted the WAL
+** after the freeing commit: SQLite restarts it only when every reader
+** uses the newest snapshot. The WAL header's checkpoint sequence number
+** counts restarts; a freed slot is tagged with the value read after its
+** commit and reused once the value differs.
+**
+** OTHER CONNECTIONS. Each connection keeps its own slot array. At the
+** start of every write transaction (and before a search) PRAGMA
+** data_version tells whether another connection committed; if so the
+** array is rebuilt from <table>_map, so no stale state is ever used.
+*/
 #include "veles_int.h"
-int vsVectorsRegister(sqlite3 *db, VsConn *pConn){ (void)db; (void)pConn; return SQLITE_OK; }
+#include "sidefile.h"
+#include "slotmap.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VEC_COLUMN_ID  0
+#define VEC_COLUMN_VEC 1
+
+#define VEC_FORMAT 1            /* <table>_config 'format' value */
+
+/* Query plans chosen by xBestIndex (idxNum bits) */
+#define VEC_PLAN_EQ     0x01    /* id = ?: one lookup */
+#define VEC_PLAN_GT     0x02    /* id > ? */
+#define VEC_PLAN_GE     0x04    /* id >= ? */
+#define VEC_PLAN_LT     0x08    /* id < ? */
+#define VEC_PLAN_LE     0x10    /* id <= ? */
+#define VEC_PLAN_DESC   0x20    /* ORDER BY id DESC */
+
+/* Cached statements on the shadow tables */
+enum {
+  STMT_LOOKUP,                  /* SELECT slot FROM map WHERE id=? */
+  STMT_INSERT,                  /* INSERT INTO map(id, slot) */
+  STMT_SETSLOT,                 /* UPDATE map SET slot=? WHERE id=? */
+  STMT_MOVE,                    /* UPDATE map SET id=? WHERE id=? */
+  STMT_DELETE,                  /* DELETE FROM map WHERE id=? RETURNING slot */
+  STMT_MAXID,                   /* SELECT max(id) FROM map */
+  STMT_DATAVERSION,             /* PRAGMA data_version */
+  STMT_JOURNALMODE,             /* PRAGMA journal_mode */
+  STMT_SYNCHRONOUS,             /* PRAGMA synchronous */
+  STMT_SETDIM,                  /* UPDATE config SET v=? WHERE k='dim' */
+  STMT_COUNT
+};
+
+typedef struct VecTable VecTable;
+typedef struct VecCursor VecCursor;
+
+struct VecTable {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  VsConn *pConn;                /* per-connection state */
+  char *zSchema;                /* "main", "temp" or an ATTACH name */
+  char *zName;                  /* table name */
+  char zIdent[VS_IDENT_LEN+1];  /* identifier: names the side file */
+  int nDim;                     /* elements per vector; 0 = not fixed yet */
+  int eMetric;                  /* 0 l2, 1 cosine, 2 dot */
+  VsFile *pFile;                /* the side file, or 0 when unusable */
+  int bMemory;                  /* pFile is an in-memory store (conn.c's) */
+  char *zBroken;                /* why pFile is unusable, or 0 */
+  VsSlots slots;                /* allocator and slot -> id array */
+  int bSlotsValid;              /* slots reflects data_version below */
+  i64 iDataVersion;             /* PRAGMA data_version slots was built at */
+  int bWal;                     /* the open transaction runs in WAL mode */
+  int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
+  int bCreated;                 /* side file created by an uncommitted CREATE */
+  sqlite3_stmt *aStmt[STMT_COUNT];
+};
+
+struct VecCursor {
+  sqlite3_vtab_cursor base;
+  sqlite3_stmt *pScan;          /* scan plans: SELECT id, slot FROM map */
+  int bEof;
+  i64 iId;                      /* current row */
+  i64 iSlot;
+  float *aVec;                  /* buffer for one vector */
+};
+
+static const char *const azMetric[] = { "l2", "cosine", "dot" };
+
+/* Replace the table's error message (printf-style). */
+static void setError(VecTable *p, const char *zFormat, ...){
+  va_list ap;
+  sqlite3_free(p->base.zErrMsg);
+  va_start(ap, zFormat);
+  p->base.zErrMsg = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+}
+
+/* Take ownership of zErr (from a lower layer) as the table's error,
+** prefixed with "vectors: table <name>: ". */
+static int takeError(VecTable *p, int rc, char *zErr){
+  if( rc==SQLITE_NOMEM ){
+    sqlite3_free(zErr);
+    return rc;
+  }
+  setError(p, "vectors: table %s: %s", p->zName,
+           zErr ? zErr : sqlite3_errstr(rc));
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* The SQLite error of a failed shadow-table statement, as the table's. */
+static int dbError(VecTable *p, int rc){
+  if( rc==SQLITE_NOMEM ) return rc;
+  setError(p, "vectors: table %s: %s", p->zName, sqlite3_errmsg(p->db));
+  return rc;
+}
+
+static int prepareStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt){
+  static const char *const azSql[STMT_COUNT] = {
+    "SELECT slot FROM \"%w\".\"%w_map\" WHERE id=?1",
+    "INSERT INTO \"%w\".\"%w_map\"(id, slot) VALUES(?1, ?2)",
+    "UPDATE \"%w\".\"%w_map\" SET slot=?2 WHERE id=?1",
+    "UPDATE \"%w\".\"%w_map\" SET id=?2 WHERE id=?1",
+    "DELETE FROM \"%w\".\"%w_map\" WHERE id=?1 RETURNING slot",
+    "SELECT max(id) FROM \"%w\".\"%w_map\"",
+    "PRAGMA \"%w\".data_version",
+    "PRAGMA \"%w\".journal_mode",
+    "PRAGMA \"%w\".synchronous",
+    "UPDATE \"%w\".\"%w_config\" SET v=?1 WHERE k='dim'",
+  };
+  int rc;
+  if( p->aStmt[eStmt]==0 ){
+    char *zSql = sqlite3_mprintf(azSql[eStmt], p->zSchema, p->zName);
+    if( zSql==0 ) return SQLITE_NOMEM;
+    rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                            &p->aStmt[eStmt], 0);
+    sqlite3_free(zSql);
+    if( rc ) return dbError(p, rc);
+  }
+  *ppStmt = p->aStmt[eStmt];
+  return SQLITE_OK;
+}
+
+static void finalizeStmts(VecTable *p){
+  int i;
+  for(i=0; i<STMT_COUNT; i++){
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = 0;
+  }
+}
+
+/* Run a cached statement that returns at most one integer; *piOut gets
+** it (or is left alone when there is no row or it is NULL). */
+static int stepInt(VecTable *p, sqlite3_stmt *pStmt, i64 *piOut, int *pbRow){
+  int rc = sqlite3_step(pStmt);
+  if( pbRow ) *pbRow = 0;
+  if( rc==SQLITE_ROW ){
+    if( sqlite3_column_type(pStmt, 0)!=SQLITE_NULL ){
+      if( piOut ) *piOut = sqlite3_column_int64(pStmt, 0);
+      if( pbRow ) *pbRow = 1;
+    }
+    rc = sqlite3_step(pStmt);
+  }
+  if( rc==SQLITE_DONE ){
+    rc = sqlite3_reset(pStmt);
+  }else{
+    sqlite3_reset(pStmt);
+    rc = dbError(p, rc);
+  }
+  return rc;
+}
+
+static void freeTable(VecTable *p){
+  if( p==0 ) return;
+  finalizeStmts(p);
+  if( !p->bMemory ) vsFileClose(p->pFile);
+  vsSlotsClear(&p->slots);
+  if( p->pConn ) vsConnUnref(p->pConn);
+  sqlite3_free(p->zSchema);
+  sqlite3_free(p->zName);
+  sqlite3_free(p->zBroken);
+  sqlite3_free(p->base.zErrMsg);
+  sqlite3_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creating and connecting                                            */
+/* ------------------------------------------------------------------ */
+
+/* Parse one CREATE argument ("dim=384", "metric=cosine"). */
+static int parseOption(const char *zArg, int *pnDim, int *peMetric,
+                       char **pzErr){
+  const char *zEq = strchr(zArg, '=');
+  char *zKey, *zVal;
+  int rc = SQLITE_OK;
+  if( zEq==0 ){
+    *pzErr = sqlite3_mprintf("vectors: malformed option: expected "
+        "dim=N or metric=l2|cosine|dot, got '%s'", zArg);
+    return SQLITE_ERROR;
+  }
+  zKey = sqlite3_mprintf("%.*s", (int)(zEq-zArg), zArg);
+  zVal = sqlite3_mprintf("%s", zEq+1);
+  if( zKey==0 || zVal==0 ){
+    rc = SQLITE_NOMEM;
+  }else{
+    char *z;
+    /* trim spaces and one level of quotes around the value */
+    for(z=zKey+strlen(zKey); z>zKey && z[-1]==' '; z--) z[-1] = 0;
+    while( zKey[0]==' ' ) memmove(zKey, zKey+1, strlen(zKey));
+    for(z=zVal+strlen(zVal); z>zVal && z[-1]==' '; z--) z[-1] = 0;
+    while( zVal[0]==' ' ) memmove(zVal, zVal+1, strlen(zVal));
+    if( (zVal[0]=='\'' || zVal[0]=='"') && strlen(zVal)>=2
+     && zVal[strlen(zVal)-1]==zVal[0] ){
+      zVal[strlen(zVal)-1] = 0;
+      memmove(zVal, zVal+1, strlen(zVal));
+    }
+    if( sqlite3_stricmp(zKey, "dim")==0 ){
+      char *zEnd = 0;
+      long n = strtol(zVal, &zEnd, 10);
+      if( zVal[0]==0 || *zEnd!=0 || n<1 || n>VS_MAX_DIM ){
+        *pzErr = sqlite3_mprintf("vectors: dim must be an integer from 1 "
+            "to %d, got '%s'", VS_MAX_DIM, zVal);
+        rc = SQLITE_ERROR;
+      }else{
+        *pnDim = (int)n;
+      }
+    }else if( sqlite3_stricmp(zKey, "metric")==0 ){
+      int i;
+      for(i=0; i<3 && sqlite3_stricmp(zVal, azMetric[i]); i++){}
+      if( i==3 ){
+        *pzErr = sqlite3_mprintf("vectors: unknown metric: expected l2, "
+            "cosine or dot, got '%s'", zVal);
+        rc = SQLITE_ERROR;
+      }else{
+        *peMetric = i;
+      }
+    }else{
+      *pzErr = sqlite3_mprintf("vectors: unknown option: expected dim or "
+          "metric, got '%s'", zKey);
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_free(zKey);
+  sqlite3_free(zVal);
+  return rc;
+}
+
+/* The side file's path, or 0 (with *pbMemory set) for an in-memory db. */
+static int sideFilePath(VecTable *p, char **pzPath){
+  const char *zDb = sqlite3_db_filename(p->db, p->zSchema);
+  *pzPath = 0;
+  if( zDb==0 || zDb[0]==0 ){
+    p->bMemory = 1;
+    return SQLITE_OK;
+  }
+  *pzPath = sqlite3_mprintf("%s-vectors-%s", zDb, p->zIdent);
+  return *pzPath ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int declareTable(sqlite3 *db){
+  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id INTEGER, vec BLOB)");
+  if( rc==SQLITE_OK ){
+    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  }
+  return rc;
+}
+
+static VecTable *newTable(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                          const char *zName){
+  VecTable *p = sqlite3_malloc(sizeof(*p));
+  if( p==0 ) return 0;
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->pConn = pConn;
+  vsConnRef(pConn);
+  vsSlotsInit(&p->slots);
+  p->bSync = 1;
+  p->zSchema = sqlite3_mprintf("%s", zSchema);
+  p->zName = sqlite3_mprintf("%s", zName);
+  if( p->zSchema==0 || p->zName==0 ){
+    freeTable(p);
+    return 0;
+  }
+  return p;
+}
+
+static int vecCreate(sqlite3 *db, void *pAux, int argc,
+                     const char *const *argv, sqlite3_vtab **ppVtab,
+                     char **pzErr){
+  VecTable *p;
+  int nDim = 0, eMetric = 0, i, rc = SQLITE_OK;
+  unsigned char aRand[VS_IDENT_LEN/2];
+  char *zPath = 0, *zSql, *zErr = 0;
+  *ppVtab = 0;
+  vsConnSettle((VsConn*)pAux);
+  for(i=3; i<argc && rc==SQLITE_OK; i++){
+    rc = parseOption(argv[i], &nDim, &eMetric, pzErr);
+  }
+  if( rc ) return rc;
+  p = newTable(db, (VsConn*)pAux, argv[1], argv[2]);
+  if( p==0 ) return SQLITE_NOMEM;
+  p->nDim = nDim;
+  p->eMetric = eMetric;
+  sqlite3_randomness(sizeof(aRand), aRand);
+  for(i=0; i<(int)sizeof(aRand); i++){
+    sqlite3_snprintf(3, &p->zIdent[i*2], "%02x", aRand[i]);
+  }
+  zSql = sqlite3_mprintf(
+      "CREATE TABLE \"%w\".\"%w_config\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+      "CREATE TABLE \"%w\".\"%w_map\"(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL);"
+      "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
+      "('metric', %Q), ('format', %d);",
+      p->zSchema, p->zName, p->zSchema, p->zName, p->zSchema, p->zName,
+      p->zIdent, nDim, azMetric[eMetric], VEC_FORMAT);
+  if( zSql==0 ){
+    rc = SQLITE_NOMEM;
+  }else{
+    rc = sqlite3_exec(db, zSql, 0, 0, 0);
+    sqlite3_free(zSql);
+    if( rc ) *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables "
+                                      "of %s: %s", p->zName, sqlite3_errmsg(db));
+  }
+  if( rc==SQLITE_OK ) rc = sideFilePath(p, &zPath);
+  if( rc==SQLITE_OK ){
+    rc = vsFileCreate(zPath, nDim, p->zIdent, &p->pFile, &zErr);
+    if( rc ){
+      *pzErr = sqlite3_mprintf("vectors: table %s: %s", p->zName, zErr);
+    }else if( p->bMemory ){
+      rc = vsConnAddMemFile(p->pConn, p->zIdent, p->pFile);
+      if( rc ){
+        vsFileClose(p->pFile);
+        p->pFile = 0;
+      }
+    }
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(zPath);
+  if( rc==SQLITE_OK ) rc = declareTable(db);
+  if( rc ){
+    freeTable(p);
+    return rc;
+  }
+  p->bCreated = 1;
+  p->slots.iTag = nDim;
+  *ppVtab = &p->base;
+  return SQLITE_OK;
+}
+
+/* Read the table's settings from <table>_config. */
+static int readConfig(VecTable *p, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql;
+  int rc, bIdent = 0;
+  zSql = sqlite3_mprintf("SELECT k, v FROM \"%w\".\"%w_config\"",
+                         p->zSchema, p->zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ){
+    *pzErr = sqlite3_mprintf("vectors: table %s: cannot read its settings: "
+                             "%s", p->zName, sqlite3_errmsg(p->db));
+    return rc==SQLITE_ERROR ? SQLITE_CORRUPT_VTAB : rc;
+  }
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
+    const char *zVal = (const char*)sqlite3_column_text(pStmt, 1);
+    if( zKey==0 || zVal==0 ) continue;
+    if( strcmp(zKey, "ident")==0 && strlen(zVal)==VS_IDENT_LEN ){
+      memcpy(p->zIdent, zVal, VS_IDENT_LEN+1);
+      bIdent = 1;
+    }else if( strcmp(zKey, "dim")==0 ){
+      p->nDim = sqlite3_column_int(pStmt, 1);
+    }else if( strcmp(zKey, "metric")==0 ){
+      int i;
+      for(i=0; i<3 && strcmp(zVal, azMetric[i]); i++){}
+      p->eMetric = i<3 ? i : -1;
+    }
+  }
+  rc = sqlite3_finalize(pStmt);
+  if( rc==SQLITE_OK && (!bIdent || p->nDim<0 || p->nDim>VS_MAX_DIM
+                        || p->eMetric<0) ){
+    *pzErr = sqlite3_mprintf("vectors: table %s: its settings in %s_config "
+                             "are damaged", p->zName, p->zName);
+    rc = SQLITE_CORRUPT_VTAB;
+  }
+  return rc;
+}
+
+static int vecConnect(sqlite3 *db, void *pAux, int argc,
+                      const char *const *argv, sqlite3_vtab **ppVtab,
+                      char **pzErr){
+  VecTable *p;
+  int rc, i, nDimArg = 0, eMetricArg = -1;
+  char *zPath = 0;
+  *ppVtab = 0;
+  vsConnSettle((VsConn*)pAux);
+  for(i=3; i<argc; i++){
+    char *zErr = 0;
+    /* options were validated at CREATE; the stored settings rule */
+    if( parseOption(argv[i], &nDimArg, &eMetricArg, &zErr) ) sqlite3_free(zErr);
+  }
+  p = newTable(db, (VsConn*)pAux, argv[1], argv[2]);
+  if( p==0 ) return SQLITE_NOMEM;
+  rc = readConfig(p, pzErr);
+  if( rc==SQLITE_OK ) rc = sideFilePath(p, &zPath);
+  if( rc==SQLITE_OK ){
+    if( p->bMemory ){
+      p->pFile = vsConnMemFile(p->pConn, p->zIdent);
+      if( p->pFile==0 ){
+        p->zBroken = sqlite3_mprintf("its in-memory vectors are gone");
+      }
+    }else{
+      char *zErr = 0;
+      int rcOpen = vsFileOpen(zPath, p->nDim, p->zIdent, &p->pFile, &zErr);
+      if( rcOpen==SQLITE_NOMEM ){
+        rc = rcOpen;
+      }else if( rcOpen ){
+        /* Connect anyway, so that DROP TABLE still works; every read and
+        ** write of the table reports the problem. */
+        p->zBroken = zErr;
+        zErr = 0;
+      }
+      sqlite3_free(zErr);
+    }
+  }
+  sqlite3_free(zPath);
+  if( rc==SQLITE_OK ) rc = declareTable(db);
+  if( rc ){
+    freeTable(p);
+    return rc;
+  }
+  p->slots.iTag = p->nDim;
+  *ppVtab = &p->base;
+  return SQLITE_OK;
+}
+
+static int vecDisconnect(sqlite3_vtab *pVtab){
+  freeTable((VecTable*)pVtab);
+  return SQLITE_OK;
+}
+
+static int vecDestroy(sqlite3_vtab *pVtab){
+  VecTable *p = (VecTable*)pVtab;
+  int rc;
+  char *zSql;
+  finalizeStmts(p);
+  zSql = sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\".\"%w_map\";"
+                         "DROP TABLE IF EXISTS \"%w\".\"%w_config\";",
+                         p->zSchema, p->zName, p->zSchema, p->zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
+  sqlite3_free(zSql);
+  if( rc ) return dbError(p, rc);
+  /* The side file goes only once the drop has committed (conn.c). */
+  rc = vsConnDeferUnlink(p->pConn, p->zSchema, p->zName, p->zIdent,
+                         p->bMemory || p->pFile==0 ? 0 : vsFilePath(p->pFile));
+  if( rc==SQLITE_OK && !p->bMemory && p->pFile==0 ){
+    char *zPath = 0;
+    rc = sideFilePath(p, &zPath);
+    if( rc==SQLITE_OK && zPath ){
+      rc = vsConnDeferUnlink(p->pConn, p->zSchema, p->zName, p->zIdent, zPath);
+    }
+    sqlite3_free(zPath);
+  }
+  if( rc ) return rc;
+  freeTable(p);
+  return SQLITE_OK;
+}
+
+static int vecRename(sqlite3_vtab *pVtab, const char *zNew){
+  VecTable *p = (VecTable*)pVtab;
+  char *zSql, *zName;
+  int rc;
+  finalizeStmts(p);
+  zSql = sqlite3_mprintf(
+      "ALTER TABLE \"%w\".\"%w_config\" RENAME TO \"%w_config\";"
+      "ALTER TABLE \"%w\".\"%w_map\" RENAME TO \"%w_map\";",
+      p->zSchema, p->zName, zNew, p->zSchema, p->zName, zNew);
+  zName = sqlite3_mprintf("%s", zNew);
+  if( zSql==0 || zName==0 ){
+    sqlite3_free(zSql);
+    sqlite3_free(zName);
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
+  sqlite3_free(zSql);
+  if( rc ){
+    sqlite3_free(zName);
+    return dbError(p, rc);
+  }
+  sqlite3_free(p->zName);
+  p->zName = zName;
+  return SQLITE_OK;
+}
+
+static int vecShadowName(const char *zSuffix){
+  return sqlite3_stricmp(zSuffix, "config")==0
+      || sqlite3_stricmp(zSuffix, "map")==0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Keeping the slot array current                                     */
+/* ------------------------------------------------------------------ */
+
+static int checkUsable(VecTable *p){
+  if( p->zBroken ){
+    setError(p, "vectors: table %s: %s", p->zName, p->zBroken);
+    return SQLITE_CORRUPT_VTAB;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** The WAL's checkpoint sequence number (header bytes 12..15, big-endian),
+** which SQLite increments each time it restarts the WAL; VS_SEQ_UNKNOWN
+** when there is no readable WAL header.
+*/
+static i64 walSequence(VecTable *p){
+  sqlite3_file *pWal = 0;
+  unsigned char a[16];
+  unsigned iMagic;
+  if( sqlite3_file_control(p->db, p->zSchema, SQLITE_FCNTL_JOURNAL_POINTER,
+                           &pWal)!=SQLITE_OK
+   || pWal==0 || pWal->pMethods==0
+   || pWal->pMethods->xRead(pWal, a, sizeof(a), 0)!=SQLITE_OK ){
+    return VS_SEQ_UNKNOWN;
+  }
+  iMagic = ((unsigned)a[0]<<24) | (a[1]<<16) | (a[2]<<8) | a[3];
+  if( iMagic!=0x377f0682 && iMagic!=0x377f0683 ) return VS_SEQ_UNKNOWN;
+  return (i64)(((unsigned)a[12]<<24) | (a[13]<<16) | (a[14]<<8) | a[15]);
+}
+
+/* Reread the dimension when another connection may have fixed it. */
+static int refreshDim(VecTable *p){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql;
+  int rc;
+  i64 nDim = 0;
+  if( p->nDim>0 ) return SQLITE_OK;
+  zSql = sqlite3_mprintf("SELECT v FROM \"%w\".\"%w_config\" WHERE k='dim'",
+                         p->zSchema, p->zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ) return dbError(p, rc);
+  rc = stepInt(p, pStmt, &nDim, 0);
+  sqlite3_finalize(pStmt);
+  if( rc==SQLITE_OK && nDim>0 ){
+    char *zErr = 0;
+    p->nDim = (int)nDim;
+    p->slots.iTag = nDim;
+    if( p->pFile ){
+      rc = vsFileSetDim(p->pFile, p->nDim, 0, &zErr);
+      if( rc ) rc = takeError(p, rc, zErr);
+    }
+  }
+  return rc;
+}
+
+/*
+** Make p->slots reflect the database as this connection sees it now,
+** rebuilding it from <table>_map if another connection committed since
+** it was built. bWal selects how unreferenced slots are treated.
+*/
+static int refreshSlots(VecTable *p, int bWal){
+  sqlite3_stmt *pStmt;
+  i64 iVersion = 0, nSlotFile = 0;
+  char *zSql, *zErr = 0;
+  int rc;
+  rc = prepareStmt(p, STMT_DATAVERSION, &pStmt);
+  if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &iVersion, 0);
+  if( rc ) return rc;
+  if( p->bSlotsValid && iVersion==p->iDataVersion ) return SQLITE_OK;
+  p->bSlotsValid = 0;
+  rc = refreshDim(p);
+  if( rc ) return rc;
+  if( p->nDim>0 ){
+    rc = vsFileSlotCount(p->pFile, &nSlotFile, &zErr);
+    if( rc ) return takeError(p, rc, zErr);
+  }
+  rc = vsSlotsLoadStart(&p->slots, nSlotFile);
+  if( rc ) return rc;
+  zSql = sqlite3_mprintf("SELECT slot, id FROM \"%w\".\"%w_map\"",
+                         p->zSchema, p->zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ) return dbError(p, rc);
+  while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    i64 iSlot = sqlite3_column_int64(pStmt, 0);
+    if( vsSlotsLoadRow(&p->slots, iSlot, sqlite3_column_int64(pStmt, 1)) ){
+      sqlite3_finalize(pStmt);
+      if( iSlot>=0 && iSlot<nSlotFile ){
+        setError(p, "vectors: table %s: %s_map is damaged: slot %lld is "
+                 "used twice", p->zName, p->zName, iSlot);
+      }else{
+        setError(p, "vectors: table %s: side file is truncated: slot %lld "
+                 "is referenced, the file holds %lld", p->zName, iSlot,
+                 nSlotFile);
+      }
+      return SQLITE_CORRUPT_VTAB;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if( rc!=SQLITE_DONE ) return dbError(p, rc);
+  rc = vsSlotsLoadFinish(&p->slots, bWal, bWal ? walSequence(p) : 0);
+  if( rc ) return rc;
+  p->iDataVersion = iVersion;
+  p->bSlotsValid = 1;
+  return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                       */
+/* ------------------------------------------------------------------ */
+
+static int vecBegin(sqlite3_vtab *pVtab){
+  VecTable *p = (VecTable*)pVtab;
+  sqlite3_stmt *pStmt;
+  i64 iSync = 2;
+  int rc;
+  vsConnSettle(p->pConn);
+  if( p->zBroken ) return SQLITE_OK;     /* writes will report it */
+  rc = prepareStmt(p, STMT_JOURNALMODE, &pStmt);
+  if( rc ) return rc;
+  rc = sqlite3_step(pStmt);
+  p->bWal = rc==SQLITE_ROW
+         && sqlite3_stricmp((const char*)sqlite3_column_text(pStmt, 0), "wal")==0;
+  rc = sqlite3_reset(pStmt);
+  if( rc ) return dbError(p, rc);
+  rc = prepareStmt(p, STMT_SYNCHRONOUS, &pStmt);
+  if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &iSync, 0);
+  if( rc ) return rc;
+  p->bSync = iSync!=0;
+  rc = refreshSlots(p, p->bWal);
+  if( rc ) return rc;
+  rc = vsSlotsReleasePending(&p->slots, !p->bWal,
+                             p->bWal ? walSequence(p) : 0);
+  if( rc ) return rc;
+  vsSlotsBegin(&p->slots);
+  return SQLITE_OK;
+}
+
+static int vecSync(sqlite3_vtab *pVtab){
+  VecTable *p = (VecTable*)pVtab;
+  char *zErr = 0;
+  int rc;
+  if( p->pFile==0 ) return SQLITE_OK;
+  rc = vsFileSync(p->pFile, p->bSync, &zErr);
+  if( rc ) return takeError(p, rc, zErr);
+  return SQLITE_OK;
+}
+
+static int vecCommit(sqlite3_vtab *pVtab){
+  VecTable *p = (VecTable*)pVtab;
+  /* Memory bookkeeping only: SQLite has committed already. */
+  vsSlotsCommit(&p->slots, p->bWal, p->bWal ? walSequence(p) : 0);
+  p->bCreated = 0;
+  return SQLITE_OK;
+}
+
+/* Put the in-memory dimension back to what the restored state holds. */
+static void restoreDim(VecTable *p){
+  if( p->nDim!=(int)p->slots.iTag ){
+    p->nDim = (int)p->slots.iTag;
+    if( p->pFile ){
+      char *zErr = 0;
+      vsFileSetDim(p->pFile, p->nDim, 0, &zErr);
+      sqlite3_free(zErr);
+    }
+  }
+}
+
+static int vecRollback(sqlite3_vtab *pVtab){
+  VecTable *p = (VecTable*)pVtab;
+  if( p->pFile ) vsFileDiscard(p->pFile);
+  vsSlotsRollback(&p->slots);
+  restoreDim(p);
+  if( p->bCreated && p->pFile ){
+    /* the CREATE itself is rolled back: its side file must go */
+    if( p->bMemory ){
+      vsConnDropMemFile(p->pConn, p->zIdent);
+    }else{
+      char *zPath = sqlite3_mprintf("%s", vsFilePath(p->pFile));
+      vsFileClose(p->pFile);
+      if( zPath ) remove(zPath);
+      sqlite3_free(zPath);
+    }
+    p->pFile = 0;
+    p->zBroken = sqlite3_mprintf("its creation was rolled back");
+  }
+  return SQLITE_OK;
+}
+
+static int vecSavepoint(sqlite3_vtab *pVtab, int iSavepoint){
+  VecTable *p = (VecTable*)pVtab;
+  return vsSlotsSavepoint(&p->slots, iSavepoint);
+}
+
+static int vecRelease(sqlite3_vtab *pVtab, int iSavepoint){
+  VecTable *p = (VecTable*)pVtab;
+  vsSlotsRelease(&p->slots, iSavepoint);
+  return SQLITE_OK;
+}
+
+static int vecRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
+  VecTable *p = (VecTable*)pVtab;
+  char *zErr = 0;
+  int rc = SQLITE_OK;
+  /* Buffered slots from before the savepoint stay referenced: write
+  ** them out; those after it are garbage either way. */
+  if( p->pFile ) rc = vsFileFlush(p->pFile, &zErr);
+  vsSlotsRollbackTo(&p->slots, iSavepoint);
+  restoreDim(p);
+  if( rc ) return takeError(p, rc, zErr);
+  return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Look up the slot of iId: *pbFound tells whether the id exists. */
+static int lookupSlot(VecTable *p, i64 iId, i64 *piSlot, int *pbFound){
+  sqlite3_stmt *pStmt;
+  int rc = prepareStmt(p, STMT_LOOKUP, &pStmt);
+  if( rc ) return rc;
+  sqlite3_bind_int64(pStmt, 1, iId);
+  return stepInt(p, pStmt, piSlot, pbFound);
+}
+
+/* Run a cached write statement with up to two integer parameters. */
+static int runWrite(VecTable *p, int eStmt, i64 iA, i64 iB){
+  sqlite3_stmt *pStmt;
+  int rc = prepareStmt(p, eStmt, &pStmt);
+  if( rc ) return rc;
+  sqlite3_bind_int64(pStmt, 1, iA);
+  if( sqlite3_bind_parameter_count(pStmt)>=2 ) sqlite3_bind_int64(pStmt, 2, iB);
+  return stepInt(p, pStmt, 0, 0);
+}
+
+/* Fix the table's dimension, which the first stored vector decides. */
+static int fixDimension(VecTable *p, int nDim){
+  char *zErr = 0;
+  int rc = runWrite(p, STMT_SETDIM, nDim, 0);
+  if( rc ) return rc;
+  rc = vsFileSetDim(p->pFile, nDim, 1, &zErr);
+  if( rc ) return takeError(p, rc, zErr);
+  p->nDim = nDim;
+  p->slots.iTag = nDim;
+  return SQLITE_OK;
+}
+
+/* Store aVec into a fresh slot; *piSlot gets it. */
+static int writeVector(VecTable *p, const float *aVec, i64 iId, i64 *piSlot){
+  char *zErr = 0;
+  int rc = vsSlotsAlloc(&p->slots, piSlot);
+  if( rc ) return rc;
+  rc = vsFileWrite(p->pFile, *piSlot, aVec, &zErr);
+  if( rc ) return takeError(p, rc, zErr);
+  return vsSlotsSet(&p->slots, *piSlot, iId);
+}
+
+/* Remove row iId (whose vector is in iSlot). */
+static int deleteRow(VecTable *p, i64 iId, int *pbFound){
+  sqlite3_stmt *pStmt;
+  i64 iSlot = -1;
+  int rc = prepareStmt(p, STMT_DELETE, &pStmt);
+  if( rc ) return rc;
+  sqlite3_bind_int64(pStmt, 1, iId);
+  rc = stepInt(p, pStmt, &iSlot, pbFound);
+  if( rc==SQLITE_OK && *pbFound ){
+    if( iSlot<0 || iSlot>=p->slots.nSlot || p->slots.aId[iSlot]!=iId ){
+      setError(p, "vectors: table %s: %s_map is damaged: id %lld points "
+               "to slot %lld", p->zName, p->zName, iId, iSlot);
+      return SQLITE_CORRUPT_VTAB;
+    }
+    rc = vsSlotsFree(&p->slots, iSlot);
+  }
+  return rc;
+}
+
+static int uniqueError(VecTable *p){
+  setError(p, "UNIQUE constraint failed: %s.id", p->zName);
+  return SQLITE_CONSTRAINT;
+}
+
+/* The next id for an insert without one: one past the largest. */
+static int nextId(VecTable *p, i64 *piId){
+  sqlite3_stmt *pStmt;
+  i64 iMax = 0;
+  int bRow = 0;
+  int rc = prepareStmt(p, STMT_MAXID, &pStmt);
+  if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &iMax, &bRow);
+  if( rc ) return rc;
+  if( !bRow ){
+    *piId = 1;
+  }else if( iMax==VS_MAX_ID ){
+    setError(p, "vectors: no id left to assign: the largest id "
+             "9223372036854775807 is taken");
+    return SQLITE_FULL;
+  }else{
+    *piId = iMax+1;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** INSERT, UPDATE and DELETE. A failure leaves nothing behind: the map
+** writes go through SQLite (undone by its statement rollback), and the
+** allocator is put back to the mark taken on entry.
+*/
+static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                     sqlite3_int64 *pRowid){
+  VecTable *p = (VecTable*)pVtab;
+  VsSlotsMark mark;
+  float *aVec = 0;
+  char *zErr = 0;
+  int rc, bFound = 0, nVec = 0;
+  i64 iOld = -1, iNew = -1, iSlot = -1, iOldSlot = -1;
+  int bChangeVec = 1;
+
+  rc = checkUsable(p);
+  if( rc ) return rc;
+  vsSlotsMarkGet(&p->slots, &mark);
+
+  if( argc==1 ){                                    /* DELETE */
+    return deleteRow(p, sqlite3_value_int64(argv[0]), &bFound);
+  }
+
+  /* The new id: the id column, else an explicit rowid, else the next. */
+  if( sqlite3_value_type(argv[0])!=SQLITE_NULL ){
+    iOld = sqlite3_value_int64(argv[0]);
+  }
+  if( sqlite3_value_type(argv[2+VEC_COLUMN_ID])!=SQLITE_NULL ){
+    rc = vsIdFromValue(argv[2+VEC_COLUMN_ID], "vectors", &iNew, &zErr);
+  }else if( sqlite3_value_type(argv[1])!=SQLITE_NULL
+         && (iOld<0 || sqlite3_value_int64(argv[1])!=iOld) ){
+    rc = vsIdFromValue(argv[1], "vectors", &iNew, &zErr);
+  }else if( iOld>=0 ){
+    rc = vsIdFromValue(argv[2+VEC_COLUMN_ID], "vectors", &iNew, &zErr);
+  }else{
+    rc = nextId(p, &iNew);
+  }
+  if( rc ){
+    if( zErr ){
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+    }
+    return rc;
+  }
+
+  /* The vector, unless an UPDATE leaves it as it is. */
+  if( iOld>=0 && sqlite3_value_nochange(argv[2+VEC_COLUMN_VEC]) ){
+    bChangeVec = 0;
+  }else{
+    rc = vsVectorParse(argv[2+VEC_COLUMN_VEC], "vectors", p->nDim,
+                       &aVec, &nVec, &zErr);
+    if( rc ){
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+      return rc;
+    }
+  }
+
+  /* Conflicts: the new id is taken by another row. */
+  if( iNew!=iOld ){
+    rc = lookupSlot(p, iNew, &iOldSlot, &bFound);
+    if( rc==SQLITE_OK && bFound ){
+      if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
+        sqlite3_free(aVec);
+        return uniqueError(p);
+      }
+      if( iOld>=0 ){
+        /* UPDATE OR REPLACE moving onto an existing id: that row goes */
+        rc = deleteRow(p, iNew, &bFound);
+      }
+    }else{
+      bFound = 0;
+    }
+  }
+
+  if( rc==SQLITE_OK && p->nDim==0 && bChangeVec ) rc = fixDimension(p, nVec);
+
+  if( rc==SQLITE_OK ){
+    if( iOld<0 && !bFound ){                          /* INSERT */
+      rc = writeVector(p, aVec, iNew, &iSlot);
+      if( rc==SQLITE_OK ) rc = runWrite(p, STMT_INSERT, iNew, iSlot);
+    }else if( iOld<0 ){                               /* INSERT OR REPLACE */
+      rc = writeVector(p, aVec, iNew, &iSlot);
+      if( rc==SQLITE_OK ) rc = runWrite(p, STMT_SETSLOT, iNew, iSlot);
+      if( rc==SQLITE_OK ) rc = vsSlotsFree(&p->slots, iOldSlot);
+    }else{                                            /* UPDATE */
+      rc = lookupSlot(p, iOld, &iOldSlot, &bFound);
+      if( rc==SQLITE_OK && !bFound ){
+        setError(p, "vectors: table %s: row %lld vanished during UPDATE",
+                 p->zName, iOld);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+      if( rc==SQLITE_OK && iNew!=iOld ){
+        rc = runWrite(p, STMT_MOVE, iOld, iNew);
+        if( rc==SQLITE_OK ) rc = vsSlotsSet(&p->slots, iOldSlot, iNew);
+      }
+      if( rc==SQLITE_OK && bChangeVec ){
+        rc = writeVector(p, aVec, iNew, &iSlot);
+        if( rc==SQLITE_OK ) rc = runWrite(p, STMT_SETSLOT, iNew, iSlot);
+        if( rc==SQLITE_OK ) rc = vsSlotsFree(&p->slots, iOldSlot);
+      }
+    }
+  }
+  sqlite3_free(aVec);
+  if( rc ){
+    vsSlotsMarkRestore(&p->slots, &mark);
+    restoreDim(p);
+    return rc;
+  }
+  *pRowid = iNew;
+  return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                            */
+/* ------------------------------------------------------------------ */
+
+static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  int i, iEq = -1, nArg = 0, idxNum = 0;
+  int aRange[4] = {-1, -1, -1, -1};     /* GT, GE, LT, LE constraint index */
+  double rCost = 1e6;
+  (void)pVtab;
+  for(i=0; i<pInfo->nConstraint; i++){
+    const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    if( !c->usable ) continue;
+    if( c->iColumn!=VEC_COLUMN_ID && c->iColumn!=-1 ) continue;
+    switch( c->op ){
+      case SQLITE_INDEX_CONSTRAINT_EQ: if( iEq<0 ) iEq = i; break;
+      case SQLITE_INDEX_CONSTRAINT_GT: aRange[0] = i; break;
+      case SQLITE_INDEX_CONSTRAINT_GE: aRange[1] = i; break;
+      case SQLITE_INDEX_CONSTRAINT_LT: aRange[2] = i; break;
+      case SQLITE_INDEX_CONSTRAINT_LE: aRange[3] = i; break;
+    }
+  }
+  if( iEq>=0 ){
+    idxNum = VEC_PLAN_EQ;
+    pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iEq].omit = 1;
+    pInfo->estimatedRows = 1;
+    pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+    rCost = 10;
+  }else{
+    static const int aPlan[4] = {VEC_PLAN_GT, VEC_PLAN_GE,
+                                 VEC_PLAN_LT, VEC_PLAN_LE};
+    for(i=0; i<4; i++){
+      if( aRange[i]<0 ) continue;
+      /* one lower and one upper bound at most */
+      if( i==1 && aRange[0]>=0 ) continue;
+      if( i==3 && aRange[2]>=0 ) continue;
+      idxNum |= aPlan[i];
+      pInfo->aConstraintUsage[aRange[i]].argvIndex = ++nArg;
+      rCost /= 4;
+    }
+    pInfo->estimatedRows = (sqlite3_int64)rCost;
+  }
+  if( pInfo->nOrderBy==1
+   && (pInfo->aOrderBy[0].iColumn==VEC_COLUMN_ID
+       || pInfo->aOrderBy[0].iColumn==-1) ){
+    if( pInfo->aOrderBy[0].desc ) idxNum |= VEC_PLAN_DESC;
+    pInfo->orderByConsumed = 1;
+  }
+  pInfo->idxNum = idxNum;
+  pInfo->estimatedCost = rCost;
+  return SQLITE_OK;
+}
+
+static int vecOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor){
+  VecCursor *pCur = sqlite3_malloc(sizeof(*pCur));
+  (void)pVtab;
+  if( pCur==0 ) return SQLITE_NOMEM;
+  memset(pCur, 0, sizeof(*pCur));
+  pCur->bEof = 1;
+  *ppCursor = &pCur->base;
+  return SQLITE_OK;
+}
+
+static int vecClose(sqlite3_vtab_cursor *pCursor){
+  VecCursor *pCur = (VecCursor*)pCursor;
+  sqlite3_finalize(pCur->pScan);
+  sqlite3_free(pCur->aVec);
+  sqlite3_free(pCur);
+  return SQLITE_OK;
+}
+
+static int scanStep(VecCursor *pCur){
+  VecTable *p = (VecTable*)pCur->base.pVtab;
+  int rc = sqlite3_step(pCur->pScan);
+  if( rc==SQLITE_ROW ){
+    pCur->iId = sqlite3_column_int64(pCur->pScan, 0);
+    pCur->iSlot = sqlite3_column_int64(pCur->pScan, 1);
+    return SQLITE_OK;
+  }
+  pCur->bEof = 1;
+  if( rc==SQLITE_DONE ) return SQLITE_OK;
+  return dbError(p, rc);
+}
+
+static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
+                     const char *idxStr, int argc, sqlite3_value **argv){
+  VecCursor *pCur = (VecCursor*)pCursor;
+  VecTable *p = (VecTable*)pCursor->pVtab;
+  int rc, iArg = 0;
+  (void)idxStr;
+  (void)argc;
+  sqlite3_finalize(pCur->pScan);
+  pCur->pScan = 0;
+  pCur->bEof = 1;
+  rc = checkUsable(p);
+  if( rc ) return rc;
+  if( idxNum & VEC_PLAN_EQ ){
+    int bFound = 0;
+    int eType = sqlite3_value_numeric_type(argv[0]);
+    if( eType==SQLITE_INTEGER
+     || (eType==SQLITE_FLOAT && sqlite3_value_double(argv[0])
+                                ==(double)sqlite3_value_int64(argv[0])) ){
+      pCur->iId = sqlite3_value_int64(argv[0]);
+      rc = lookupSlot(p, pCur->iId, &pCur->iSlot, &bFound);
+      pCur->bEof = !bFound;
+    }
+    return rc;
+  }else{
+    sqlite3_str *pSql = sqlite3_str_new(p->db);
+    const char *zSep = " WHERE";
+    char *zSql;
+    int i;
+    static const struct { int bit; const char *zOp; } aOp[] = {
+      {VEC_PLAN_GT, ">"}, {VEC_PLAN_GE, ">="},
+      {VEC_PLAN_LT, "<"}, {VEC_PLAN_LE, "<="},
+    };
+    sqlite3_str_appendf(pSql, "SELECT id, slot FROM \"%w\".\"%w_map\"",
+                        p->zSchema, p->zName);
+    for(i=0; i<4; i++){
+      if( idxNum & aOp[i].bit ){
+        sqlite3_str_appendf(pSql, "%s id %s ?%d", zSep, aOp[i].zOp, ++iArg);
+        zSep = " AND";
+      }
+    }
+    sqlite3_str_appendf(pSql, " ORDER BY id%s",
+                        (idxNum & VEC_PLAN_DESC) ? " DESC" : "");
+    zSql = sqlite3_str_finish(pSql);
+    if( zSql==0 ) return SQLITE_NOMEM;
+    rc = sqlite3_prepare_v2(p->db, zSql, -1, &pCur->pScan, 0);
+    sqlite3_free(zSql);
+    if( rc ) return dbError(p, rc);
+    for(i=0; i<iArg; i++) sqlite3_bind_value(pCur->pScan, i+1, argv[i]);
+    pCur->bEof = 0;
+    return scanStep(pCur);
+  }
+}
+
+static int vecNext(sqlite3_vtab_cursor *pCursor){
+  VecCursor *pCur = (VecCursor*)pCursor;
+  if( pCur->pScan==0 ){
+    pCur->bEof = 1;
+    return SQLITE_OK;
+  }
+  return scanStep(pCur);
+}
+
+static int vecEof(sqlite3_vtab_cursor *pCursor){
+  return ((VecCursor*)pCursor)->bEof;
+}
+
+static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
+                     int iCol){
+  VecCursor *pCur = (VecCursor*)pCursor;
+  VecTable *p = (VecTable*)pCursor->pVtab;
+  if( iCol==VEC_COLUMN_ID ){
+    sqlite3_result_int64(ctx, pCur->iId);
+  }else if( iCol==VEC_COLUMN_VEC ){
+    char *zErr = 0;
+    int rc;
+    if( sqlite3_vtab_nochange(ctx) ) return SQLITE_OK;
+    if( pCur->aVec==0 ){
+      pCur->aVec = sqlite3_malloc64(sizeof(float)*(u64)(p->nDim ? p->nDim : 1));
+      if( pCur->aVec==0 ) return SQLITE_NOMEM;
+    }
+    rc = vsFileRead(p->pFile, pCur->iSlot, pCur->aVec, &zErr);
+    if( rc ) return takeError(p, rc, zErr);
+    sqlite3_result_blob(ctx, pCur->aVec, p->nDim*4, SQLITE_TRANSIENT);
+  }
+  return SQLITE_OK;
+}
+
+static int vecRowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid){
+  *pRowid = ((VecCursor*)pCursor)->iId;
+  return SQLITE_OK;
+}
+
+static sqlite3_module vectorsModule = {
+  /* iVersion    */ 3,
+  /* xCreate     */ vecCreate,
+  /* xConnect    */ vecConnect,
+  /* xBestIndex  */ vecBestIndex,
+  /* xDisconnect */ vecDisconnect,
+  /* xDestroy    */ vecDestroy,
+  /* xOpen       */ vecOpen,
+  /* xClose      */ vecClose,
+  /* xFilter     */ vecFilter,
+  /* xNext       */ vecNext,
+  /* xEof        */ vecEof,
+  /* xColumn     */ vecColumn,
+  /* xRowid      */ vecRowid,
+  /* xUpdate     */ vecUpdate,
+  /* xBegin      */ vecBegin,
+  /* xSync       */ vecSync,
+  /* xCommit     */ vecCommit,
+  /* xRollback   */ vecRollback,
+  /* xFindFunction */ 0,
+  /* xRename     */ vecRename,
+  /* xSavepoint  */ vecSavepoint,
+  /* xRelease    */ vecRelease,
+  /* xRollbackTo */ vecRollbackTo,
+  /* xShadowName */ vecShadowName,
+#if SQLITE_VERSION_NUMBER>=3044000
+  /* xIntegrity  */ 0,
+#endif
+};
+
+int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
+  int rc;
+  vsConnRef(pConn);
+  rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule, pConn,
+                                vsConnUnref);
+  return rc;
+}

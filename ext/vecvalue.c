@@ -91,6 +91,7 @@ static int parseJson(const char *z, const char *zWho,
       int nNum;
       double d;
       char *zEnd = 0;
+      char zNum[400];
       while( isJsonSpace(z[i]) ) i++;
       nNum = jsonNumberLength(&z[i]);
       if( nNum==0 ){
@@ -111,9 +112,16 @@ static int parseJson(const char *z, const char *zWho,
         rc = SQLITE_ERROR;
         break;
       }
-      errno = 0;
-      d = strtod(&z[i], &zEnd);
-      if( zEnd!=&z[i+nNum] ){
+      if( nNum>=(int)sizeof(zNum) ){
+        *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
+            "number too long", zWho, i);
+        rc = SQLITE_ERROR;
+        break;
+      }
+      memcpy(zNum, &z[i], (size_t)nNum);
+      zNum[nNum] = 0;
+      d = strtod(zNum, &zEnd);
+      if( zEnd!=&zNum[nNum] ){
         *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
             "number not readable", zWho, i);
         rc = SQLITE_ERROR;
