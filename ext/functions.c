@@ -1,3 +1,229 @@
-/* PLACEHOLDER: the veles_* functions are being written. */
+/*
+** The veles_* SQL functions: vector values and distances without a
+** table. Prefixed so that veles loads beside sqlite-vec.
+**
+**   veles_vec(x)                 JSON text or f32 BLOB -> checked f32 BLOB
+**   veles_json(x)                f32 BLOB or JSON text -> JSON text
+**   veles_dim(x)                 number of elements
+**   veles_normalize(x)           x / |x| as an f32 BLOB
+**   veles_distance(a, b)         Euclidean distance
+**   veles_distance(a, b, metric) metric 'l2', 'cosine' or 'dot' (any case)
+**   veles_version()              the extension's version, e.g. '0.1.0'
+**   veles_kernel()               the distance kernel this CPU runs
+**
+** Vector arguments are read by vsVectorParse(): a BLOB of little-endian
+** f32 or JSON text such as '[1, 2.5, -3e-4]', 1 ..= 65536 finite
+** elements. Anything else is an error naming the function, the problem
+** and what was given.
+**
+** NULL: as in SQL's own functions, a NULL vector argument gives NULL
+** (so `veles_distance(vec, :q)` over rows with a NULL vec yields NULL
+** for those rows, not an error). A NULL metric is an error: the metric
+** is a setting, and a missing one is a mistake in the query. Wrong
+** argument counts are refused by SQLite when the statement is prepared.
+**
+** Distances follow vsDistance() in distance.c: l2 = sqrt(sum (a-b)^2),
+** cosine = 1 - a.b/(|a||b|) in [0, 2] and 1.0 when either vector is all
+** zeros, dot = -(a.b). Smaller is nearer for every metric.
+*/
 #include "veles_int.h"
-int vsFunctionsRegister(sqlite3 *db){ (void)db; return SQLITE_OK; }
+#include "distance.h"
+#include <math.h>
+
+/* What an SQL value is, for error messages. */
+static const char *valueKind(sqlite3_value *pVal){
+  switch( sqlite3_value_type(pVal) ){
+    case SQLITE_INTEGER: return "an integer";
+    case SQLITE_FLOAT:   return "a real";
+    case SQLITE_TEXT:    return "text";
+    case SQLITE_BLOB:    return "a blob";
+    default:             return "NULL";
+  }
+}
+
+/* Report rc/zErr from vsVectorParse() as the function's error. */
+static void resultParseError(sqlite3_context *ctx, int rc, char *zErr){
+  if( rc==SQLITE_NOMEM || zErr==0 ){
+    sqlite3_result_error_nomem(ctx);
+  }else{
+    sqlite3_result_error(ctx, zErr, -1);
+  }
+  sqlite3_free(zErr);
+}
+
+/*
+** Parse argument pVal of function zWho into *pa and *pn (nDim as for
+** vsVectorParse). Returns SQLITE_OK, or reports the error on ctx.
+*/
+static int vectorArg(sqlite3_context *ctx, sqlite3_value *pVal,
+                     const char *zWho, int nDim, float **pa, int *pn){
+  char *zErr = 0;
+  int rc = vsVectorParse(pVal, zWho, nDim, pa, pn, &zErr);
+  if( rc!=SQLITE_OK ) resultParseError(ctx, rc, zErr);
+  return rc;
+}
+
+/* Hand a vector to SQLite as the BLOB result (ownership passes). */
+static void resultVector(sqlite3_context *ctx, float *a, int n){
+  sqlite3_result_blob64(ctx, a, sizeof(float)*(u64)n, sqlite3_free);
+}
+
+/* veles_vec(x): x as a checked f32 BLOB. */
+static void vecFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  float *a = 0;
+  int n = 0;
+  (void)argc;
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return;
+  if( vectorArg(ctx, argv[0], "veles_vec", 0, &a, &n)==SQLITE_OK ){
+    resultVector(ctx, a, n);
+  }
+}
+
+/* veles_json(x): x as JSON text, e.g. '[1.0,-2.5]'. */
+static void jsonFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  float *a = 0;
+  int n = 0;
+  (void)argc;
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return;
+  if( vectorArg(ctx, argv[0], "veles_json", 0, &a, &n)==SQLITE_OK ){
+    char *z = vsVectorToJson(a, n);
+    sqlite3_free(a);
+    if( z==0 ){
+      sqlite3_result_error_nomem(ctx);
+    }else{
+      sqlite3_result_text(ctx, z, -1, sqlite3_free);
+    }
+  }
+}
+
+/* veles_dim(x): the number of elements of x. */
+static void dimFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  float *a = 0;
+  int n = 0;
+  (void)argc;
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return;
+  if( vectorArg(ctx, argv[0], "veles_dim", 0, &a, &n)==SQLITE_OK ){
+    sqlite3_free(a);
+    sqlite3_result_int(ctx, n);
+  }
+}
+
+/*
+** veles_normalize(x): x scaled to Euclidean length 1, as an f32 BLOB.
+** The norm and the quotients are computed in double, so vectors of any
+** finite magnitude (1e-45 .. 3e38 elements) normalise correctly. A zero
+** vector has no direction: that is an error, not a silent zero.
+*/
+static void normalizeFunc(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv){
+  float *a = 0;
+  int n = 0, i;
+  double s = 0, mx = 0;
+  (void)argc;
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ) return;
+  if( vectorArg(ctx, argv[0], "veles_normalize", 0, &a, &n) ) return;
+  /* scale by the largest magnitude first: no overflow or underflow */
+  for(i=0; i<n; i++){
+    double x = fabs((double)a[i]);
+    if( x>mx ) mx = x;
+  }
+  if( mx==0.0 ){
+    sqlite3_free(a);
+    sqlite3_result_error(ctx, "veles_normalize: cannot normalize a zero "
+        "vector: got all elements 0", -1);
+    return;
+  }
+  for(i=0; i<n; i++){
+    double x = (double)a[i]/mx;
+    s += x*x;
+  }
+  s = sqrt(s);
+  for(i=0; i<n; i++) a[i] = (float)(((double)a[i]/mx)/s);
+  resultVector(ctx, a, n);
+}
+
+/* veles_distance(a, b [, metric]): the distance from a to b. */
+static void distanceFunc(sqlite3_context *ctx, int argc,
+                         sqlite3_value **argv){
+  int eMetric = VS_METRIC_L2;
+  float *a = 0, *b = 0;
+  int na = 0, nb = 0;
+  if( argc==3 ){
+    const char *zName = 0;
+    if( sqlite3_value_type(argv[2])==SQLITE_TEXT ){
+      zName = (const char*)sqlite3_value_text(argv[2]);
+      if( zName==0 ){
+        sqlite3_result_error_nomem(ctx);
+        return;
+      }
+      eMetric = vsDistanceMetric(zName);
+    }else{
+      eMetric = -1;
+    }
+    if( eMetric<0 ){
+      char *zErr;
+      if( zName ){
+        zErr = sqlite3_mprintf("veles_distance: unknown metric: expected "
+            "l2, cosine or dot, got '%s'", zName);
+      }else{
+        zErr = sqlite3_mprintf("veles_distance: unknown metric: expected "
+            "l2, cosine or dot, got %s", valueKind(argv[2]));
+      }
+      resultParseError(ctx, SQLITE_ERROR, zErr);
+      return;
+    }
+  }
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL
+   || sqlite3_value_type(argv[1])==SQLITE_NULL ){
+    return;
+  }
+  if( vectorArg(ctx, argv[0], "veles_distance", 0, &a, &na)==SQLITE_OK
+   && vectorArg(ctx, argv[1], "veles_distance", na, &b, &nb)==SQLITE_OK ){
+    sqlite3_result_double(ctx, vsDistance(eMetric, a, b, na));
+  }
+  sqlite3_free(a);
+  sqlite3_free(b);
+}
+
+/* veles_version(): VELES_VERSION from veles.h. */
+static void versionFunc(sqlite3_context *ctx, int argc,
+                        sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  sqlite3_result_text(ctx, VELES_VERSION, -1, SQLITE_STATIC);
+}
+
+/* veles_kernel(): "avx512", "avx2+fma", "neon" or "scalar". */
+static void kernelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  sqlite3_result_text(ctx, vsDistanceKernelName(), -1, SQLITE_STATIC);
+}
+
+int vsFunctionsRegister(sqlite3 *db){
+  static const struct {
+    const char *zName;
+    int nArg;
+    int bDeterministic;
+    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
+  } aFunc[] = {
+    { "veles_vec",       1, 1, vecFunc },
+    { "veles_json",      1, 1, jsonFunc },
+    { "veles_dim",       1, 1, dimFunc },
+    { "veles_normalize", 1, 1, normalizeFunc },
+    { "veles_distance",  2, 1, distanceFunc },
+    { "veles_distance",  3, 1, distanceFunc },
+    { "veles_version",   0, 1, versionFunc },
+    /* the same all along unless a test forces a kernel: not flagged */
+    { "veles_kernel",    0, 0, kernelFunc },
+  };
+  int rc = SQLITE_OK;
+  int i;
+  for(i=0; rc==SQLITE_OK && i<(int)(sizeof(aFunc)/sizeof(aFunc[0])); i++){
+    int eFlags = SQLITE_UTF8 | SQLITE_INNOCUOUS;
+    if( aFunc[i].bDeterministic ) eFlags |= SQLITE_DETERMINISTIC;
+    rc = sqlite3_create_function(db, aFunc[i].zName, aFunc[i].nArg, eFlags,
+                                 0, aFunc[i].xFunc, 0, 0);
+  }
+  return rc;
+}
