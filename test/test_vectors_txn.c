@@ -1,0 +1,233 @@
+/*
+** Transactions on `vectors`: ROLLBACK, SAVEPOINT / ROLLBACK TO, failing
+** statements inside BEGIN, reopen, copy-on-write slot reuse and bounded
+** file growth, CREATE / DROP / RENAME with rollback.
+*/
+#include "testutil.h"
+#include <stdio.h>
+#include <string.h>
+
+/* Every vector of table zTab, as "id:hex" lines, to compare states. */
+static char *snapshot(sqlite3 *db, const char *zTab){
+  char *zSql = sqlite3_mprintf("SELECT id, hex(vec) FROM %s", zTab);
+  char *z = tQuery(db, zSql);
+  sqlite3_free(zSql);
+  return z;
+}
+
+static void testRollback(sqlite3 *db){
+  char *zBefore, *zAfter;
+  tExec(db, "CREATE VIRTUAL TABLE t USING vectors(dim=2)");
+  tExec(db, "INSERT INTO t VALUES (1,'[1,1]'), (2,'[2,2]'), (3,'[3,3]')");
+  zBefore = snapshot(db, "t");
+  tExec(db, "BEGIN");
+  tExec(db, "INSERT INTO t VALUES (4,'[4,4]')");
+  tExec(db, "UPDATE t SET vec='[9,9]' WHERE id=1");
+  tExec(db, "DELETE FROM t WHERE id=2");
+  tExec(db, "UPDATE t SET id=30 WHERE id=3");
+  tRows("1.0", db, "SELECT id, hex(vec) FROM t",
+        "1|0000104100001041\n4|0000804000008040\n30|0000404000004040");
+  tExec(db, "ROLLBACK");
+  zAfter = snapshot(db, "t");
+  tCheck("1.1", strcmp(zBefore, zAfter)==0, zAfter);
+  sqlite3_free(zAfter);
+  /* the rolled-back slots are reused: inserting again fills slot 3 */
+  tExec(db, "INSERT INTO t VALUES (5,'[5,5]')");
+  tRows("1.2", db, "SELECT slot FROM t_map WHERE id=5", "3");
+  tRows("1.3", db, "PRAGMA integrity_check", "ok");
+  tExec(db, "DELETE FROM t WHERE id=5");
+  sqlite3_free(zBefore);
+}
+
+static void testSavepoints(sqlite3 *db){
+  tExec(db, "BEGIN");
+  tExec(db, "INSERT INTO t VALUES (10,'[10,10]')");
+  tExec(db, "SAVEPOINT a");
+  tExec(db, "INSERT INTO t VALUES (11,'[11,11]')");
+  tExec(db, "UPDATE t SET vec='[0,0]' WHERE id=10");
+  tExec(db, "SAVEPOINT b");
+  tExec(db, "DELETE FROM t WHERE id=1");
+  tExec(db, "INSERT INTO t VALUES (12,'[12,12]')");
+  tExec(db, "ROLLBACK TO b");
+  tRows("2.0", db, "SELECT id, hex(vec) FROM t WHERE id IN (1,10,11,12)",
+        "1|0000803F0000803F\n10|0000000000000000\n11|0000304100003041");
+  tExec(db, "ROLLBACK TO a");
+  tRows("2.1", db, "SELECT id, hex(vec) FROM t WHERE id >= 10",
+        "10|0000204100002041");
+  tExec(db, "INSERT INTO t VALUES (13,'[13,13]')");
+  tExec(db, "RELEASE a");
+  tExec(db, "COMMIT");
+  tRows("2.2", db, "SELECT id, hex(vec) FROM t WHERE id >= 10",
+        "10|0000204100002041\n13|0000504100005041");
+  /* a savepoint opened before the table was written in the transaction */
+  tExec(db, "SAVEPOINT outer1");
+  tExec(db, "CREATE TABLE plain(x)");
+  tExec(db, "SAVEPOINT inner1");
+  tExec(db, "INSERT INTO t VALUES (14,'[14,14]')");
+  tExec(db, "ROLLBACK TO outer1");
+  tExec(db, "RELEASE outer1");
+  tRows("2.3", db, "SELECT id FROM t WHERE id >= 10", "10\n13");
+  tRows("2.4", db, "SELECT count(*) FROM sqlite_schema WHERE name='plain'", "0");
+  tRows("2.5", db, "PRAGMA integrity_check", "ok");
+}
+
+static void testFailingStatements(sqlite3 *db){
+  char *zBefore, *zAfter;
+  zBefore = snapshot(db, "t");
+  tExec(db, "BEGIN");
+  tExec(db, "INSERT INTO t VALUES (20,'[20,20]')");
+  /* the third row is bad: the first two of this statement are undone */
+  tError("3.0", db, "INSERT INTO t VALUES (21,'[21,21]'), (22,'[22,22]'), "
+         "(23,'[23]')", "vectors: dimension mismatch: expected 2, got 1");
+  tRows("3.1", db, "SELECT id FROM t WHERE id >= 20", "20");
+  tError("3.2", db, "WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL "
+         "SELECT value+1 FROM s WHERE value<5) INSERT INTO t "
+         "SELECT value+100, '[1,1]' FROM s UNION ALL SELECT 1, '[1,1]'",
+         "UNIQUE constraint failed: t.id");
+  tRows("3.3", db, "SELECT id FROM t WHERE id >= 20", "20");
+  /* an UPDATE that fails halfway */
+  tError("3.4", db, "UPDATE t SET vec = CASE WHEN id=13 THEN '[1]' "
+         "ELSE '[7,7]' END", "vectors: dimension mismatch: expected 2, got 1");
+  tRows("3.5", db, "SELECT count(*) FROM t WHERE vec = veles_vec('[7,7]')",
+        "0");
+  tExec(db, "INSERT INTO t VALUES (24,'[24,24]')");
+  tExec(db, "COMMIT");
+  tRows("3.6", db, "SELECT id FROM t WHERE id >= 20", "20\n24");
+  tExec(db, "DELETE FROM t WHERE id IN (20, 24)");
+  zAfter = snapshot(db, "t");
+  tCheck("3.7", strcmp(zBefore, zAfter)==0, zAfter);
+  sqlite3_free(zBefore);
+  sqlite3_free(zAfter);
+  /* OR IGNORE inside a multi-row statement skips only the conflict */
+  tExec(db, "INSERT OR IGNORE INTO t VALUES (1,'[0,0]'), (25,'[25,25]')");
+  tRows("3.8", db, "SELECT id, hex(vec) FROM t WHERE id IN (1,25)",
+        "1|0000803F0000803F\n25|0000C8410000C841");
+  tRows("3.9", db, "PRAGMA integrity_check", "ok");
+}
+
+static void testReopen(void){
+  sqlite3 *db = tOpen("reopen.db");
+  tExec(db, "CREATE VIRTUAL TABLE r USING vectors");
+  tExec(db, "INSERT INTO r VALUES (1,'[1,2,3]'), (2,'[4,5,6]')");
+  tExec(db, "BEGIN; INSERT INTO r VALUES (3,'[7,8,9]'); ROLLBACK");
+  tClose(db);
+  db = tOpen("reopen.db");
+  tRows("4.0", db, "SELECT id, vec = veles_vec('[4,5,6]') FROM r", "1|0\n2|1");
+  tRows("4.1", db, "SELECT v FROM r_config WHERE k='dim'", "3");
+  tExec(db, "INSERT INTO r VALUES (3,'[7,8,9]')");
+  tRows("4.2", db, "SELECT slot FROM r_map ORDER BY id", "0\n1\n2");
+  tClose(db);
+}
+
+/* Steady delete+insert churn must not grow the side file without bound. */
+static void testChurn(const char *zMode){
+  sqlite3 *db;
+  char zName[64];
+  long long nFirst, nLast;
+  int round, i;
+  snprintf(zName, sizeof(zName), "churn-%s.db", zMode);
+  db = tOpen(zName);
+  tExec(db, "PRAGMA journal_mode=%s", zMode);
+  tExec(db, "CREATE VIRTUAL TABLE c USING vectors(dim=16)");
+  tExec(db, "WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL "
+            "SELECT value+1 FROM s WHERE value<1000) "
+            "INSERT INTO c SELECT value, veles_vec(json_array("
+            "value,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15)) FROM s");
+  snprintf(zName, sizeof(zName), "churn-%s.db-vectors-", zMode);
+  nFirst = 0;
+  for(round=0; round<80; round++){
+    int iBase = 1 + (round*100) % 1000;
+    tExec(db, "BEGIN");
+    tExec(db, "DELETE FROM c WHERE id BETWEEN %d AND %d", iBase, iBase+99);
+    for(i=iBase; i<iBase+100; i++){
+      tExec(db, "INSERT INTO c VALUES (%d, veles_vec(json_array(%d,"
+                "1,2,3,4,5,6,7,8,9,10,11,12,13,14,%d)))", i, i, round);
+    }
+    tExec(db, "COMMIT");
+    if( (round % 10)==9 ) tExec(db, "PRAGMA wal_checkpoint");
+    if( round==29 ) nFirst = tFileSize(tFindFile(zName));
+  }
+  nLast = tFileSize(tFindFile(zName));
+  {
+    char zMsg[128];
+    snprintf(zMsg, sizeof(zMsg), "%s: side file grew from %lld to %lld "
+             "bytes between rounds 30 and 80", zMode, nFirst, nLast);
+    /* steady state: the same churn reuses the same slots */
+    tCheck(strcmp(zMode, "wal")==0 ? "5.1" : "5.0",
+           nFirst>0 && nLast <= nFirst + 200*64, zMsg);
+  }
+  tRows(strcmp(zMode, "wal")==0 ? "5.3" : "5.2", db,
+        "SELECT count(*), sum(vec = veles_vec(json_array(id,1,2,3,4,5,6,7,8,9,"
+        "10,11,12,13,14,79))) FROM c", "1000|100");
+  tClose(db);
+}
+
+static void testCreateDropRename(void){
+  sqlite3 *db = tOpen("ddl.db");
+  /* a rolled-back CREATE leaves no table and no file */
+  tExec(db, "BEGIN; CREATE VIRTUAL TABLE gone USING vectors(dim=2); "
+            "INSERT INTO gone VALUES (1,'[1,1]'); ROLLBACK");
+  tRows("6.0", db, "SELECT count(*) FROM sqlite_schema", "0");
+  tCheck("6.1", tCountFiles("ddl.db-vectors-")==0, "no side file left");
+  /* DROP inside BEGIN ... ROLLBACK keeps everything readable */
+  tExec(db, "CREATE VIRTUAL TABLE d USING vectors(dim=2)");
+  tExec(db, "INSERT INTO d VALUES (1,'[1,1]'), (2,'[2,2]')");
+  tExec(db, "BEGIN; DROP TABLE d; ROLLBACK");
+  tRows("6.2", db, "SELECT id, hex(vec) FROM d",
+        "1|0000803F0000803F\n2|0000004000000040");
+  tCheck("6.3", tCountFiles("ddl.db-vectors-")==1, "side file kept");
+  tExec(db, "INSERT INTO d VALUES (3,'[3,3]')");
+  /* RENAME keeps the data, also across reopen */
+  tExec(db, "ALTER TABLE d RENAME TO d2");
+  tRows("6.4", db, "SELECT id FROM d2", "1\n2\n3");
+  tRows("6.5", db, "SELECT name FROM sqlite_schema WHERE name LIKE 'd%' "
+        "ORDER BY name", "d2\nd2_config\nd2_map");
+  tClose(db);
+  db = tOpen("ddl.db");
+  tRows("6.6", db, "SELECT id, hex(vec) FROM d2 WHERE id=3",
+        "3|0000404000004040");
+  /* DROP removes the side file once it commits */
+  tExec(db, "DROP TABLE d2");
+  tRows("6.7", db, "SELECT count(*) FROM sqlite_schema", "0");
+  tExec(db, "CREATE VIRTUAL TABLE other USING vectors(dim=1)");
+  tCheck("6.8", tCountFiles("ddl.db-vectors-")==1,
+         "dropped table's side file removed");
+  /* a DROP committed inside BEGIN, then the connection closes */
+  tExec(db, "BEGIN; DROP TABLE other; COMMIT");
+  tClose(db);
+  tCheck("6.9", tCountFiles("ddl.db-vectors-")==0,
+         "side file removed by close");
+  /* CREATE and DROP in one transaction */
+  db = tOpen("ddl.db");
+  tExec(db, "BEGIN; CREATE VIRTUAL TABLE x USING vectors(dim=1); "
+            "INSERT INTO x VALUES (1,'[1]'); DROP TABLE x; COMMIT");
+  tClose(db);
+  tCheck("6.10", tCountFiles("ddl.db-vectors-")==0, "no side file");
+}
+
+static void testSynchronousOff(void){
+  sqlite3 *db = tOpen("nosync.db");
+  tExec(db, "PRAGMA synchronous=OFF");
+  tExec(db, "CREATE VIRTUAL TABLE s USING vectors(dim=2)");
+  tExec(db, "INSERT INTO s VALUES (1,'[1,2]')");
+  tClose(db);
+  db = tOpen("nosync.db");
+  tRows("7.0", db, "SELECT hex(vec) FROM s", "0000803F00000040");
+  tClose(db);
+}
+
+int main(int argc, char **argv){
+  sqlite3 *db;
+  tInit(argc, argv);
+  db = tOpen("txn.db");
+  testRollback(db);
+  testSavepoints(db);
+  testFailingStatements(db);
+  tClose(db);
+  testReopen();
+  testChurn("delete");
+  testChurn("wal");
+  testCreateDropRename();
+  testSynchronousOff();
+  return tDone();
+}
