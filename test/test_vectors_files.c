@@ -1,0 +1,173 @@
+/*
+** Where `vectors` keeps its data, and what happens when the side file is
+** damaged: ATTACH, temp and :memory: databases, defensive mode, and a
+** side file that is missing, truncated, has a bad header or belongs to
+** another table.
+*/
+#include "testutil.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void testAttach(void){
+  sqlite3 *db = tOpen("main.db");
+  tExec(db, "ATTACH 'other.db' AS aux");
+  tExec(db, "CREATE VIRTUAL TABLE aux.emb USING vectors(dim=2)");
+  tExec(db, "INSERT INTO aux.emb VALUES (1,'[1,2]')");
+  tCheck("1.0", tCountFiles("other.db-vectors-")==1
+         && tCountFiles("main.db-vectors-")==0, "side file beside other.db");
+  tRows("1.1", db, "SELECT hex(vec) FROM aux.emb", "0000803F00000040");
+  tExec(db, "BEGIN; INSERT INTO aux.emb VALUES (2,'[3,4]'); "
+            "CREATE VIRTUAL TABLE main.emb USING vectors(dim=1); "
+            "INSERT INTO main.emb VALUES (1,'[5]'); COMMIT");
+  tClose(db);
+  db = tOpen("other.db");
+  tRows("1.2", db, "SELECT id FROM emb", "1\n2");
+  tClose(db);
+  db = tOpen("main.db");
+  tRows("1.3", db, "SELECT hex(vec) FROM emb", "0000A040");
+  tExec(db, "ATTACH 'other.db' AS aux2");
+  tRows("1.4", db, "SELECT count(*) FROM aux2.emb", "2");
+  tClose(db);
+}
+
+static void testMemoryAndTemp(void){
+  sqlite3 *db = tOpen(":memory:");
+  tExec(db, "CREATE VIRTUAL TABLE m USING vectors(dim=2)");
+  tExec(db, "INSERT INTO m VALUES (1,'[1,2]'), (2,'[3,4]')");
+  tExec(db, "BEGIN; INSERT INTO m VALUES (3,'[5,6]'); "
+            "UPDATE m SET vec='[0,0]' WHERE id=1; ROLLBACK");
+  tRows("2.0", db, "SELECT id, hex(vec) FROM m",
+        "1|0000803F00000040\n2|0000404000008040");
+  tExec(db, "CREATE VIRTUAL TABLE temp.tv USING vectors");
+  tExec(db, "INSERT INTO tv VALUES (7,'[7,7,7]')");
+  tRows("2.1", db, "SELECT id, hex(vec) FROM temp.tv",
+        "7|0000E0400000E0400000E040");
+  tExec(db, "DROP TABLE tv");
+  tExec(db, "DROP TABLE m");
+  tClose(db);
+  tCheck("2.2", tCountFiles(":memory:")==0,
+         "no files for memory databases");
+  db = tOpen("hasfile.db");
+  tExec(db, "CREATE VIRTUAL TABLE temp.t2 USING vectors(dim=1)");
+  tExec(db, "INSERT INTO t2 VALUES (1,'[1]')");
+  tRows("2.3", db, "SELECT hex(vec) FROM t2", "0000803F");
+  tCheck("2.4", tCountFiles("hasfile.db-vectors-")==0,
+         "a temp table creates no file");
+  tClose(db);
+}
+
+static void testDefensive(void){
+  sqlite3 *db = tOpen("defensive.db");
+  tExec(db, "CREATE VIRTUAL TABLE d USING vectors(dim=1)");
+  tExec(db, "INSERT INTO d VALUES (1,'[1]')");
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int*)0);
+  tError("3.0", db, "UPDATE d_map SET slot = 5",
+         "table d_map may not be modified");
+  tError("3.1", db, "DELETE FROM d_config",
+         "table d_config may not be modified");
+  tRows("3.2", db, "SELECT id, slot FROM d_map", "1|0");
+  tClose(db);
+}
+
+/* Copy a file byte for byte. */
+static void copyFile(const char *zFrom, const char *zTo){
+  char zCmd[1024];
+  snprintf(zCmd, sizeof(zCmd), "cp '%s' '%s'", zFrom, zTo);
+  if( system(zCmd)!=0 ) fprintf(stderr, "cp failed\n");
+}
+
+static void damage(const char *zCmd){
+  if( system(zCmd)!=0 ) fprintf(stderr, "failed: %s\n", zCmd);
+}
+
+static void testDamage(void){
+  sqlite3 *db = tOpen("dmg.db");
+  char zFile[256], zSql[512], zSaved[300];
+  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4)");
+  tExec(db, "INSERT INTO a VALUES (1,'[1,1,1,1]'), (2,'[2,2,2,2]')");
+  tClose(db);
+  snprintf(zFile, sizeof(zFile), "%s", tFindFile("dmg.db-vectors-"));
+  snprintf(zSaved, sizeof(zSaved), "%s.saved", zFile);
+  copyFile(zFile, zSaved);
+
+  /* missing: reads and writes fail, DROP still works */
+  unlink(zFile);
+  db = tOpen("dmg.db");
+  snprintf(zSql, sizeof(zSql), "vectors: table a: side file %s/%s is missing",
+           getcwd(zSql+400, 100), zFile);
+  tError("4.0", db, "SELECT * FROM a", zSql);
+  tError("4.1", db, "INSERT INTO a VALUES (3,'[3,3,3,3]')", zSql);
+  tClose(db);
+
+  /* truncated: the slot past the end is reported, never misread */
+  copyFile(zSaved, zFile);
+  damage("truncate -s 4112 dmg.db-vectors-*");
+  db = tOpen("dmg.db");
+  tRows("4.2", db, "SELECT hex(vec) FROM a WHERE id=1",
+        "0000803F0000803F0000803F0000803F");
+  {
+    char *z = tQuery(db, "SELECT hex(vec) FROM a WHERE id=2");
+    tCheck("4.3", strstr(z, "ERROR: vectors: table a: side file")!=0
+           && strstr(z, "is truncated: slot 1 is past its end")!=0, z);
+    sqlite3_free(z);
+  }
+  {
+    char *z = tQuery(db, "INSERT INTO a VALUES (3,'[3,3,3,3]')");
+    tCheck("4.4", strstr(z, "side file is truncated: slot 1 is referenced, "
+                         "the file holds 1")!=0, z);
+    sqlite3_free(z);
+  }
+  tClose(db);
+
+  /* a bad header */
+  copyFile(zSaved, zFile);
+  damage("printf 'XXXX' | dd of=$(ls dmg.db-vectors-* | grep -v saved) "
+         "bs=1 seek=0 conv=notrunc status=none");
+  db = tOpen("dmg.db");
+  {
+    char *z = tQuery(db, "SELECT count(*) FROM a");
+    tCheck("4.5", strstr(z, "has no valid header")!=0, z);
+    sqlite3_free(z);
+  }
+  tClose(db);
+
+  /* a side file of another table put in its place */
+  db = tOpen("dmg2.db");
+  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4)");
+  tExec(db, "INSERT INTO a VALUES (1,'[9,9,9,9]'), (2,'[8,8,8,8]')");
+  tClose(db);
+  snprintf(zSql, sizeof(zSql), "cp dmg2.db-vectors-* '%s'", zFile);
+  damage(zSql);
+  db = tOpen("dmg.db");
+  {
+    char *z = tQuery(db, "SELECT hex(vec) FROM a");
+    tCheck("4.6", strstr(z, "belongs to another table")!=0, z);
+    sqlite3_free(z);
+  }
+  tExec(db, "DROP TABLE a");
+  tRows("4.7", db, "SELECT count(*) FROM sqlite_schema", "0");
+  tClose(db);
+
+  /* a database copied without its side file */
+  db = tOpen("dmg2.db");
+  tExec(db, "VACUUM INTO 'copy.db'");
+  tClose(db);
+  db = tOpen("copy.db");
+  {
+    char *z = tQuery(db, "SELECT vec FROM a");
+    tCheck("4.8", strstr(z, "is missing")!=0, z);
+    sqlite3_free(z);
+  }
+  tClose(db);
+}
+
+int main(int argc, char **argv){
+  tInit(argc, argv);
+  testAttach();
+  testMemoryAndTemp();
+  testDefensive();
+  testDamage();
+  return tDone();
+}
