@@ -1,0 +1,183 @@
+/*
+** Crash loop: a writer process commits deterministic batches, each one
+** transaction that stores and deletes vectors and advances a marker row
+** in a plain table; it is killed with SIGKILL at random moments. After
+** each kill the database must hold exactly the state after batch b, where
+** b is the marker, and b must be the last acknowledged batch or the one
+** after it (committed, killed before it could say so). No partial batch,
+** integrity_check ok, and the next writer continues without manual steps.
+**
+** Runs in rollback-journal and WAL mode. VELES_CRASH_ITERATIONS sets the
+** kills per mode (default 20; the long run uses 200).
+*/
+#include "testutil.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NDIM 64
+#define NID 30000
+
+static unsigned rngNext(unsigned *s){
+  *s ^= *s << 13; *s ^= *s >> 17; *s ^= *s << 5;
+  return *s;
+}
+
+/* Operations of batch b: nOp pairs (id, bDelete). Every 7th batch is
+** large, so its vectors overflow the write-behind buffer. */
+static int batchOps(int b, int *aId, int *aDel, int nMax){
+  unsigned s = 2654435761u * (unsigned)b + 1;
+  int n = (b%7==0) ? 20000 : 50, i;
+  if( n>nMax ) n = nMax;
+  for(i=0; i<n; i++){
+    aId[i] = (int)(rngNext(&s) % NID);
+    aDel[i] = (rngNext(&s) % 5)==0;
+  }
+  return n;
+}
+
+static void vectorFor(int id, int b, float *a){
+  int i;
+  for(i=0; i<NDIM; i++) a[i] = (float)(id*0.25 + b*1000 + i);
+}
+
+static int aOpId[20000], aOpDel[20000];
+
+/* The writer: commits batches from b onwards, acknowledging each one. */
+static void writer(const char *zDb, const char *zMode, int b, int fdAck){
+  sqlite3 *db = tOpen(zDb);
+  sqlite3_stmt *pIns = 0, *pDel = 0;
+  float a[NDIM];
+  tExec(db, "PRAGMA journal_mode=%s", zMode);
+  tExec(db, "PRAGMA synchronous=FULL");
+  sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO emb(id, vec) VALUES (?,?)",
+                     -1, &pIns, 0);
+  sqlite3_prepare_v2(db, "DELETE FROM emb WHERE id=?", -1, &pDel, 0);
+  for(;; b++){
+    int n = batchOps(b, aOpId, aOpDel, 20000), i;
+    char zAck[32];
+    tExec(db, "BEGIN");
+    for(i=0; i<n; i++){
+      sqlite3_stmt *p = aOpDel[i] ? pDel : pIns;
+      sqlite3_bind_int(p, 1, aOpId[i]);
+      if( !aOpDel[i] ){
+        vectorFor(aOpId[i], b, a);
+        sqlite3_bind_blob(p, 2, a, sizeof(a), SQLITE_STATIC);
+      }
+      if( sqlite3_step(p)!=SQLITE_DONE ){
+        fprintf(stderr, "writer: %s\n", sqlite3_errmsg(db));
+        _exit(3);
+      }
+      sqlite3_reset(p);
+    }
+    tExec(db, "UPDATE progress SET b=%d", b);
+    if( sqlite3_exec(db, "COMMIT", 0, 0, 0)!=SQLITE_OK ){
+      fprintf(stderr, "writer: commit: %s\n", sqlite3_errmsg(db));
+      _exit(3);
+    }
+    snprintf(zAck, sizeof(zAck), "%d\n", b);
+    if( write(fdAck, zAck, strlen(zAck))<0 ) _exit(4);
+  }
+}
+
+/* Last acknowledged batch in the log (0 if none). */
+static int lastAck(const char *zLog){
+  FILE *f = fopen(zLog, "r");
+  int b = 0, x;
+  if( f==0 ) return 0;
+  while( fscanf(f, "%d", &x)==1 ) b = x;
+  fclose(f);
+  return b;
+}
+
+/* Check the database holds exactly the state after batch b. */
+static int verify(sqlite3 *db, int b, int *aTag){
+  sqlite3_stmt *p = 0;
+  int nRow = 0, nExpect = 0, i, bOk = 1;
+  float a[NDIM];
+  for(i=0; i<NID; i++) if( aTag[i]>0 ) nExpect++;
+  sqlite3_prepare_v2(db, "SELECT id, vec FROM emb", -1, &p, 0);
+  while( sqlite3_step(p)==SQLITE_ROW ){
+    int id = sqlite3_column_int(p, 0);
+    nRow++;
+    if( id<0 || id>=NID || aTag[id]<=0
+     || sqlite3_column_bytes(p, 1)!=(int)sizeof(a) ){
+      bOk = 0;
+      break;
+    }
+    vectorFor(id, aTag[id], a);
+    if( memcmp(a, sqlite3_column_blob(p, 1), sizeof(a))!=0 ){
+      fprintf(stderr, "id %d: wrong vector after batch %d\n", id, b);
+      bOk = 0;
+      break;
+    }
+  }
+  if( sqlite3_finalize(p)!=SQLITE_OK ) bOk = 0;
+  if( nRow!=nExpect ) bOk = 0;
+  return bOk;
+}
+
+static void crashLoop(const char *zMode, int nIter, unsigned seed){
+  char zDb[64], zLog[64], zCase[32];
+  static int aTag[NID];
+  int iter, bModel = 0, nFailBefore;
+  sqlite3 *db;
+  snprintf(zDb, sizeof(zDb), "crash-%s.db", zMode);
+  snprintf(zLog, sizeof(zLog), "crash-%s.log", zMode);
+  memset(aTag, 0, sizeof(aTag));
+  db = tOpen(zDb);
+  tExec(db, "PRAGMA journal_mode=%s", zMode);
+  tExec(db, "CREATE VIRTUAL TABLE emb USING vectors(dim=%d)", NDIM);
+  tExec(db, "CREATE TABLE progress(b INTEGER); INSERT INTO progress VALUES(0)");
+  tClose(db);
+  srand(seed);
+  for(iter=0; iter<nIter; iter++){
+    int fdAck, status, bAck, bDb, bOk;
+    pid_t pid;
+    fdAck = open(zLog, O_WRONLY|O_CREAT|O_APPEND, 0644);
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if( pid==0 ) writer(zDb, zMode, bModel+1, fdAck);
+    close(fdAck);
+    usleep(1000 + (unsigned)(rand() % 250000));
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    bAck = lastAck(zLog);
+    db = tOpen(zDb);
+    bDb = (int)tInt(db, "SELECT b FROM progress");
+    snprintf(zCase, sizeof(zCase), "%s.%d", zMode, iter);
+    bOk = bDb>=bAck && bDb<=bAck+1 && bDb>=bModel;
+    /* bring the model to batch bDb */
+    while( bOk && bModel<bDb ){
+      int n, i;
+      bModel++;
+      n = batchOps(bModel, aOpId, aOpDel, 20000);
+      for(i=0; i<n; i++) aTag[aOpId[i]] = aOpDel[i] ? 0 : bModel;
+    }
+    nFailBefore = 0;
+    if( bOk ) bOk = verify(db, bDb, aTag);
+    if( !tCheck(zCase, bOk, "state equals the last committed batch") ){
+      fprintf(stderr, "  acknowledged %d, database at %d\n", bAck, bDb);
+      nFailBefore = 1;
+    }
+    tRows(zCase, db, "PRAGMA integrity_check", "ok");
+    tClose(db);
+    if( nFailBefore ) break;
+  }
+  printf("%s: %d kills, reached batch %d\n", zMode, iter, bModel);
+}
+
+int main(int argc, char **argv){
+  const char *zIter = getenv("VELES_CRASH_ITERATIONS");
+  int nIter = zIter ? atoi(zIter) : 20;
+  tInit(argc, argv);
+  crashLoop("delete", nIter, 1);
+  crashLoop("wal", nIter, 2);
+  return tDone();
+}
