@@ -1,3 +1,1577 @@
-/* PLACEHOLDER: the payloads module is being written. */
+/*
+** The `payloads` virtual table: VelesDB's PayloadStorage through SQL.
+**
+** USAGE
+**
+**   CREATE VIRTUAL TABLE meta USING payloads;
+**   CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, year INTEGER,
+**                                            score REAL, "author.name" TEXT);
+**
+**   INSERT OR REPLACE INTO meta(id, json) VALUES (7, '{"lang":"en"}'); -- store
+**   SELECT json FROM meta WHERE id = 7;                                 -- retrieve
+**   DELETE FROM meta WHERE id = 7;                                      -- delete
+**   SELECT id FROM meta;                                                -- ids
+**   COMMIT;                                                             -- flush
+**   SELECT id FROM meta WHERE lang = 'en' AND year >= 2020;  -- declared fields
+**
+** Columns: id INTEGER (the rowid, 0 ..= 2^63-1, NULL or omitted = the
+** largest id + 1, or 1 in an empty table), json TEXT (any JSON value,
+** stored byte for byte), then one read-only column per declared field.
+**
+** Each CREATE argument declares a field as `name TYPE`. The name is an
+** SQL identifier (quote it to use dots: "author.name" is the path
+** author -> name through nested objects); TYPE is TEXT, INTEGER, REAL or
+** BOOLEAN. On every write the field's value is taken from the payload:
+** absent or JSON null gives SQL NULL, a value of another JSON type
+** refuses the write. A field column cannot be written directly.
+**
+** HOW IT WORKS
+**
+** The table is stateless: every row lives in the shadow table <t>_data,
+** so SQLite's own journal makes writes atomic with the rest of the
+** transaction, and statement rollback, savepoints, ROLLBACK and
+** DROP ... ROLLBACK need nothing from this module (xBegin & co are NULL).
+**
+** Writes (xUpdate) first check everything that can fail - the id, the
+** JSON (validated with cJSON plus a strict byte scan, see jsonScan()),
+** the declared fields - and only then touch the shadow table. A plain
+** INSERT of an existing id is an INSERT OR IGNORE into <t>_data that
+** changed nothing: xUpdate then returns SQLITE_CONSTRAINT ("UNIQUE
+** constraint failed: <t>.id") with nothing written, which is what lets
+** SQLite implement INSERT OR IGNORE on top; OR REPLACE overwrites.
+**
+** Reads: xBestIndex turns the usable constraints on id and on declared
+** fields (=, <, <=, >, >=; IN arrives as a loop of =) and the ORDER BY
+** into one SELECT on <t>_data that names only the columns the statement
+** uses, and passes that SQL as idxStr. xFilter runs it through a small
+** per-table cache of prepared statements, so `WHERE id = ?` is one
+** rowid seek and `WHERE lang = ?` one index range (covering when only
+** id and the field are read).
+**
+** SHADOW TABLES (for table <t> in schema <db>)
+**
+**   <t>_data(id INTEGER PRIMARY KEY, json TEXT NOT NULL, "<f0>" T0, ...)
+**       one row per payload; one column per declared field, with the
+**       declared type, holding the value extracted from json
+**   <t>_data_f<i> ON <t>_data("<fi>")
+**       one index per declared field
+**   <t>_fields(pos INTEGER PRIMARY KEY, name TEXT NOT NULL,
+**              type TEXT NOT NULL)
+**       the declared fields in order; xConnect checks the CREATE
+**       arguments against it
+**
+** Both tables are declared through xShadowName, so with
+** SQLITE_DBCONFIG_DEFENSIVE ordinary SQL cannot write them. RENAME
+** renames both tables and recreates the indexes under the new name; DROP
+** drops them.
+*/
 #include "veles_int.h"
-int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){ (void)db; (void)pConn; return SQLITE_OK; }
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Field types. */
+#define PF_TEXT    1
+#define PF_INTEGER 2
+#define PF_REAL    3
+#define PF_BOOLEAN 4
+
+/* Most declared fields per table: columns id, json and 62 fields keep
+** one bit each in sqlite3_index_info.colUsed. */
+#define PAY_MAX_FIELD 62
+
+/* Prepared read statements kept per table. */
+#define PAY_NCACHE 8
+
+/* Deepest JSON nesting accepted (cJSON's own limit). */
+#define PAY_MAX_DEPTH CJSON_NESTING_LIMIT
+
+typedef struct PayField PayField;
+typedef struct PayTable PayTable;
+typedef struct PayCursor PayCursor;
+typedef struct PayStmt PayStmt;
+typedef struct PayValue PayValue;
+
+/* One declared field. */
+struct PayField {
+  char *zName;            /* column name as declared, e.g. author.name */
+  int eType;              /* PF_TEXT, PF_INTEGER, PF_REAL, PF_BOOLEAN */
+  int nPath;              /* segments in azPath */
+  char **azPath;          /* object keys from the top, e.g. {author, name} */
+};
+
+/* A prepared read on <t>_data and where its columns go. */
+struct PayStmt {
+  char *zSql;             /* the SQL, also the cache key (= idxStr) */
+  sqlite3_stmt *pStmt;    /* prepared statement */
+  int *aCol;              /* aCol[vtab column] = statement column or -1 */
+};
+
+struct PayTable {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  char *zDb;              /* schema name: main, temp, aux... */
+  char *zName;            /* table name */
+  int nField;             /* declared fields */
+  PayField *aField;       /* the fields, in column order */
+  int nCache;             /* entries in aCache */
+  PayStmt *aCache[PAY_NCACHE];  /* idle read statements, most recent last */
+  sqlite3_stmt *pInsert;  /* INSERT OR IGNORE INTO data(id,json,f...) */
+  sqlite3_stmt *pReplace; /* REPLACE INTO data(id,json,f...) */
+  sqlite3_stmt *pUpdate;  /* UPDATE data SET id=?1,json=?2,f...=? WHERE id=?N */
+  sqlite3_stmt *pMove;    /* UPDATE data SET id=?1 WHERE id=?2 */
+  sqlite3_stmt *pDelete;  /* DELETE FROM data WHERE id=?1 */
+  sqlite3_stmt *pExists;  /* SELECT 1 FROM data WHERE id=?1 */
+  sqlite3_stmt *pMax;     /* SELECT max(id) FROM data */
+  sqlite3_stmt *pGetCol;  /* SELECT * FROM data WHERE id=?1 (xColumn fallback) */
+};
+
+struct PayCursor {
+  sqlite3_vtab_cursor base;
+  PayStmt *pS;            /* the running read, owned by the cursor */
+  int bEof;               /* no current row */
+};
+
+/* A field value extracted from a payload, ready to bind. */
+struct PayValue {
+  int eType;              /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT */
+  i64 iVal;
+  double rVal;
+  const char *zVal;       /* points into the cJSON tree */
+};
+
+/* ---- small helpers --------------------------------------------------- */
+
+static const char *fieldTypeName(int eType){
+  switch( eType ){
+    case PF_TEXT:    return "TEXT";
+    case PF_INTEGER: return "INTEGER";
+    case PF_REAL:    return "REAL";
+    default:         return "BOOLEAN";
+  }
+}
+
+static const char *sqlTypeName(int eType){
+  switch( eType ){
+    case SQLITE_INTEGER: return "an integer";
+    case SQLITE_FLOAT:   return "a real";
+    case SQLITE_TEXT:    return "text";
+    case SQLITE_BLOB:    return "a blob";
+    default:             return "NULL";
+  }
+}
+
+/* Replace the table's error message with a new one (printf style). */
+static void paySetError(PayTable *p, const char *zFormat, ...){
+  va_list ap;
+  sqlite3_free(p->base.zErrMsg);
+  va_start(ap, zFormat);
+  p->base.zErrMsg = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+}
+
+/* Take over the connection's message after a failed nested statement. */
+static int payDbError(PayTable *p, int rc){
+  paySetError(p, "%s", sqlite3_errmsg(p->db));
+  return rc;
+}
+
+/* Prepare a statement that lives as long as the table. */
+static int payPrepare(PayTable *p, sqlite3_stmt **ppStmt, const char *zFormat,
+                      ...){
+  va_list ap;
+  char *zSql;
+  int rc;
+  if( *ppStmt ) return SQLITE_OK;
+  va_start(ap, zFormat);
+  zSql = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                          ppStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ) payDbError(p, rc);
+  return rc;
+}
+
+static void payStmtFree(PayStmt *pS){
+  if( pS ){
+    sqlite3_finalize(pS->pStmt);
+    sqlite3_free(pS->zSql);
+    sqlite3_free(pS->aCol);
+    sqlite3_free(pS);
+  }
+}
+
+/* Finalize every cached statement (before DROP, RENAME, disconnect). */
+static void payFinalizeAll(PayTable *p){
+  int i;
+  for(i=0; i<p->nCache; i++) payStmtFree(p->aCache[i]);
+  p->nCache = 0;
+  sqlite3_finalize(p->pInsert);  p->pInsert = 0;
+  sqlite3_finalize(p->pReplace); p->pReplace = 0;
+  sqlite3_finalize(p->pUpdate);  p->pUpdate = 0;
+  sqlite3_finalize(p->pMove);    p->pMove = 0;
+  sqlite3_finalize(p->pDelete);  p->pDelete = 0;
+  sqlite3_finalize(p->pExists);  p->pExists = 0;
+  sqlite3_finalize(p->pMax);     p->pMax = 0;
+  sqlite3_finalize(p->pGetCol);  p->pGetCol = 0;
+}
+
+static void payFreeFields(PayField *aField, int nField){
+  int i;
+  for(i=0; i<nField; i++){
+    sqlite3_free(aField[i].zName);
+    sqlite3_free(aField[i].azPath);   /* segments share the allocation */
+  }
+  sqlite3_free(aField);
+}
+
+static void payFree(PayTable *p){
+  if( p ){
+    payFinalizeAll(p);
+    payFreeFields(p->aField, p->nField);
+    sqlite3_free(p->zDb);
+    sqlite3_free(p->zName);
+    sqlite3_free(p->base.zErrMsg);
+    sqlite3_free(p);
+  }
+}
+
+/* ---- CREATE arguments ------------------------------------------------ */
+
+static int isIdentStart(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || c=='_'
+      || (c & 0x80)!=0;
+}
+static int isIdentChar(char c){
+  return isIdentStart(c) || (c>='0' && c<='9') || c=='$';
+}
+static int isSpace(char c){
+  return c==' ' || c=='\t' || c=='\n' || c=='\r' || c=='\f' || c=='\v';
+}
+
+/*
+** Read an identifier at z[*pi]: bare, "double", `back` or [bracket]
+** quoted. Returns a new string (sqlite3_free it), 0 when malformed.
+*/
+static char *readIdent(const char *z, int *pi){
+  int i = *pi, n = 0;
+  char *zOut;
+  if( z[i]=='"' || z[i]=='`' || z[i]=='[' ){
+    char cEnd = z[i]=='[' ? ']' : z[i];
+    int j;
+    zOut = sqlite3_malloc64(strlen(z)+1);
+    if( zOut==0 ) return 0;
+    for(j=i+1; z[j]; j++){
+      if( z[j]==cEnd ){
+        if( cEnd!=']' && z[j+1]==cEnd ){ zOut[n++] = cEnd; j++; continue; }
+        break;
+      }
+      zOut[n++] = z[j];
+    }
+    if( z[j]!=cEnd || n==0 ){
+      sqlite3_free(zOut);
+      return 0;
+    }
+    zOut[n] = 0;
+    *pi = j+1;
+    return zOut;
+  }
+  if( !isIdentStart(z[i]) ) return 0;
+  while( isIdentChar(z[i+n]) ) n++;
+  zOut = sqlite3_mprintf("%.*s", n, &z[i]);
+  *pi = i+n;
+  return zOut;
+}
+
+/* Split pF->zName on '.' into pF->azPath. */
+static int splitPath(PayField *pF, char **pzErr){
+  int n = 1, i, nName = (int)strlen(pF->zName);
+  char *zCopy;
+  for(i=0; i<nName; i++) if( pF->zName[i]=='.' ) n++;
+  pF->azPath = sqlite3_malloc64(sizeof(char*)*(u64)n + (u64)nName + 1);
+  if( pF->azPath==0 ) return SQLITE_NOMEM;
+  zCopy = (char*)&pF->azPath[n];
+  memcpy(zCopy, pF->zName, (size_t)nName+1);
+  pF->nPath = 0;
+  pF->azPath[pF->nPath++] = zCopy;
+  for(i=0; i<nName; i++){
+    if( zCopy[i]=='.' ){
+      zCopy[i] = 0;
+      pF->azPath[pF->nPath++] = &zCopy[i+1];
+    }
+  }
+  for(i=0; i<pF->nPath; i++){
+    if( pF->azPath[i][0]==0 ){
+      *pzErr = sqlite3_mprintf("payloads: malformed field path: '%s' "
+          "(an empty key between dots)", pF->zName);
+      return SQLITE_ERROR;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/*
+** Parse the CREATE arguments argv[3..] into *paField, *pnField.
+*/
+static int parseFields(int argc, const char *const*argv,
+                       PayField **paField, int *pnField, char **pzErr){
+  int nField = argc-3, i, j, rc = SQLITE_OK;
+  PayField *aField;
+  *paField = 0;
+  *pnField = 0;
+  if( nField<=0 ) return SQLITE_OK;
+  if( nField>PAY_MAX_FIELD ){
+    *pzErr = sqlite3_mprintf("payloads: too many fields: at most %d, got %d",
+                             PAY_MAX_FIELD, nField);
+    return SQLITE_ERROR;
+  }
+  aField = sqlite3_malloc64(sizeof(PayField)*(u64)nField);
+  if( aField==0 ) return SQLITE_NOMEM;
+  memset(aField, 0, sizeof(PayField)*(u64)nField);
+  for(i=0; rc==SQLITE_OK && i<nField; i++){
+    const char *zArg = argv[i+3];
+    PayField *pF = &aField[i];
+    char *zType = 0;
+    int k = 0;
+    while( isSpace(zArg[k]) ) k++;
+    pF->zName = readIdent(zArg, &k);
+    if( pF->zName ){
+      int k0;
+      while( isSpace(zArg[k]) ) k++;
+      k0 = k;
+      while( isIdentChar(zArg[k]) ) k++;
+      if( k>k0 ) zType = sqlite3_mprintf("%.*s", k-k0, &zArg[k0]);
+      while( isSpace(zArg[k]) ) k++;
+    }
+    if( pF->zName==0 || zType==0 || zArg[k]!=0 ){
+      *pzErr = sqlite3_mprintf("payloads: malformed field declaration: "
+          "expected 'name TYPE', got '%s'", zArg);
+      rc = SQLITE_ERROR;
+    }else if( sqlite3_stricmp(zType, "TEXT")==0 ){
+      pF->eType = PF_TEXT;
+    }else if( sqlite3_stricmp(zType, "INTEGER")==0 ){
+      pF->eType = PF_INTEGER;
+    }else if( sqlite3_stricmp(zType, "REAL")==0 ){
+      pF->eType = PF_REAL;
+    }else if( sqlite3_stricmp(zType, "BOOLEAN")==0 ){
+      pF->eType = PF_BOOLEAN;
+    }else{
+      *pzErr = sqlite3_mprintf("payloads: unknown type of field %s: expected "
+          "TEXT, INTEGER, REAL or BOOLEAN, got '%s'", pF->zName, zType);
+      rc = SQLITE_ERROR;
+    }
+    sqlite3_free(zType);
+    if( rc==SQLITE_OK ){
+      if( sqlite3_stricmp(pF->zName, "id")==0
+       || sqlite3_stricmp(pF->zName, "json")==0
+       || sqlite3_stricmp(pF->zName, "rowid")==0 ){
+        *pzErr = sqlite3_mprintf("payloads: reserved field name: %s",
+                                 pF->zName);
+        rc = SQLITE_ERROR;
+      }
+    }
+    for(j=0; rc==SQLITE_OK && j<i; j++){
+      if( sqlite3_stricmp(aField[j].zName, pF->zName)==0 ){
+        *pzErr = sqlite3_mprintf("payloads: duplicate field: %s", pF->zName);
+        rc = SQLITE_ERROR;
+      }
+    }
+    if( rc==SQLITE_OK ) rc = splitPath(pF, pzErr);
+  }
+  if( rc ){
+    payFreeFields(aField, nField);
+    return rc;
+  }
+  *paField = aField;
+  *pnField = nField;
+  return SQLITE_OK;
+}
+
+/* ---- xCreate, xConnect ----------------------------------------------- */
+
+/* Run one SQL statement built with printf formatting. */
+static int payExec(sqlite3 *db, char **pzErr, const char *zFormat, ...){
+  va_list ap;
+  char *zSql;
+  int rc;
+  va_start(ap, zFormat);
+  zSql = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_exec(db, zSql, 0, 0, 0);
+  if( rc && pzErr ){
+    *pzErr = sqlite3_mprintf("payloads: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Create the shadow tables and the field indexes. */
+static int createShadow(PayTable *p, char **pzErr){
+  sqlite3_str *pDdl = sqlite3_str_new(p->db);
+  char *zDdl;
+  int i, rc;
+  sqlite3_str_appendf(pDdl, "CREATE TABLE \"%w\".\"%w_data\"(id INTEGER "
+      "PRIMARY KEY, json TEXT NOT NULL", p->zDb, p->zName);
+  for(i=0; i<p->nField; i++){
+    sqlite3_str_appendf(pDdl, ", \"%w\" %s", p->aField[i].zName,
+                        fieldTypeName(p->aField[i].eType));
+  }
+  sqlite3_str_appendall(pDdl, ")");
+  zDdl = sqlite3_str_finish(pDdl);
+  if( zDdl==0 ) return SQLITE_NOMEM;
+  rc = payExec(p->db, pzErr, "%s", zDdl);
+  sqlite3_free(zDdl);
+  if( rc==SQLITE_OK ){
+    rc = payExec(p->db, pzErr, "CREATE TABLE \"%w\".\"%w_fields\"(pos INTEGER "
+        "PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL)",
+        p->zDb, p->zName);
+  }
+  for(i=0; rc==SQLITE_OK && i<p->nField; i++){
+    rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
+        "VALUES(%d, %Q, %Q)", p->zDb, p->zName, i, p->aField[i].zName,
+        fieldTypeName(p->aField[i].eType));
+    if( rc==SQLITE_OK ){
+      rc = payExec(p->db, pzErr, "CREATE INDEX \"%w\".\"%w_data_f%d\" ON "
+          "\"%w_data\"(\"%w\")", p->zDb, p->zName, i, p->zName,
+          p->aField[i].zName);
+    }
+  }
+  return rc;
+}
+
+/* Check the declared fields against <t>_fields. */
+static int checkShadow(PayTable *p, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql;
+  int rc, n = 0, bMatch = 1;
+  zSql = sqlite3_mprintf("SELECT name, type FROM \"%w\".\"%w_fields\" "
+                         "ORDER BY pos", p->zDb, p->zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ){
+    *pzErr = sqlite3_mprintf("payloads: cannot read shadow table %s_fields: "
+                             "%s", p->zName, sqlite3_errmsg(p->db));
+    return rc;
+  }
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
+    const char *zType = (const char*)sqlite3_column_text(pStmt, 1);
+    if( n>=p->nField || zName==0 || zType==0
+     || strcmp(zName, p->aField[n].zName)!=0
+     || strcmp(zType, fieldTypeName(p->aField[n].eType))!=0 ){
+      bMatch = 0;
+    }
+    n++;
+  }
+  rc = sqlite3_finalize(pStmt);
+  if( rc ){
+    *pzErr = sqlite3_mprintf("payloads: cannot read shadow table %s_fields: "
+                             "%s", p->zName, sqlite3_errmsg(p->db));
+    return rc;
+  }
+  if( !bMatch || n!=p->nField ){
+    *pzErr = sqlite3_mprintf("payloads: declared fields of %s do not match "
+        "its shadow table %s_fields", p->zName, p->zName);
+    return SQLITE_CORRUPT_VTAB;
+  }
+  return SQLITE_OK;
+}
+
+static int payInit(sqlite3 *db, void *pAux, int argc,
+                   const char *const*argv, sqlite3_vtab **ppVtab,
+                   char **pzErr, int bCreate){
+  PayTable *p;
+  sqlite3_str *pDecl;
+  char *zDecl;
+  int rc, i;
+  (void)pAux;
+  *ppVtab = 0;
+  p = sqlite3_malloc(sizeof(*p));
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->zDb = sqlite3_mprintf("%s", argv[1]);
+  p->zName = sqlite3_mprintf("%s", argv[2]);
+  if( p->zDb==0 || p->zName==0 ){
+    payFree(p);
+    return SQLITE_NOMEM;
+  }
+  rc = parseFields(argc, argv, &p->aField, &p->nField, pzErr);
+  if( rc==SQLITE_OK ){
+    pDecl = sqlite3_str_new(db);
+    sqlite3_str_appendall(pDecl, "CREATE TABLE x(id INTEGER, json TEXT");
+    for(i=0; i<p->nField; i++){
+      sqlite3_str_appendf(pDecl, ", \"%w\" %s", p->aField[i].zName,
+                          fieldTypeName(p->aField[i].eType));
+    }
+    sqlite3_str_appendall(pDecl, ")");
+    zDecl = sqlite3_str_finish(pDecl);
+    if( zDecl==0 ){
+      rc = SQLITE_NOMEM;
+    }else{
+      rc = sqlite3_declare_vtab(db, zDecl);
+      sqlite3_free(zDecl);
+      if( rc ){
+        *pzErr = sqlite3_mprintf("payloads: %s", sqlite3_errmsg(db));
+      }
+    }
+  }
+  if( rc==SQLITE_OK ){
+    rc = bCreate ? createShadow(p, pzErr) : checkShadow(p, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+    *ppVtab = &p->base;
+  }else{
+    payFree(p);
+  }
+  return rc;
+}
+
+static int payCreate(sqlite3 *db, void *pAux, int argc,
+                     const char *const*argv, sqlite3_vtab **ppVtab,
+                     char **pzErr){
+  return payInit(db, pAux, argc, argv, ppVtab, pzErr, 1);
+}
+
+static int payConnect(sqlite3 *db, void *pAux, int argc,
+                      const char *const*argv, sqlite3_vtab **ppVtab,
+                      char **pzErr){
+  return payInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
+}
+
+static int payDisconnect(sqlite3_vtab *pVtab){
+  payFree((PayTable*)pVtab);
+  return SQLITE_OK;
+}
+
+static int payDestroy(sqlite3_vtab *pVtab){
+  PayTable *p = (PayTable*)pVtab;
+  int rc;
+  payFinalizeAll(p);
+  rc = payExec(p->db, 0, "DROP TABLE IF EXISTS \"%w\".\"%w_data\"",
+               p->zDb, p->zName);
+  if( rc==SQLITE_OK ){
+    rc = payExec(p->db, 0, "DROP TABLE IF EXISTS \"%w\".\"%w_fields\"",
+                 p->zDb, p->zName);
+  }
+  if( rc ) return payDbError(p, rc);
+  payFree(p);
+  return SQLITE_OK;
+}
+
+static int payRename(sqlite3_vtab *pVtab, const char *zNew){
+  PayTable *p = (PayTable*)pVtab;
+  int rc, i;
+  char *zName;
+  payFinalizeAll(p);
+  rc = payExec(p->db, 0, "ALTER TABLE \"%w\".\"%w_data\" RENAME TO "
+               "\"%w_data\"", p->zDb, p->zName, zNew);
+  if( rc==SQLITE_OK ){
+    rc = payExec(p->db, 0, "ALTER TABLE \"%w\".\"%w_fields\" RENAME TO "
+                 "\"%w_fields\"", p->zDb, p->zName, zNew);
+  }
+  /* An index cannot be renamed: build each under its new name. */
+  for(i=0; rc==SQLITE_OK && i<p->nField; i++){
+    rc = payExec(p->db, 0, "DROP INDEX \"%w\".\"%w_data_f%d\"",
+                 p->zDb, p->zName, i);
+    if( rc==SQLITE_OK ){
+      rc = payExec(p->db, 0, "CREATE INDEX \"%w\".\"%w_data_f%d\" ON "
+          "\"%w_data\"(\"%w\")", p->zDb, zNew, i, zNew, p->aField[i].zName);
+    }
+  }
+  if( rc ) return payDbError(p, rc);
+  zName = sqlite3_mprintf("%s", zNew);
+  if( zName==0 ) return SQLITE_NOMEM;
+  sqlite3_free(p->zName);
+  p->zName = zName;
+  return SQLITE_OK;
+}
+
+static int payShadowName(const char *zSuffix){
+  return sqlite3_stricmp(zSuffix, "data")==0
+      || sqlite3_stricmp(zSuffix, "fields")==0;
+}
+
+/* ---- xBestIndex ------------------------------------------------------ */
+
+/* Rough row counts behind the cost estimates (the table size is not
+** known here; only the order between the plans matters). */
+#define PAY_ROWS_ALL     1000000.0
+#define PAY_ROWS_EQ           10.0
+#define PAY_ROWS_RANGE2     5000.0
+#define PAY_ROWS_RANGE1   250000.0
+
+/* SQL operator for a constraint op, or 0 when it is not passed down. */
+static const char *opSql(unsigned char op){
+  switch( op ){
+    case SQLITE_INDEX_CONSTRAINT_EQ: return "=";
+    case SQLITE_INDEX_CONSTRAINT_GT: return ">";
+    case SQLITE_INDEX_CONSTRAINT_GE: return ">=";
+    case SQLITE_INDEX_CONSTRAINT_LT: return "<";
+    case SQLITE_INDEX_CONSTRAINT_LE: return "<=";
+    default: return 0;
+  }
+}
+
+/* Name of vtab column iCol (-1 = rowid) in <t>_data, quoted. */
+static void appendColumn(sqlite3_str *pStr, PayTable *p, int iCol){
+  if( iCol<=0 ){
+    sqlite3_str_appendall(pStr, "id");
+  }else if( iCol==1 ){
+    sqlite3_str_appendall(pStr, "json");
+  }else{
+    sqlite3_str_appendf(pStr, "\"%w\"", p->aField[iCol-2].zName);
+  }
+}
+
+/*
+** idxNum: 1 id =, 2 field =, 3 range on id, 4 range on a field, 0 scan.
+** idxStr: the SELECT on <t>_data that xFilter runs, with ?1, ?2... in
+** argvIndex order.
+*/
+static int payBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  PayTable *p = (PayTable*)pVtab;
+  int nCol = 2 + p->nField;
+  int i, nArg = 0;
+  int bIdEq = 0, bFieldEq = 0, nIdRange = 0, nFieldRange = 0;
+  int bOrder = 0;
+  sqlite3_str *pSql = sqlite3_str_new(p->db);
+  sqlite3_str *pWhere = sqlite3_str_new(p->db);
+  char *zWhere;
+  double nRow;
+
+  /* Columns read: id always (it is the rowid), the others when used. */
+  sqlite3_str_appendall(pSql, "SELECT id");
+  for(i=1; i<nCol; i++){
+    if( pInfo->colUsed & ((sqlite3_uint64)1 << (i<63 ? i : 63)) ){
+      sqlite3_str_appendall(pSql, ",");
+      appendColumn(pSql, p, i);
+    }
+  }
+  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_data\"", p->zDb, p->zName);
+
+  /* Constraints passed down: =, <, <=, >, >= on id and on fields, with
+  ** the default (BINARY) collation so that <t>_data compares the same
+  ** way SQLite would. Pass the id = constraint alone when there is one. */
+  for(i=0; i<pInfo->nConstraint; i++){
+    const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
+    if( pC->usable && pC->op==SQLITE_INDEX_CONSTRAINT_EQ
+     && (pC->iColumn==0 || pC->iColumn==-1) ){
+      bIdEq = 1;
+      nArg = 1;
+      pInfo->aConstraintUsage[i].argvIndex = 1;
+      pInfo->aConstraintUsage[i].omit = 1;
+      sqlite3_str_appendall(pWhere, "id=?1");
+      break;
+    }
+  }
+  for(i=0; !bIdEq && i<pInfo->nConstraint; i++){
+    const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
+    const char *zOp = opSql(pC->op);
+    const char *zColl;
+    if( !pC->usable || zOp==0 || pC->iColumn==1 || pC->iColumn>=nCol ){
+      continue;
+    }
+    if( pC->iColumn>=2 ){
+      zColl = sqlite3_vtab_collation(pInfo, i);
+      if( zColl && sqlite3_stricmp(zColl, "BINARY")!=0 ) continue;
+    }
+    if( pC->iColumn<=0 ){
+      nIdRange++;
+    }else if( pC->op==SQLITE_INDEX_CONSTRAINT_EQ ){
+      bFieldEq = 1;
+    }else{
+      nFieldRange++;
+    }
+    nArg++;
+    pInfo->aConstraintUsage[i].argvIndex = nArg;
+    pInfo->aConstraintUsage[i].omit = 1;
+    if( nArg>1 ) sqlite3_str_appendall(pWhere, " AND ");
+    appendColumn(pWhere, p, pC->iColumn);
+    sqlite3_str_appendf(pWhere, "%s?%d", zOp, nArg);
+  }
+  if( sqlite3_str_errcode(pWhere) ){
+    sqlite3_free(sqlite3_str_finish(pWhere));
+    sqlite3_free(sqlite3_str_finish(pSql));
+    return SQLITE_NOMEM;
+  }
+  zWhere = sqlite3_str_finish(pWhere);   /* 0 when empty */
+  if( zWhere ) sqlite3_str_appendf(pSql, " WHERE %s", zWhere);
+  sqlite3_free(zWhere);
+
+  /* ORDER BY on any of the columns is done by <t>_data's query. */
+  if( pInfo->nOrderBy>0 ){
+    bOrder = 1;
+    for(i=0; i<pInfo->nOrderBy; i++){
+      if( pInfo->aOrderBy[i].iColumn>=nCol ) bOrder = 0;
+    }
+  }
+  if( bOrder ){
+    sqlite3_str_appendall(pSql, " ORDER BY ");
+    for(i=0; i<pInfo->nOrderBy; i++){
+      if( i ) sqlite3_str_appendall(pSql, ",");
+      appendColumn(pSql, p, pInfo->aOrderBy[i].iColumn);
+      if( pInfo->aOrderBy[i].desc ) sqlite3_str_appendall(pSql, " DESC");
+    }
+    pInfo->orderByConsumed = 1;
+  }else if( !bIdEq && !bFieldEq && nFieldRange==0 ){
+    /* A scan returns ids ascending, whatever index looks cheaper. */
+    sqlite3_str_appendall(pSql, " ORDER BY id");
+  }
+
+  if( bIdEq ){
+    pInfo->idxNum = 1;
+    nRow = 1.0;
+    pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+  }else if( bFieldEq ){
+    pInfo->idxNum = 2;
+    nRow = PAY_ROWS_EQ;
+  }else if( nIdRange ){
+    pInfo->idxNum = 3;
+    nRow = nIdRange>1 ? PAY_ROWS_RANGE2/10 : PAY_ROWS_RANGE1/10;
+  }else if( nFieldRange ){
+    pInfo->idxNum = 4;
+    nRow = nFieldRange>1 ? PAY_ROWS_RANGE2 : PAY_ROWS_RANGE1;
+  }else{
+    pInfo->idxNum = 0;
+    nRow = PAY_ROWS_ALL;
+  }
+  pInfo->estimatedRows = (sqlite3_int64)nRow;
+  /* a field match costs an index probe plus a row fetch */
+  pInfo->estimatedCost = (pInfo->idxNum==2 || pInfo->idxNum==4) ? 2*nRow
+                                                                 : nRow;
+  pInfo->idxStr = sqlite3_str_finish(pSql);
+  if( pInfo->idxStr==0 ) return SQLITE_NOMEM;
+  pInfo->needToFreeIdxStr = 1;
+  return SQLITE_OK;
+}
+
+/* ---- cursors --------------------------------------------------------- */
+
+/* Return a read statement to the table's cache. */
+static void payStmtRelease(PayTable *p, PayStmt *pS){
+  if( pS==0 ) return;
+  sqlite3_reset(pS->pStmt);
+  if( p->nCache==PAY_NCACHE ){
+    payStmtFree(p->aCache[0]);
+    memmove(&p->aCache[0], &p->aCache[1], sizeof(PayStmt*)*(PAY_NCACHE-1));
+    p->nCache--;
+  }
+  p->aCache[p->nCache++] = pS;
+}
+
+/* A read statement for zSql: from the cache, or newly prepared. */
+static int payStmtAcquire(PayTable *p, const char *zSql, PayStmt **ppS){
+  int i, j, rc, nCol = 2 + p->nField;
+  PayStmt *pS;
+  for(i=p->nCache-1; i>=0; i--){
+    if( strcmp(p->aCache[i]->zSql, zSql)==0 ){
+      *ppS = p->aCache[i];
+      p->nCache--;
+      memmove(&p->aCache[i], &p->aCache[i+1],
+              sizeof(PayStmt*)*(size_t)(p->nCache-i));
+      return SQLITE_OK;
+    }
+  }
+  pS = sqlite3_malloc(sizeof(*pS));
+  if( pS==0 ) return SQLITE_NOMEM;
+  memset(pS, 0, sizeof(*pS));
+  pS->zSql = sqlite3_mprintf("%s", zSql);
+  pS->aCol = sqlite3_malloc64(sizeof(int)*(u64)nCol);
+  if( pS->zSql==0 || pS->aCol==0 ){
+    payStmtFree(pS);
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                          &pS->pStmt, 0);
+  if( rc ){
+    payDbError(p, rc);
+    payStmtFree(pS);
+    return rc;
+  }
+  /* Map the statement's columns, by name, onto the table's. */
+  for(i=0; i<nCol; i++) pS->aCol[i] = -1;
+  for(j=0; j<sqlite3_column_count(pS->pStmt); j++){
+    const char *zName = sqlite3_column_name(pS->pStmt, j);
+    if( strcmp(zName, "id")==0 ){
+      pS->aCol[0] = j;
+    }else if( strcmp(zName, "json")==0 ){
+      pS->aCol[1] = j;
+    }else{
+      for(i=0; i<p->nField; i++){
+        if( strcmp(zName, p->aField[i].zName)==0 ) pS->aCol[i+2] = j;
+      }
+    }
+  }
+  *ppS = pS;
+  return SQLITE_OK;
+}
+
+static int payOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
+  PayCursor *pCur = sqlite3_malloc(sizeof(*pCur));
+  (void)pVtab;
+  if( pCur==0 ) return SQLITE_NOMEM;
+  memset(pCur, 0, sizeof(*pCur));
+  pCur->bEof = 1;
+  *ppCur = &pCur->base;
+  return SQLITE_OK;
+}
+
+static int payClose(sqlite3_vtab_cursor *pBase){
+  PayCursor *pCur = (PayCursor*)pBase;
+  payStmtRelease((PayTable*)pBase->pVtab, pCur->pS);
+  sqlite3_free(pCur);
+  return SQLITE_OK;
+}
+
+static int payNext(sqlite3_vtab_cursor *pBase){
+  PayCursor *pCur = (PayCursor*)pBase;
+  int rc = sqlite3_step(pCur->pS->pStmt);
+  if( rc==SQLITE_ROW ) return SQLITE_OK;
+  pCur->bEof = 1;
+  if( rc==SQLITE_DONE ) return SQLITE_OK;
+  rc = sqlite3_reset(pCur->pS->pStmt);
+  return payDbError((PayTable*)pBase->pVtab, rc);
+}
+
+static int payFilter(sqlite3_vtab_cursor *pBase, int idxNum,
+                     const char *idxStr, int argc, sqlite3_value **argv){
+  PayCursor *pCur = (PayCursor*)pBase;
+  PayTable *p = (PayTable*)pBase->pVtab;
+  int i, rc;
+  (void)idxNum;
+  pCur->bEof = 1;
+  if( idxStr==0 ) return SQLITE_ERROR;
+  if( pCur->pS && strcmp(pCur->pS->zSql, idxStr)==0 ){
+    sqlite3_reset(pCur->pS->pStmt);
+  }else{
+    payStmtRelease(p, pCur->pS);
+    pCur->pS = 0;
+    rc = payStmtAcquire(p, idxStr, &pCur->pS);
+    if( rc ) return rc;
+  }
+  for(i=0; i<argc; i++){
+    rc = sqlite3_bind_value(pCur->pS->pStmt, i+1, argv[i]);
+    if( rc ) return payDbError(p, rc);
+  }
+  pCur->bEof = 0;
+  return payNext(pBase);
+}
+
+static int payEof(sqlite3_vtab_cursor *pBase){
+  return ((PayCursor*)pBase)->bEof;
+}
+
+/* Column iCol of the row with id iId, read on its own (rarely needed:
+** only when SQLite asks for a column its plan did not list). */
+static int payColumnFallback(PayTable *p, i64 iId, int iCol,
+                             sqlite3_context *ctx){
+  int rc = payPrepare(p, &p->pGetCol, "SELECT * FROM \"%w\".\"%w_data\" "
+                      "WHERE id=?1", p->zDb, p->zName);
+  if( rc ) return rc;
+  sqlite3_bind_int64(p->pGetCol, 1, iId);
+  if( sqlite3_step(p->pGetCol)==SQLITE_ROW ){
+    sqlite3_result_value(ctx, sqlite3_column_value(p->pGetCol, iCol));
+  }
+  rc = sqlite3_reset(p->pGetCol);
+  if( rc ) payDbError(p, rc);
+  return rc;
+}
+
+static int payColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx,
+                     int iCol){
+  PayCursor *pCur = (PayCursor*)pBase;
+  sqlite3_stmt *pStmt = pCur->pS->pStmt;
+  int j;
+  /* UPDATE: columns not being set are passed back as "unchanged". */
+  if( iCol>0 && sqlite3_vtab_nochange(ctx) ) return SQLITE_OK;
+  j = pCur->pS->aCol[iCol];
+  if( j<0 ){
+    return payColumnFallback((PayTable*)pBase->pVtab,
+                             sqlite3_column_int64(pStmt, 0), iCol, ctx);
+  }
+  sqlite3_result_value(ctx, sqlite3_column_value(pStmt, j));
+  return SQLITE_OK;
+}
+
+static int payRowid(sqlite3_vtab_cursor *pBase, sqlite3_int64 *pRowid){
+  PayCursor *pCur = (PayCursor*)pBase;
+  *pRowid = sqlite3_column_int64(pCur->pS->pStmt, 0);
+  return SQLITE_OK;
+}
+
+/* ---- JSON validation and field extraction ---------------------------- */
+
+/* Length of the JSON number at z (strict grammar), 0 when malformed. */
+static int jsonNumberLength(const char *z){
+  int i = 0;
+  if( z[i]=='-' ) i++;
+  if( z[i]=='0' ){
+    i++;
+  }else if( z[i]>='1' && z[i]<='9' ){
+    while( z[i]>='0' && z[i]<='9' ) i++;
+  }else{
+    return 0;
+  }
+  if( z[i]=='.' ){
+    i++;
+    if( z[i]<'0' || z[i]>'9' ) return 0;
+    while( z[i]>='0' && z[i]<='9' ) i++;
+  }
+  if( z[i]=='e' || z[i]=='E' ){
+    i++;
+    if( z[i]=='+' || z[i]=='-' ) i++;
+    if( z[i]<'0' || z[i]>'9' ) return 0;
+    while( z[i]>='0' && z[i]<='9' ) i++;
+  }
+  return i;
+}
+
+static int isNumberChar(char c){
+  return (c>='0' && c<='9') || c=='-' || c=='+' || c=='.' || c=='e'
+      || c=='E';
+}
+
+/*
+** The strict checks cJSON leaves out: control characters (inside strings
+** or between tokens), numbers outside the JSON grammar (+1, .5, 01, 1.),
+** bytes that cannot start a token (such as a byte order mark) and nesting
+** beyond PAY_MAX_DEPTH. Returns the offset of the first problem, or -1,
+** and a short reason in *pzWhy.
+*/
+static int jsonScan(const char *z, int n, const char **pzWhy){
+  int i = 0, nDepth = 0;
+  while( i<n ){
+    unsigned char c = (unsigned char)z[i];
+    if( c=='"' ){
+      for(i++; i<n && z[i]!='"'; i++){
+        if( (unsigned char)z[i]<0x20 ){
+          *pzWhy = "control character in a string";
+          return i;
+        }
+        if( z[i]=='\\' && i+1<n ) i++;
+      }
+      i++;
+    }else if( c=='{' || c=='[' ){
+      if( ++nDepth>PAY_MAX_DEPTH ){
+        *pzWhy = "nested deeper than 1000 levels";
+        return i;
+      }
+      i++;
+    }else if( c=='}' || c==']' ){
+      nDepth--;
+      i++;
+    }else if( c==' ' || c=='\t' || c=='\n' || c=='\r' || c==',' || c==':'
+           || (c>='a' && c<='z') ){
+      i++;
+    }else if( isNumberChar((char)c) ){
+      int nRun = 0, nNum = jsonNumberLength(&z[i]);
+      while( i+nRun<n && isNumberChar(z[i+nRun]) ) nRun++;
+      if( nNum!=nRun ){
+        *pzWhy = "malformed number";
+        return i;
+      }
+      i += nRun;
+    }else if( c<0x20 ){
+      *pzWhy = "control character";
+      return i;
+    }else if( c>=0x80 ){
+      *pzWhy = "unexpected byte";
+      return i;
+    }else{
+      i++;     /* cJSON reports anything else */
+    }
+  }
+  return -1;
+}
+
+/* "payloads: invalid JSON at byte N: <why>" with an excerpt of z. */
+static char *jsonErrorMessage(const char *z, int n, int iOff,
+                              const char *zWhy){
+  sqlite3_str *pStr = sqlite3_str_new(0);
+  int i, nShow = 0;
+  sqlite3_str_appendf(pStr, "payloads: invalid JSON at byte %d: ", iOff);
+  if( iOff>=n ){
+    sqlite3_str_appendall(pStr, zWhy ? zWhy : "unexpected end of text");
+    return sqlite3_str_finish(pStr);
+  }
+  if( zWhy ) sqlite3_str_appendf(pStr, "%s ", zWhy);
+  sqlite3_str_appendall(pStr, "near '");
+  for(i=iOff; i<n; i++){
+    unsigned char c = (unsigned char)z[i];
+    if( nShow>=16 && (c & 0xc0)!=0x80 ){   /* stop on a character edge */
+      sqlite3_str_appendall(pStr, "...");
+      break;
+    }
+    if( c<0x20 ){
+      sqlite3_str_appendf(pStr, "\\x%02x", c);
+    }else{
+      sqlite3_str_appendchar(pStr, 1, (char)c);
+    }
+    nShow++;
+  }
+  sqlite3_str_appendall(pStr, "'");
+  return sqlite3_str_finish(pStr);
+}
+
+/*
+** Validate the JSON text z[0..n) (z[n]==0). On success *ppRoot is the
+** cJSON tree (cJSON_Delete it); on error returns SQLITE_ERROR with *pzErr.
+*/
+static int jsonValidate(const char *z, int n, cJSON **ppRoot, char **pzErr){
+  const char *zEnd = 0;
+  const char *zWhy = 0;
+  int iScan = jsonScan(z, n, &zWhy);
+  int iParse = -1;
+  cJSON *pRoot = 0;
+  *ppRoot = 0;
+  if( iScan<0 ){
+    /* n+1: cJSON wants the terminator inside the buffer it checks */
+    pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
+    if( pRoot==0 ){
+      iParse = zEnd ? (int)(zEnd - z) : 0;
+    }else if( zEnd!=z+n ){
+      iParse = (int)(zEnd - z);
+    }
+  }
+  if( iScan<0 && iParse<0 ){
+    *ppRoot = pRoot;
+    return SQLITE_OK;
+  }
+  cJSON_Delete(pRoot);
+  if( iScan>=0 ){
+    /* a structural error earlier than the scan's finding wins */
+    pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
+    if( pRoot==0 && zEnd && zEnd-z<iScan ){
+      iParse = (int)(zEnd - z);
+      zWhy = 0;
+    }
+    cJSON_Delete(pRoot);
+  }
+  if( iParse<0 || (iScan>=0 && iScan<=iParse) ){
+    *pzErr = jsonErrorMessage(z, n, iScan, zWhy);
+  }else{
+    if( iParse>n ) iParse = n;
+    *pzErr = jsonErrorMessage(z, n, iParse, 0);
+  }
+  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+/* Skip the JSON value at z[i] (text known valid); returns its end. */
+static int jsonSkip(const char *z, int i){
+  int nDepth = 0;
+  do{
+    while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' ) i++;
+    if( z[i]=='"' ){
+      for(i++; z[i]!='"'; i++){ if( z[i]=='\\' ) i++; }
+      i++;
+    }else if( z[i]=='{' || z[i]=='[' ){
+      nDepth++;
+      i++;
+    }else if( z[i]=='}' || z[i]==']' ){
+      nDepth--;
+      i++;
+    }else if( z[i]==',' || z[i]==':' ){
+      i++;
+    }else{
+      while( z[i] && z[i]!=',' && z[i]!='}' && z[i]!=']'
+          && z[i]!=' ' && z[i]!='\t' && z[i]!='\n' && z[i]!='\r' ) i++;
+    }
+  }while( nDepth>0 );
+  return i;
+}
+
+/* Compare the JSON string literal at z[i] (opening quote) with zKey,
+** decoding escapes. Returns 1 when equal. */
+static int jsonKeyEquals(const char *z, int i, const char *zKey){
+  int k = 0;
+  for(i++; z[i]!='"'; i++){
+    unsigned int c = (unsigned char)z[i];
+    char aBuf[4];
+    int nBuf = 0, m;
+    if( c=='\\' ){
+      i++;
+      switch( z[i] ){
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        case 'u': {
+          char zHex[5];
+          memcpy(zHex, &z[i+1], 4);
+          zHex[4] = 0;
+          c = (unsigned int)strtoul(zHex, 0, 16);
+          i += 4;
+          if( c>=0xd800 && c<0xdc00 && z[i+1]=='\\' && z[i+2]=='u' ){
+            unsigned int c2;
+            memcpy(zHex, &z[i+3], 4);
+            c2 = (unsigned int)strtoul(zHex, 0, 16);
+            if( c2>=0xdc00 && c2<0xe000 ){
+              c = 0x10000 + ((c-0xd800)<<10) + (c2-0xdc00);
+              i += 6;
+            }
+          }
+          break;
+        }
+        default: c = (unsigned char)z[i]; break;
+      }
+      if( c<0x80 ){
+        aBuf[nBuf++] = (char)c;
+      }else if( c<0x800 ){
+        aBuf[nBuf++] = (char)(0xc0 | (c>>6));
+        aBuf[nBuf++] = (char)(0x80 | (c & 0x3f));
+      }else if( c<0x10000 ){
+        aBuf[nBuf++] = (char)(0xe0 | (c>>12));
+        aBuf[nBuf++] = (char)(0x80 | ((c>>6) & 0x3f));
+        aBuf[nBuf++] = (char)(0x80 | (c & 0x3f));
+      }else{
+        aBuf[nBuf++] = (char)(0xf0 | (c>>18));
+        aBuf[nBuf++] = (char)(0x80 | ((c>>12) & 0x3f));
+        aBuf[nBuf++] = (char)(0x80 | ((c>>6) & 0x3f));
+        aBuf[nBuf++] = (char)(0x80 | (c & 0x3f));
+      }
+    }else{
+      aBuf[nBuf++] = (char)c;
+    }
+    for(m=0; m<nBuf; m++){
+      if( zKey[k]!=aBuf[m] ) return 0;
+      k++;
+    }
+  }
+  return zKey[k]==0;
+}
+
+/*
+** Offset in z of the value the field's path names (first key wins, as
+** in cJSON and json_extract), or -1. z is valid JSON.
+*/
+static int jsonLocate(const char *z, const PayField *pF){
+  int i = 0, s;
+  for(s=0; s<pF->nPath; s++){
+    int bFound = 0;
+    while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' ) i++;
+    if( z[i]!='{' ) return -1;
+    i++;
+    for(;;){
+      int iKey;
+      while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' || z[i]==',' ){
+        i++;
+      }
+      if( z[i]=='}' ) return -1;
+      iKey = i;
+      i = jsonSkip(z, i);
+      while( z[i]!=':' ) i++;
+      i++;
+      while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' ) i++;
+      if( jsonKeyEquals(z, iKey, pF->azPath[s]) ){
+        bFound = 1;
+        break;
+      }
+      i = jsonSkip(z, i);
+    }
+    if( !bFound ) return -1;
+  }
+  return i;
+}
+
+/*
+** An INTEGER field's value. Below 2^53 in magnitude the double cJSON read
+** is exact; beyond it the digits are read again from the text.
+*/
+static int integerField(const char *z, const PayField *pF, const cJSON *pItem,
+                        PayValue *pV, char **pzErr){
+  double d = pItem->valuedouble;
+  if( floor(d)==d && fabs(d)<9007199254740992.0 ){
+    pV->eType = SQLITE_INTEGER;
+    pV->iVal = (i64)d;
+    return SQLITE_OK;
+  }
+  if( floor(d)==d && fabs(d)<=9.3e18 ){
+    int i = jsonLocate(z, pF), j;
+    u64 u = 0;
+    int bNeg = 0, bOk = i>=0;
+    if( bOk && z[i]=='-' ){ bNeg = 1; i++; }
+    for(j=i; bOk && z[j]>='0' && z[j]<='9'; j++){
+      unsigned int dgt = (unsigned int)(z[j]-'0');
+      if( u > (0xffffffffffffffffULL - dgt)/10 ){ bOk = 0; break; }
+      u = u*10 + dgt;
+    }
+    if( bOk && j>i && z[j]!='.' && z[j]!='e' && z[j]!='E' ){
+      if( !bNeg && u<=(u64)VS_MAX_ID ){
+        pV->eType = SQLITE_INTEGER;
+        pV->iVal = (i64)u;
+        return SQLITE_OK;
+      }
+      if( bNeg && u<=(u64)VS_MAX_ID+1 ){
+        pV->eType = SQLITE_INTEGER;
+        pV->iVal = (i64)(0 - u);
+        return SQLITE_OK;
+      }
+    }
+  }
+  if( floor(d)!=d ){
+    *pzErr = sqlite3_mprintf("payloads: field %s: expected INTEGER, got "
+                             "number %!.15g", pF->zName, d);
+  }else{
+    *pzErr = sqlite3_mprintf("payloads: field %s: expected INTEGER, got "
+        "number outside the 64-bit range", pF->zName);
+  }
+  return SQLITE_ERROR;
+}
+
+static const char *jsonTypeName(const cJSON *pItem){
+  if( cJSON_IsString(pItem) ) return "string";
+  if( cJSON_IsNumber(pItem) ) return "number";
+  if( cJSON_IsBool(pItem) ) return "boolean";
+  if( cJSON_IsArray(pItem) ) return "array";
+  return "object";
+}
+
+/* Extract every declared field of the payload (text z, tree pRoot). */
+static int extractFields(PayTable *p, const char *z, const cJSON *pRoot,
+                         PayValue *aVal, char **pzErr){
+  int i, s;
+  for(i=0; i<p->nField; i++){
+    const PayField *pF = &p->aField[i];
+    const cJSON *pItem = pRoot;
+    PayValue *pV = &aVal[i];
+    pV->eType = SQLITE_NULL;
+    for(s=0; s<pF->nPath && pItem; s++){
+      pItem = cJSON_IsObject(pItem) ?
+          cJSON_GetObjectItemCaseSensitive(pItem, pF->azPath[s]) : 0;
+    }
+    if( pItem==0 || cJSON_IsNull(pItem) ) continue;
+    switch( pF->eType ){
+      case PF_TEXT:
+        if( cJSON_IsString(pItem) ){
+          pV->eType = SQLITE_TEXT;
+          pV->zVal = pItem->valuestring;
+          continue;
+        }
+        break;
+      case PF_INTEGER:
+        if( cJSON_IsNumber(pItem) ){
+          int rc = integerField(z, pF, pItem, pV, pzErr);
+          if( rc ) return rc;
+          continue;
+        }
+        break;
+      case PF_REAL:
+        if( cJSON_IsNumber(pItem) ){
+          pV->eType = SQLITE_FLOAT;
+          pV->rVal = pItem->valuedouble;
+          continue;
+        }
+        break;
+      default:
+        if( cJSON_IsBool(pItem) ){
+          pV->eType = SQLITE_INTEGER;
+          pV->iVal = cJSON_IsTrue(pItem) ? 1 : 0;
+          continue;
+        }
+        break;
+    }
+    *pzErr = sqlite3_mprintf("payloads: field %s: expected %s, got %s",
+        pF->zName, fieldTypeName(pF->eType), jsonTypeName(pItem));
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- xUpdate --------------------------------------------------------- */
+
+/* Bind the field values at parameters iFirst, iFirst+1... */
+static void bindFields(sqlite3_stmt *pStmt, int iFirst, PayValue *aVal,
+                       int nField){
+  int i;
+  for(i=0; i<nField; i++){
+    switch( aVal[i].eType ){
+      case SQLITE_INTEGER:
+        sqlite3_bind_int64(pStmt, iFirst+i, aVal[i].iVal);
+        break;
+      case SQLITE_FLOAT:
+        sqlite3_bind_double(pStmt, iFirst+i, aVal[i].rVal);
+        break;
+      case SQLITE_TEXT:
+        sqlite3_bind_text(pStmt, iFirst+i, aVal[i].zVal, -1, SQLITE_STATIC);
+        break;
+      default:
+        sqlite3_bind_null(pStmt, iFirst+i);
+        break;
+    }
+  }
+}
+
+/* Step a write statement once and reset it. */
+static int stepWrite(PayTable *p, sqlite3_stmt *pStmt){
+  int rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_DONE || rc==SQLITE_ROW ){
+    return sqlite3_reset(pStmt);
+  }
+  rc = sqlite3_reset(pStmt);
+  return payDbError(p, rc);
+}
+
+/* 1 if a row with id iId exists, 0 if not, <0 (minus rc) on error. */
+static int rowExists(PayTable *p, i64 iId){
+  int rc = payPrepare(p, &p->pExists, "SELECT 1 FROM \"%w\".\"%w_data\" "
+                      "WHERE id=?1", p->zDb, p->zName);
+  int bFound;
+  if( rc ) return -rc;
+  sqlite3_bind_int64(p->pExists, 1, iId);
+  bFound = sqlite3_step(p->pExists)==SQLITE_ROW;
+  rc = sqlite3_reset(p->pExists);
+  if( rc ){
+    payDbError(p, rc);
+    return -rc;
+  }
+  return bFound;
+}
+
+static int uniqueError(PayTable *p){
+  paySetError(p, "UNIQUE constraint failed: %s.id", p->zName);
+  return SQLITE_CONSTRAINT;
+}
+
+/* The next id: the largest + 1, or 1 in an empty table. */
+static int nextId(PayTable *p, i64 *piId){
+  int rc = payPrepare(p, &p->pMax, "SELECT max(id) FROM \"%w\".\"%w_data\"",
+                      p->zDb, p->zName);
+  if( rc ) return rc;
+  if( sqlite3_step(p->pMax)==SQLITE_ROW
+   && sqlite3_column_type(p->pMax, 0)!=SQLITE_NULL ){
+    i64 iMax = sqlite3_column_int64(p->pMax, 0);
+    if( iMax>=VS_MAX_ID ){
+      sqlite3_reset(p->pMax);
+      paySetError(p, "payloads: no id left: the largest id, "
+                  "9223372036854775807, is in use; give an id");
+      return SQLITE_FULL;
+    }
+    *piId = iMax+1;
+  }else{
+    *piId = 1;
+  }
+  rc = sqlite3_reset(p->pMax);
+  if( rc ) payDbError(p, rc);
+  return rc;
+}
+
+/* The SQL column list "id,json,"f0",..." and "?1,?2,...". */
+static char *insertSql(PayTable *p, const char *zVerb){
+  sqlite3_str *pStr = sqlite3_str_new(p->db);
+  int i;
+  sqlite3_str_appendf(pStr, "%s INTO \"%w\".\"%w_data\"(id,json", zVerb,
+                      p->zDb, p->zName);
+  for(i=0; i<p->nField; i++){
+    sqlite3_str_appendf(pStr, ",\"%w\"", p->aField[i].zName);
+  }
+  sqlite3_str_appendall(pStr, ") VALUES(?1,?2");
+  for(i=0; i<p->nField; i++) sqlite3_str_appendf(pStr, ",?%d", i+3);
+  sqlite3_str_appendall(pStr, ")");
+  return sqlite3_str_finish(pStr);
+}
+
+static char *updateSql(PayTable *p){
+  sqlite3_str *pStr = sqlite3_str_new(p->db);
+  int i;
+  sqlite3_str_appendf(pStr, "UPDATE \"%w\".\"%w_data\" SET id=?1,json=?2",
+                      p->zDb, p->zName);
+  for(i=0; i<p->nField; i++){
+    sqlite3_str_appendf(pStr, ",\"%w\"=?%d", p->aField[i].zName, i+3);
+  }
+  sqlite3_str_appendf(pStr, " WHERE id=?%d", p->nField+3);
+  return sqlite3_str_finish(pStr);
+}
+
+static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                     sqlite3_int64 *pRowid){
+  PayTable *p = (PayTable*)pVtab;
+  int rc = SQLITE_OK, i;
+  int bInsert, bJson;
+  i64 iOld = 0, iNew = 0;
+  const char *zJson = 0;
+  int nJson = 0;
+  cJSON *pRoot = 0;
+  PayValue aVal[PAY_MAX_FIELD];
+  char *zErr = 0;
+  char *zSql;
+
+  /* DELETE */
+  if( argc==1 ){
+    rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
+                    "WHERE id=?1", p->zDb, p->zName);
+    if( rc ) return rc;
+    sqlite3_bind_int64(p->pDelete, 1, sqlite3_value_int64(argv[0]));
+    return stepWrite(p, p->pDelete);
+  }
+
+  bInsert = sqlite3_value_type(argv[0])==SQLITE_NULL;
+
+  /* The id: the id column, else the rowid, else the next free id. */
+  if( bInsert ){
+    if( sqlite3_value_type(argv[2])!=SQLITE_NULL ){
+      rc = vsIdFromValue(argv[2], "payloads", &iNew, &zErr);
+    }else if( sqlite3_value_type(argv[1])!=SQLITE_NULL ){
+      rc = vsIdFromValue(argv[1], "payloads", &iNew, &zErr);
+    }else{
+      rc = nextId(p, &iNew);
+      if( rc ) return rc;
+    }
+  }else{
+    iOld = sqlite3_value_int64(argv[0]);
+    rc = vsIdFromValue(argv[2], "payloads", &iNew, &zErr);
+    if( rc==SQLITE_OK && iNew==iOld
+     && sqlite3_value_type(argv[1])!=SQLITE_NULL ){
+      /* SET rowid = ? leaves the id column as it was */
+      rc = vsIdFromValue(argv[1], "payloads", &iNew, &zErr);
+    }
+  }
+  if( rc ){
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+    return SQLITE_MISMATCH;
+  }
+
+  /* Field columns are read-only. */
+  for(i=0; i<p->nField; i++){
+    sqlite3_value *pVal = argv[4+i];
+    if( bInsert ? sqlite3_value_type(pVal)!=SQLITE_NULL
+                : !sqlite3_value_nochange(pVal) ){
+      paySetError(p, "payloads: column %s is read-only: it is extracted "
+                  "from json", p->aField[i].zName);
+      return SQLITE_ERROR;
+    }
+  }
+
+  /* The payload: JSON text, validated, fields extracted. */
+  bJson = bInsert || !sqlite3_value_nochange(argv[3]);
+  if( bJson ){
+    int eType = sqlite3_value_type(argv[3]);
+    if( eType!=SQLITE_TEXT ){
+      paySetError(p, "payloads: json must be text holding a JSON value, "
+                  "got %s", sqlTypeName(eType));
+      return SQLITE_MISMATCH;
+    }
+    zJson = (const char*)sqlite3_value_text(argv[3]);
+    nJson = sqlite3_value_bytes(argv[3]);
+    if( zJson==0 ) return SQLITE_NOMEM;
+    rc = jsonValidate(zJson, nJson, &pRoot, &zErr);
+    if( rc==SQLITE_OK ) rc = extractFields(p, zJson, pRoot, aVal, &zErr);
+    if( rc ){
+      cJSON_Delete(pRoot);
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+      return rc;
+    }
+  }
+
+  if( bInsert ){
+    int bReplace = sqlite3_vtab_on_conflict(p->db)==SQLITE_REPLACE;
+    sqlite3_stmt *pStmt;
+    sqlite3_stmt **ppStmt = bReplace ? &p->pReplace : &p->pInsert;
+    rc = SQLITE_OK;
+    if( *ppStmt==0 ){
+      zSql = insertSql(p, bReplace ? "REPLACE" : "INSERT OR IGNORE");
+      rc = zSql ? payPrepare(p, ppStmt, "%s", zSql) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    pStmt = *ppStmt;
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_int64(pStmt, 1, iNew);
+      sqlite3_bind_text(pStmt, 2, zJson, nJson, SQLITE_STATIC);
+      bindFields(pStmt, 3, aVal, p->nField);
+      rc = stepWrite(p, pStmt);
+      /* OR IGNORE skipped the row: the id exists, nothing was written */
+      if( rc==SQLITE_OK && !bReplace && sqlite3_changes(p->db)==0 ){
+        rc = uniqueError(p);
+      }
+    }
+    *pRowid = iNew;
+  }else{
+    /* UPDATE: a new id must be free, unless OR REPLACE frees it. */
+    if( iNew!=iOld ){
+      int bFound = rowExists(p, iNew);
+      if( bFound<0 ){
+        rc = -bFound;
+      }else if( bFound ){
+        if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
+          rc = uniqueError(p);
+        }else{
+          rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
+                          "WHERE id=?1", p->zDb, p->zName);
+          if( rc==SQLITE_OK ){
+            sqlite3_bind_int64(p->pDelete, 1, iNew);
+            rc = stepWrite(p, p->pDelete);
+          }
+        }
+      }
+    }
+    if( rc==SQLITE_OK && bJson ){
+      if( p->pUpdate==0 ){
+        zSql = updateSql(p);
+        rc = zSql ? payPrepare(p, &p->pUpdate, "%s", zSql) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+      }
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_int64(p->pUpdate, 1, iNew);
+        sqlite3_bind_text(p->pUpdate, 2, zJson, nJson, SQLITE_STATIC);
+        bindFields(p->pUpdate, 3, aVal, p->nField);
+        sqlite3_bind_int64(p->pUpdate, p->nField+3, iOld);
+        rc = stepWrite(p, p->pUpdate);
+      }
+    }else if( rc==SQLITE_OK && iNew!=iOld ){
+      rc = payPrepare(p, &p->pMove, "UPDATE \"%w\".\"%w_data\" SET id=?1 "
+                      "WHERE id=?2", p->zDb, p->zName);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_int64(p->pMove, 1, iNew);
+        sqlite3_bind_int64(p->pMove, 2, iOld);
+        rc = stepWrite(p, p->pMove);
+      }
+    }
+  }
+  cJSON_Delete(pRoot);
+  return rc;
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+static sqlite3_module payModule = {
+  /* iVersion    */ 3,
+  /* xCreate     */ payCreate,
+  /* xConnect    */ payConnect,
+  /* xBestIndex  */ payBestIndex,
+  /* xDisconnect */ payDisconnect,
+  /* xDestroy    */ payDestroy,
+  /* xOpen       */ payOpen,
+  /* xClose      */ payClose,
+  /* xFilter     */ payFilter,
+  /* xNext       */ payNext,
+  /* xEof        */ payEof,
+  /* xColumn     */ payColumn,
+  /* xRowid      */ payRowid,
+  /* xUpdate     */ payUpdate,
+  /* xBegin      */ 0,
+  /* xSync       */ 0,
+  /* xCommit     */ 0,
+  /* xRollback   */ 0,
+  /* xFindMethod */ 0,
+  /* xRename     */ payRename,
+  /* xSavepoint  */ 0,
+  /* xRelease    */ 0,
+  /* xRollbackTo */ 0,
+  /* xShadowName */ payShadowName
+};
+
+int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){
+  (void)pConn;   /* stateless: nothing shared with the connection */
+  return sqlite3_create_module_v2(db, "payloads", &payModule, 0, 0);
+}
