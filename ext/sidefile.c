@@ -288,7 +288,7 @@ int vsFileFlush(VsFile *p, char **pzErr){
 
 void vsFileDiscard(VsFile *p){ p->nBufSlot = 0; }
 
-static int memWrite(VsFile *p, i64 iSlot, const float *a){
+static int memWrite(VsFile *p, i64 iSlot, const void *a){
   if( iSlot>=p->nMemAlloc ){
     i64 nNew = p->nMemAlloc ? p->nMemAlloc*2 : 64;
     unsigned char *aNew;
@@ -308,7 +308,7 @@ static int memWrite(VsFile *p, i64 iSlot, const float *a){
   return SQLITE_OK;
 }
 
-int vsFileWrite(VsFile *p, i64 iSlot, const float *a, char **pzErr){
+int vsFileWrite(VsFile *p, i64 iSlot, const void *a, char **pzErr){
   i64 nCap;
   if( p->fd<0 ) return memWrite(p, iSlot, a);
   nCap = VS_BUFFER_BYTES / p->nSlotBytes;

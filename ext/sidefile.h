@@ -26,7 +26,7 @@ const char *vsFilePath(VsFile *p);
 int vsFileSetDim(VsFile *p, int nDim, int bWrite, char **pzErr);
 
 /* Write one vector into slot iSlot (through the write-behind buffer). */
-int vsFileWrite(VsFile *p, i64 iSlot, const float *a, char **pzErr);
+int vsFileWrite(VsFile *p, i64 iSlot, const void *a, char **pzErr);
 /* Read slot iSlot into a (dim floats); SQLITE_CORRUPT_VTAB past the end. */
 int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr);
 /* Flush the buffer and return a pointer to nSlot contiguous slots

@@ -109,6 +109,8 @@ struct VecTable {
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
   int bCreated;                 /* side file created by an uncommitted CREATE */
+  float *aScratch;              /* one vector, for JSON input */
+  int nScratch;                 /* floats aScratch holds */
   sqlite3_stmt *aStmt[STMT_COUNT];
 };
 
@@ -216,6 +218,7 @@ static void freeTable(VecTable *p){
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);
   sqlite3_free(p->zBroken);
+  sqlite3_free(p->aScratch);
   sqlite3_free(p->base.zErrMsg);
   sqlite3_free(p);
 }
@@ -788,17 +791,17 @@ static int fixDimension(VecTable *p, int nDim){
   return SQLITE_OK;
 }
 
-/* Store aVec into a fresh slot; *piSlot gets it. */
-static int writeVector(VecTable *p, const float *aVec, i64 iId, i64 *piSlot){
+/* Store the vector at pVec into a fresh slot; *piSlot gets it. */
+static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   char *zErr = 0;
   int rc = vsSlotsAlloc(&p->slots, piSlot);
   if( rc ) return rc;
-  rc = vsFileWrite(p->pFile, *piSlot, aVec, &zErr);
+  rc = vsFileWrite(p->pFile, *piSlot, pVec, &zErr);
   if( rc ) return takeError(p, rc, zErr);
   return vsSlotsSet(&p->slots, *piSlot, iId);
 }
 
-/* Remove row iId (whose vector is in iSlot). */
+/* Remove row iId: its map row goes, its slot is freed at commit. */
 static int deleteRow(VecTable *p, i64 iId, int *pbFound){
   sqlite3_stmt *pStmt;
   i64 iSlot = -1;
@@ -814,6 +817,21 @@ static int deleteRow(VecTable *p, i64 iId, int *pbFound){
     }
     rc = vsSlotsFree(&p->slots, iSlot);
   }
+  return rc;
+}
+
+/* Point row iId at a copy of pVec in a new slot (copy-on-write). */
+static int replaceVector(VecTable *p, i64 iId, const void *pVec){
+  i64 iOldSlot = -1, iSlot = -1;
+  int bFound = 0;
+  int rc = lookupSlot(p, iId, &iOldSlot, &bFound);
+  if( rc==SQLITE_OK && !bFound ){
+    setError(p, "vectors: table %s: row %lld vanished", p->zName, iId);
+    rc = SQLITE_CORRUPT_VTAB;
+  }
+  if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iId, &iSlot);
+  if( rc==SQLITE_OK ) rc = runWrite(p, STMT_SETSLOT, iId, iSlot);
+  if( rc==SQLITE_OK ) rc = vsSlotsFree(&p->slots, iOldSlot);
   return rc;
 }
 
@@ -842,57 +860,71 @@ static int nextId(VecTable *p, i64 *piId){
   return SQLITE_OK;
 }
 
+/* Work out the id a written row gets (see vecUpdate). */
+static int newRowId(VecTable *p, sqlite3_value **argv, i64 iOld, i64 *piNew){
+  char *zErr = 0;
+  int rc;
+  sqlite3_value *pId = argv[2+VEC_COLUMN_ID];
+  if( sqlite3_value_type(pId)==SQLITE_NULL
+   && sqlite3_value_type(argv[1])!=SQLITE_NULL
+   && (iOld<0 || sqlite3_value_int64(argv[1])!=iOld) ){
+    pId = argv[1];                    /* an explicit rowid */
+  }
+  if( sqlite3_value_type(pId)==SQLITE_NULL && iOld<0 ){
+    return nextId(p, piNew);
+  }
+  rc = vsIdFromValue(pId, "vectors", piNew, &zErr);
+  if( rc ){
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  }
+  return rc;
+}
+
 /*
 ** INSERT, UPDATE and DELETE. A failure leaves nothing behind: the map
 ** writes go through SQLite (undone by its statement rollback), and the
-** allocator is put back to the mark taken on entry.
+** allocator is put back to the mark taken on entry. A conflict is found
+** by the map's PRIMARY KEY before anything changes, which is what makes
+** OR IGNORE work.
 */
 static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                      sqlite3_int64 *pRowid){
   VecTable *p = (VecTable*)pVtab;
   VsSlotsMark mark;
-  float *aVec = 0;
+  float *aOwned = 0;
+  const void *pVec = 0;
   char *zErr = 0;
   int rc, bFound = 0, nVec = 0;
-  i64 iOld = -1, iNew = -1, iSlot = -1, iOldSlot = -1;
-  int bChangeVec = 1;
+  i64 iOld = -1, iNew = -1, iSlot = -1;
 
   rc = checkUsable(p);
   if( rc ) return rc;
-  vsSlotsMarkGet(&p->slots, &mark);
-
-  if( argc==1 ){                                    /* DELETE */
+  if( argc==1 ){                                      /* DELETE */
     return deleteRow(p, sqlite3_value_int64(argv[0]), &bFound);
   }
-
-  /* The new id: the id column, else an explicit rowid, else the next. */
   if( sqlite3_value_type(argv[0])!=SQLITE_NULL ){
     iOld = sqlite3_value_int64(argv[0]);
   }
-  if( sqlite3_value_type(argv[2+VEC_COLUMN_ID])!=SQLITE_NULL ){
-    rc = vsIdFromValue(argv[2+VEC_COLUMN_ID], "vectors", &iNew, &zErr);
-  }else if( sqlite3_value_type(argv[1])!=SQLITE_NULL
-         && (iOld<0 || sqlite3_value_int64(argv[1])!=iOld) ){
-    rc = vsIdFromValue(argv[1], "vectors", &iNew, &zErr);
-  }else if( iOld>=0 ){
-    rc = vsIdFromValue(argv[2+VEC_COLUMN_ID], "vectors", &iNew, &zErr);
-  }else{
-    rc = nextId(p, &iNew);
-  }
-  if( rc ){
-    if( zErr ){
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zErr;
-    }
-    return rc;
-  }
+  rc = newRowId(p, argv, iOld, &iNew);
+  if( rc ) return rc;
 
   /* The vector, unless an UPDATE leaves it as it is. */
-  if( iOld>=0 && sqlite3_value_nochange(argv[2+VEC_COLUMN_VEC]) ){
-    bChangeVec = 0;
-  }else{
-    rc = vsVectorParse(argv[2+VEC_COLUMN_VEC], "vectors", p->nDim,
-                       &aVec, &nVec, &zErr);
+  if( iOld<0 || !sqlite3_value_nochange(argv[2+VEC_COLUMN_VEC]) ){
+    if( p->nDim>0 && p->nScratch<p->nDim ){
+      sqlite3_free(p->aScratch);
+      p->aScratch = sqlite3_malloc64(sizeof(float)*(u64)p->nDim);
+      p->nScratch = p->aScratch ? p->nDim : 0;
+      if( p->aScratch==0 ) return SQLITE_NOMEM;
+    }
+    if( p->nDim>0 ){
+      rc = vsVectorParseInto(argv[2+VEC_COLUMN_VEC], "vectors", p->nDim,
+                             p->aScratch, &pVec, &nVec, &zErr);
+    }else{
+      rc = vsVectorParse(argv[2+VEC_COLUMN_VEC], "vectors", 0,
+                         &aOwned, &nVec, &zErr);
+      pVec = aOwned;
+    }
     if( rc ){
       sqlite3_free(p->base.zErrMsg);
       p->base.zErrMsg = zErr;
@@ -900,52 +932,38 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     }
   }
 
-  /* Conflicts: the new id is taken by another row. */
-  if( iNew!=iOld ){
-    rc = lookupSlot(p, iNew, &iOldSlot, &bFound);
-    if( rc==SQLITE_OK && bFound ){
+  vsSlotsMarkGet(&p->slots, &mark);
+  if( pVec && p->nDim==0 ) rc = fixDimension(p, nVec);
+  if( rc ){
+    /* nothing to do */
+  }else if( iOld<0 ){                                 /* INSERT */
+    rc = writeVector(p, pVec, iNew, &iSlot);
+    if( rc==SQLITE_OK ) rc = runWrite(p, STMT_INSERT, iNew, iSlot);
+    if( (rc & 0xff)==SQLITE_CONSTRAINT ){
+      vsSlotsMarkRestore(&p->slots, &mark);
       if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
-        sqlite3_free(aVec);
-        return uniqueError(p);
-      }
-      if( iOld>=0 ){
-        /* UPDATE OR REPLACE moving onto an existing id: that row goes */
-        rc = deleteRow(p, iNew, &bFound);
-      }
-    }else{
-      bFound = 0;
-    }
-  }
-
-  if( rc==SQLITE_OK && p->nDim==0 && bChangeVec ) rc = fixDimension(p, nVec);
-
-  if( rc==SQLITE_OK ){
-    if( iOld<0 && !bFound ){                          /* INSERT */
-      rc = writeVector(p, aVec, iNew, &iSlot);
-      if( rc==SQLITE_OK ) rc = runWrite(p, STMT_INSERT, iNew, iSlot);
-    }else if( iOld<0 ){                               /* INSERT OR REPLACE */
-      rc = writeVector(p, aVec, iNew, &iSlot);
-      if( rc==SQLITE_OK ) rc = runWrite(p, STMT_SETSLOT, iNew, iSlot);
-      if( rc==SQLITE_OK ) rc = vsSlotsFree(&p->slots, iOldSlot);
-    }else{                                            /* UPDATE */
-      rc = lookupSlot(p, iOld, &iOldSlot, &bFound);
-      if( rc==SQLITE_OK && !bFound ){
-        setError(p, "vectors: table %s: row %lld vanished during UPDATE",
-                 p->zName, iOld);
-        rc = SQLITE_CORRUPT_VTAB;
-      }
-      if( rc==SQLITE_OK && iNew!=iOld ){
-        rc = runWrite(p, STMT_MOVE, iOld, iNew);
-        if( rc==SQLITE_OK ) rc = vsSlotsSet(&p->slots, iOldSlot, iNew);
-      }
-      if( rc==SQLITE_OK && bChangeVec ){
-        rc = writeVector(p, aVec, iNew, &iSlot);
-        if( rc==SQLITE_OK ) rc = runWrite(p, STMT_SETSLOT, iNew, iSlot);
-        if( rc==SQLITE_OK ) rc = vsSlotsFree(&p->slots, iOldSlot);
+        rc = uniqueError(p);
+      }else{
+        rc = replaceVector(p, iNew, pVec);            /* OR REPLACE */
       }
     }
+  }else{                                              /* UPDATE */
+    if( iNew!=iOld ){
+      rc = lookupSlot(p, iNew, &iSlot, &bFound);
+      if( rc==SQLITE_OK && bFound ){
+        if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
+          rc = uniqueError(p);
+        }else{
+          rc = deleteRow(p, iNew, &bFound);           /* OR REPLACE */
+        }
+      }
+      if( rc==SQLITE_OK ) rc = lookupSlot(p, iOld, &iSlot, &bFound);
+      if( rc==SQLITE_OK ) rc = runWrite(p, STMT_MOVE, iOld, iNew);
+      if( rc==SQLITE_OK && bFound ) rc = vsSlotsSet(&p->slots, iSlot, iNew);
+    }
+    if( rc==SQLITE_OK && pVec ) rc = replaceVector(p, iNew, pVec);
   }
-  sqlite3_free(aVec);
+  sqlite3_free(aOwned);
   if( rc ){
     vsSlotsMarkRestore(&p->slots, &mark);
     restoreDim(p);

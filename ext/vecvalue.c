@@ -174,6 +174,36 @@ static int parseJson(const char *z, const char *zWho,
   return SQLITE_OK;
 }
 
+/* Check a blob of f32 in place: length, and no NaN or infinity. */
+static int checkBlob(const unsigned char *p, int nByte, const char *zWho,
+                     char **pzErr){
+  int n, i;
+  if( nByte==0 || (nByte % 4)!=0 ){
+    *pzErr = sqlite3_mprintf("%s: vector blob length must be a positive "
+        "multiple of 4 bytes (f32), got %d bytes", zWho, nByte);
+    return SQLITE_ERROR;
+  }
+  n = nByte/4;
+  if( n>VS_MAX_DIM ){
+    *pzErr = sqlite3_mprintf("%s: vector too long: expected at most %d "
+        "elements, got %d", zWho, VS_MAX_DIM, n);
+    return SQLITE_ERROR;
+  }
+  for(i=0; i<n; i++){
+    /* the exponent bits all set means NaN or an infinity */
+    unsigned b = p[4*i+2]>>7 | (unsigned)(p[4*i+3] & 0x7f)<<1;
+    if( b==0xff ){
+      float x;
+      memcpy(&x, &p[4*i], 4);
+      *pzErr = sqlite3_mprintf("%s: vector element %d is %s: only finite "
+          "numbers are stored", zWho, i,
+          isnan(x) ? "NaN" : (x>0 ? "+Inf" : "-Inf"));
+      return SQLITE_ERROR;
+    }
+  }
+  return SQLITE_OK;
+}
+
 /* Copy a blob of f32 into *paOut, refusing NaN and infinities. */
 static int parseBlob(const unsigned char *p, int nByte, const char *zWho,
                      float **paOut, int *pnOut, char **pzErr){
@@ -254,4 +284,36 @@ char *vsVectorToJson(const float *a, int n){
   }
   sqlite3_str_appendchar(p, 1, ']');
   return sqlite3_str_finish(p);
+}
+
+int vsVectorParseInto(sqlite3_value *pVal, const char *zWho, int nDim,
+                      float *aScratch, const void **ppVec, int *pnOut,
+                      char **pzErr){
+  int rc;
+  *ppVec = 0;
+  if( sqlite3_value_type(pVal)==SQLITE_BLOB ){
+    const unsigned char *p = sqlite3_value_blob(pVal);
+    int nByte = sqlite3_value_bytes(pVal);
+    rc = checkBlob(p, nByte, zWho, pzErr);
+    if( rc==SQLITE_OK && nDim>0 && nByte!=nDim*4 ){
+      *pzErr = sqlite3_mprintf("%s: dimension mismatch: expected %d, got %d",
+                               zWho, nDim, nByte/4);
+      rc = SQLITE_ERROR;
+    }
+    if( rc==SQLITE_OK ){
+      *ppVec = p;
+      *pnOut = nByte/4;
+    }
+  }else{
+    float *a = 0;
+    int n = 0;
+    rc = vsVectorParse(pVal, zWho, nDim, &a, &n, pzErr);
+    if( rc==SQLITE_OK ){
+      memcpy(aScratch, a, sizeof(float)*(size_t)n);
+      *ppVec = aScratch;
+      *pnOut = n;
+    }
+    sqlite3_free(a);
+  }
+  return rc;
 }

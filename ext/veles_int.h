@@ -43,6 +43,15 @@ typedef sqlite3_uint64 u64;
 int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
                   float **paOut, int *pnOut, char **pzErr);
 
+/*
+** The same checks without allocating, for a table whose dimension nDim
+** (> 0) is known: *ppVec points at the blob's own bytes (possibly
+** unaligned: copy with memcpy) or at aScratch (nDim floats) for JSON.
+*/
+int vsVectorParseInto(sqlite3_value *pVal, const char *zWho, int nDim,
+                      float *aScratch, const void **ppVec, int *pnOut,
+                      char **pzErr);
+
 /* Render a vector as JSON text, e.g. "[1.0,-2.5]"; sqlite3_free() it. */
 char *vsVectorToJson(const float *a, int n);
 

@@ -1,0 +1,228 @@
+/*
+** Benchmark: the `vectors` table beside a plain SQLite table
+** t(id INTEGER PRIMARY KEY, vec BLOB) doing the same work, in one run.
+**
+**   bench_vectors MODULE DIR [N] [DIM]      (defaults 100000, 128)
+**
+** Measures bulk insert (one transaction), batched insert (1000 rows per
+** commit), get by id (random order), delete of 10% (one transaction) and
+** a full scan, then on-disk bytes per vector. Prints each time and the
+** ratio plain/veles (above 1.0 means veles is faster). Both sides use the
+** default journal mode and synchronous=FULL.
+*/
+#define _GNU_SOURCE
+#include <sqlite3.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int N = 100000;
+static int DIM = 128;
+static const char *zModule;
+
+static double now(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec*1e-9;
+}
+
+static void check(sqlite3 *db, int rc, const char *zWhat){
+  if( rc!=SQLITE_OK && rc!=SQLITE_DONE && rc!=SQLITE_ROW ){
+    fprintf(stderr, "%s: %s\n", zWhat, sqlite3_errmsg(db));
+    exit(1);
+  }
+}
+
+static void exec(sqlite3 *db, const char *zSql){
+  check(db, sqlite3_exec(db, zSql, 0, 0, 0), zSql);
+}
+
+static sqlite3 *openDb(const char *zFile, int bVeles){
+  sqlite3 *db;
+  char *zErr = 0;
+  unlink(zFile);
+  check(0, sqlite3_open(zFile, &db), "open");
+  if( bVeles ){
+    sqlite3_enable_load_extension(db, 1);
+    if( sqlite3_load_extension(db, zModule, 0, &zErr) ){
+      fprintf(stderr, "load: %s\n", zErr);
+      exit(1);
+    }
+  }
+  exec(db, "PRAGMA synchronous=FULL");
+  return db;
+}
+
+static float *aData;      /* N x DIM random vectors */
+static int *aOrder;       /* a random permutation of 1..N */
+
+static void makeData(void){
+  int i;
+  srand(42);
+  aData = malloc(sizeof(float)*(size_t)N*DIM);
+  aOrder = malloc(sizeof(int)*(size_t)N);
+  for(i=0; i<N*DIM; i++) aData[i] = (float)rand()/RAND_MAX - 0.5f;
+  for(i=0; i<N; i++) aOrder[i] = i+1;
+  for(i=N-1; i>0; i--){
+    int j = rand() % (i+1), t = aOrder[i];
+    aOrder[i] = aOrder[j];
+    aOrder[j] = t;
+  }
+}
+
+/* Insert ids 1..N, committing every nBatch rows (0: one transaction). */
+static double insertRows(sqlite3 *db, const char *zTable, int nBatch){
+  sqlite3_stmt *p;
+  char zSql[128];
+  double t0 = now();
+  int i;
+  snprintf(zSql, sizeof(zSql), "INSERT INTO %s(id, vec) VALUES (?, ?)", zTable);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  exec(db, "BEGIN");
+  for(i=0; i<N; i++){
+    sqlite3_bind_int(p, 1, i+1);
+    sqlite3_bind_blob(p, 2, &aData[(size_t)i*DIM], DIM*4, SQLITE_STATIC);
+    check(db, sqlite3_step(p), "insert");
+    sqlite3_reset(p);
+    if( nBatch && (i+1)%nBatch==0 && i+1<N ){
+      exec(db, "COMMIT");
+      exec(db, "BEGIN");
+    }
+  }
+  exec(db, "COMMIT");
+  sqlite3_finalize(p);
+  return now()-t0;
+}
+
+static double getById(sqlite3 *db, const char *zTable){
+  sqlite3_stmt *p;
+  char zSql[128];
+  double t0 = now(), sum = 0;
+  int i;
+  snprintf(zSql, sizeof(zSql), "SELECT vec FROM %s WHERE id=?", zTable);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  for(i=0; i<N; i++){
+    sqlite3_bind_int(p, 1, aOrder[i]);
+    if( sqlite3_step(p)!=SQLITE_ROW ){ fprintf(stderr, "missing\n"); exit(1); }
+    sum += ((const float*)sqlite3_column_blob(p, 0))[0];
+    sqlite3_reset(p);
+  }
+  sqlite3_finalize(p);
+  if( sum==12345.678 ) printf(" ");
+  return now()-t0;
+}
+
+static double deleteTenth(sqlite3 *db, const char *zTable){
+  sqlite3_stmt *p;
+  char zSql[128];
+  double t0 = now();
+  int i;
+  snprintf(zSql, sizeof(zSql), "DELETE FROM %s WHERE id=?", zTable);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  exec(db, "BEGIN");
+  for(i=0; i<N/10; i++){
+    sqlite3_bind_int(p, 1, aOrder[i]);
+    check(db, sqlite3_step(p), "delete");
+    sqlite3_reset(p);
+  }
+  exec(db, "COMMIT");
+  sqlite3_finalize(p);
+  return now()-t0;
+}
+
+static double fullScan(sqlite3 *db, const char *zTable){
+  sqlite3_stmt *p;
+  char zSql[128];
+  double t0 = now(), sum = 0;
+  snprintf(zSql, sizeof(zSql), "SELECT id, vec FROM %s", zTable);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  while( sqlite3_step(p)==SQLITE_ROW ){
+    sum += ((const float*)sqlite3_column_blob(p, 1))[0];
+  }
+  sqlite3_finalize(p);
+  if( sum==12345.678 ) printf(" ");
+  return now()-t0;
+}
+
+/* Bytes of all files whose names start with zPrefix. */
+static long long filesBytes(const char *zPrefix){
+  DIR *d = opendir(".");
+  struct dirent *e;
+  long long n = 0;
+  while( (e = readdir(d))!=0 ){
+    struct stat st;
+    if( strncmp(e->d_name, zPrefix, strlen(zPrefix))==0
+     && stat(e->d_name, &st)==0 ) n += st.st_size;
+  }
+  closedir(d);
+  return n;
+}
+
+int main(int argc, char **argv){
+  double aPlain[5], aVeles[5];
+  static const char *azName[5] = {
+    "bulk insert (1 txn)", "batched insert (1000/commit)", "get by id",
+    "delete 10%", "full scan"
+  };
+  long long nPlainBytes, nVelesBytes;
+  sqlite3 *db;
+  int i;
+  if( argc<3 ){
+    fprintf(stderr, "usage: %s MODULE DIR [N] [DIM]\n", argv[0]);
+    return 2;
+  }
+  zModule = realpath(argv[1], 0);
+  if( argc>3 ) N = atoi(argv[3]);
+  if( argc>4 ) DIM = atoi(argv[4]);
+  mkdir(argv[2], 0755);
+  if( chdir(argv[2]) ) return 2;
+  system("rm -f plain*.db* veles*.db*");
+  makeData();
+
+  db = openDb("plain.db", 0);
+  exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, vec BLOB)");
+  aPlain[0] = insertRows(db, "t", 0);
+  nPlainBytes = filesBytes("plain.db");
+  aPlain[2] = getById(db, "t");
+  aPlain[3] = deleteTenth(db, "t");
+  aPlain[4] = fullScan(db, "t");
+  sqlite3_close(db);
+  db = openDb("plain2.db", 0);
+  exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, vec BLOB)");
+  aPlain[1] = insertRows(db, "t", 1000);
+  sqlite3_close(db);
+
+  db = openDb("veles.db", 1);
+  {
+    char zSql[100];
+    snprintf(zSql, sizeof(zSql),
+             "CREATE VIRTUAL TABLE emb USING vectors(dim=%d)", DIM);
+    exec(db, zSql);
+    aVeles[0] = insertRows(db, "emb", 0);
+    nVelesBytes = filesBytes("veles.db");
+    aVeles[2] = getById(db, "emb");
+    aVeles[3] = deleteTenth(db, "emb");
+    aVeles[4] = fullScan(db, "emb");
+    sqlite3_close(db);
+    db = openDb("veles2.db", 1);
+    exec(db, zSql);
+    aVeles[1] = insertRows(db, "emb", 1000);
+    sqlite3_close(db);
+  }
+
+  printf("vectors benchmark: N=%d dim=%d, SQLite %s\n", N, DIM,
+         sqlite3_libversion());
+  printf("%-30s %12s %12s %10s\n", "operation", "plain (s)", "veles (s)",
+         "plain/veles");
+  for(i=0; i<5; i++){
+    printf("%-30s %12.4f %12.4f %9.2fx\n", azName[i], aPlain[i], aVeles[i],
+           aPlain[i]/aVeles[i]);
+  }
+  printf("%-30s %12.1f %12.1f   (limit %d)\n", "on-disk bytes per vector",
+         (double)nPlainBytes/N, (double)nVelesBytes/N, 4*DIM+32);
+  return 0;
+}
