@@ -510,7 +510,10 @@ double vsDistance(int eMetric, const float *a, const float *b, int n){
       double bb = sumDot(p, b, b, n);
       double c;
       if( aa==0.0 || bb==0.0 ) return 1.0;
-      c = sumDot(p, a, b, n) / (sqrt(aa)*sqrt(bb));
+      /* aa*bb cannot overflow or underflow a double (each is at most
+      ** 65536*FLT_MAX^2 and at least the square of the smallest f32),
+      ** and sqrt of the product keeps a vector's distance to itself 0 */
+      c = sumDot(p, a, b, n) / sqrt(aa*bb);
       if( c>1.0 ) c = 1.0;
       if( c<-1.0 ) c = -1.0;
       return 1.0 - c;

@@ -469,6 +469,10 @@ int main(int argc, char **argv){
         "veles_distance('[1,1]', '[-1,-1]', 'Cosine'), "
         "veles_distance(x'0000803f', '[1]', 'DOT'), "
         "veles_distance('[1,2]', '[1,2]')", "0.0|2.0|-1.0|0.0");
+  tRows("5.15", db, "SELECT veles_distance('[1,2]', '[1,2]', 'cosine'), "
+        "veles_distance('[0.1,0.7,-3]', '[0.1,0.7,-3]', 'cosine'), "
+        "veles_distance('[0.1,0.7,-3]', '[0.2,1.4,-6]', 'cosine')",
+        "0.0|0.0|0.0");
   tRows("5.2", db, "SELECT printf('%.7f', veles_distance('[1,2]', '[2,1]', "
         "'cosine')), printf('%.7f', veles_distance('[0.1]', '[0.3]'))",
         "0.2000000|0.2000000");
