@@ -54,16 +54,18 @@
 **       one row per payload; one column per declared field, with the
 **       declared type, holding the value extracted from json
 **   <t>_data_f<i> ON <t>_data("<fi>")
-**       one index per declared field
+**       one index per declared field, named when the table is created
+**       (<t>_data_f<i>_<k> if that name is taken)
 **   <t>_fields(pos INTEGER PRIMARY KEY, name TEXT NOT NULL,
-**              type TEXT NOT NULL)
-**       the declared fields in order; xConnect checks the CREATE
-**       arguments against it
+**              type TEXT NOT NULL, idx TEXT NOT NULL)
+**       the declared fields in order with their index names; xConnect
+**       checks the CREATE arguments against it
 **
 ** Both tables are declared through xShadowName, so with
 ** SQLITE_DBCONFIG_DEFENSIVE ordinary SQL cannot write them. RENAME
-** renames both tables and recreates the indexes under the new name; DROP
-** drops them.
+** renames both tables; the indexes keep their names, because SQLite
+** refuses DROP INDEX while the ALTER statement is running. DROP drops
+** the tables (and with them the indexes).
 */
 #include "veles_int.h"
 #include <cjson/cJSON.h>
@@ -410,6 +412,38 @@ static int payExec(sqlite3 *db, char **pzErr, const char *zFormat, ...){
   return rc;
 }
 
+/*
+** A name for field i's index: <t>_data_f<i>, or <t>_data_f<i>_<k> when a
+** table renamed earlier still holds that name (indexes keep the name
+** they were created with).
+*/
+static int freeIndexName(PayTable *p, int i, char **pzIdx){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql;
+  int rc, k;
+  zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_schema WHERE name=?1",
+                         p->zDb);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  for(k=1; rc==SQLITE_OK; k++){
+    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_f%d", p->zName, i)
+                      : sqlite3_mprintf("%s_data_f%d_%d", p->zName, i, k);
+    int bTaken;
+    if( zIdx==0 ){ rc = SQLITE_NOMEM; break; }
+    sqlite3_bind_text(pStmt, 1, zIdx, -1, SQLITE_STATIC);
+    bTaken = sqlite3_step(pStmt)==SQLITE_ROW;
+    rc = sqlite3_reset(pStmt);
+    if( rc==SQLITE_OK && !bTaken ){
+      *pzIdx = zIdx;
+      break;
+    }
+    sqlite3_free(zIdx);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
 /* Create the shadow tables and the field indexes. */
 static int createShadow(PayTable *p, char **pzErr){
   sqlite3_str *pDdl = sqlite3_str_new(p->db);
@@ -428,18 +462,23 @@ static int createShadow(PayTable *p, char **pzErr){
   sqlite3_free(zDdl);
   if( rc==SQLITE_OK ){
     rc = payExec(p->db, pzErr, "CREATE TABLE \"%w\".\"%w_fields\"(pos INTEGER "
-        "PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL)",
+        "PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, idx TEXT NOT NULL)",
         p->zDb, p->zName);
   }
   for(i=0; rc==SQLITE_OK && i<p->nField; i++){
-    rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
-        "VALUES(%d, %Q, %Q)", p->zDb, p->zName, i, p->aField[i].zName,
-        fieldTypeName(p->aField[i].eType));
+    char *zIdx = 0;
+    rc = freeIndexName(p, i, &zIdx);
     if( rc==SQLITE_OK ){
-      rc = payExec(p->db, pzErr, "CREATE INDEX \"%w\".\"%w_data_f%d\" ON "
-          "\"%w_data\"(\"%w\")", p->zDb, p->zName, i, p->zName,
+      rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
+          "VALUES(%d, %Q, %Q, %Q)", p->zDb, p->zName, i, p->aField[i].zName,
+          fieldTypeName(p->aField[i].eType), zIdx);
+    }
+    if( rc==SQLITE_OK ){
+      rc = payExec(p->db, pzErr, "CREATE INDEX \"%w\".\"%w\" ON "
+          "\"%w_data\"(\"%w\")", p->zDb, zIdx, p->zName,
           p->aField[i].zName);
     }
+    sqlite3_free(zIdx);
   }
   return rc;
 }
@@ -569,23 +608,16 @@ static int payDestroy(sqlite3_vtab *pVtab){
 
 static int payRename(sqlite3_vtab *pVtab, const char *zNew){
   PayTable *p = (PayTable*)pVtab;
-  int rc, i;
+  int rc;
   char *zName;
   payFinalizeAll(p);
+  /* The indexes keep their names: DROP INDEX is refused while the
+  ** ALTER statement runs, and nothing depends on those names. */
   rc = payExec(p->db, 0, "ALTER TABLE \"%w\".\"%w_data\" RENAME TO "
                "\"%w_data\"", p->zDb, p->zName, zNew);
   if( rc==SQLITE_OK ){
     rc = payExec(p->db, 0, "ALTER TABLE \"%w\".\"%w_fields\" RENAME TO "
                  "\"%w_fields\"", p->zDb, p->zName, zNew);
-  }
-  /* An index cannot be renamed: build each under its new name. */
-  for(i=0; rc==SQLITE_OK && i<p->nField; i++){
-    rc = payExec(p->db, 0, "DROP INDEX \"%w\".\"%w_data_f%d\"",
-                 p->zDb, p->zName, i);
-    if( rc==SQLITE_OK ){
-      rc = payExec(p->db, 0, "CREATE INDEX \"%w\".\"%w_data_f%d\" ON "
-          "\"%w_data\"(\"%w\")", p->zDb, zNew, i, zNew, p->aField[i].zName);
-    }
   }
   if( rc ) return payDbError(p, rc);
   zName = sqlite3_mprintf("%s", zNew);

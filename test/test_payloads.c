@@ -1,0 +1,681 @@
+/*
+** Tests of the `payloads` virtual table, through SQL.
+**
+**   1.x  store / retrieve / delete / ids / count, conflicts, id rules
+**   2.x  JSON validation: what is refused and the exact messages
+**   3.x  declared fields: extraction, types, read-only, index use
+**   4.x  transactions: ROLLBACK, savepoints, failing multi-row INSERT
+**   5.x  reopen, RENAME, DROP, defensive mode, ATTACH, temp, :memory:
+*/
+#include "testutil.h"
+#include <stdio.h>
+#include <string.h>
+
+static void check(const char *zCase, sqlite3 *db){
+  tRows(zCase, db, "PRAGMA integrity_check", "ok");
+}
+
+/* Compare the detail column of EXPLAIN QUERY PLAN zSql with zExpect. */
+static void tPlan(const char *zCase, sqlite3 *db, const char *zSql,
+                  const char *zExpect){
+  char *zEqp = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", zSql);
+  char *zOut = tQuery(db, zEqp);
+  sqlite3_str *pDetail = sqlite3_str_new(0);
+  char *zLine, *zSave = 0, *zGot;
+  for(zLine=strtok_r(zOut, "\n", &zSave); zLine;
+      zLine=strtok_r(0, "\n", &zSave)){
+    int nBar = 0;
+    char *z = zLine;
+    while( *z && nBar<3 ){ if( *z=='|' ) nBar++; z++; }
+    if( sqlite3_str_length(pDetail) ) sqlite3_str_appendchar(pDetail, 1, '\n');
+    sqlite3_str_appendall(pDetail, nBar==3 ? z : zLine);
+  }
+  zGot = sqlite3_str_finish(pDetail);
+  tCheck(zCase, zGot && strcmp(zGot, zExpect)==0, zGot ? zGot : "(nothing)");
+  if( zGot && strcmp(zGot, zExpect)!=0 ){
+    fprintf(stderr, "  query:    %s\n  expected: %s\n", zSql, zExpect);
+  }
+  sqlite3_free(zGot);
+  sqlite3_free(zOut);
+  sqlite3_free(zEqp);
+}
+
+/* 1.x: the trait through SQL, no declared fields. */
+static void testBasics(void){
+  sqlite3 *db = tOpen("basics.db");
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads");
+  tRows("1.0", db, "SELECT name FROM pragma_table_info('meta')", "id\njson");
+  tRows("1.1", db, "SELECT name FROM sqlite_schema WHERE name LIKE 'meta%' "
+        "ORDER BY name", "meta\nmeta_data\nmeta_fields");
+
+  /* store and retrieve */
+  tExec(db, "INSERT INTO meta(id, json) VALUES (5, '{\"a\":1}'), "
+            "(2, '[1,2,3]'), (9, '\"text\"')");
+  tRows("1.2", db, "SELECT json FROM meta WHERE id = 2", "[1,2,3]");
+  tRows("1.3", db, "SELECT json FROM meta WHERE id = 3", "");
+  tRows("1.4", db, "SELECT * FROM meta", "2|[1,2,3]\n5|{\"a\":1}\n9|\"text\"");
+  tRows("1.5", db, "SELECT id FROM meta", "2\n5\n9");
+  tRows("1.6", db, "SELECT count(*) FROM meta", "3");
+  check("1.7", db);
+
+  /* conflicts */
+  tError("1.8", db, "INSERT INTO meta(id, json) VALUES (5, '{\"a\":2}')",
+         "UNIQUE constraint failed: meta.id");
+  tRows("1.9", db, "SELECT json FROM meta WHERE id = 5", "{\"a\":1}");
+  tExec(db, "INSERT OR IGNORE INTO meta(id, json) VALUES (5, '{\"a\":3}')");
+  tRows("1.10", db, "SELECT json, changes() FROM meta WHERE id = 5",
+        "{\"a\":1}|0");
+  tExec(db, "INSERT OR REPLACE INTO meta(id, json) VALUES (5, '{\"a\":4}')");
+  tRows("1.11", db, "SELECT json FROM meta WHERE id = 5", "{\"a\":4}");
+  tExec(db, "REPLACE INTO meta(id, json) VALUES (5, '{\"a\":5}')");
+  tRows("1.12", db, "SELECT json FROM meta WHERE id = 5", "{\"a\":5}");
+  tExec(db, "UPDATE meta SET json = '{\"a\":6}' WHERE id = 5");
+  tRows("1.13", db, "SELECT json FROM meta WHERE id = 5", "{\"a\":6}");
+  tRows("1.14", db, "SELECT count(*) FROM meta", "3");
+  tError("1.15", db, "INSERT INTO meta VALUES (9, '1'), (10, '2')",
+         "UNIQUE constraint failed: meta.id");
+  tRows("1.16", db, "SELECT id FROM meta", "2\n5\n9");
+  check("1.17", db);
+
+  /* delete: a missing id is a no-op */
+  tExec(db, "DELETE FROM meta WHERE id = 2");
+  tRows("1.18", db, "SELECT id FROM meta", "5\n9");
+  tRows("1.19", db, "DELETE FROM meta WHERE id = 2; SELECT changes()", "0");
+  tRows("1.20", db, "SELECT json FROM meta WHERE id = 2", "");
+
+  /* the next id, id rules */
+  tExec(db, "INSERT INTO meta(json) VALUES ('1')");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (NULL, '2')");
+  tRows("1.21", db, "SELECT id, json FROM meta WHERE id > 9", "10|1\n11|2");
+  tExec(db, "INSERT INTO meta(rowid, json) VALUES (20, '3')");
+  tRows("1.22", db, "SELECT rowid, id FROM meta WHERE rowid = 20", "20|20");
+  tExec(db, "INSERT INTO meta(id, json) VALUES ('30', '4'), (31.0, '5')");
+  tRows("1.23", db, "SELECT id, typeof(id) FROM meta WHERE id >= 30",
+        "30|integer\n31|integer");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (0, '0')");
+  tRows("1.24", db, "SELECT min(id) FROM meta", "0");
+  tError("1.25", db, "INSERT INTO meta(id, json) VALUES (-1, '1')",
+         "payloads: id out of range: expected 0 to 9223372036854775807, "
+         "got -1");
+  tError("1.26", db, "INSERT INTO meta(id, json) VALUES (1.5, '1')",
+         "payloads: id must be an integer from 0 to 9223372036854775807, "
+         "got 1.5");
+  tError("1.27", db, "INSERT INTO meta(id, json) VALUES ('abc', '1')",
+         "payloads: id must be an integer from 0 to 9223372036854775807, "
+         "got text 'abc'");
+  tError("1.28", db, "INSERT INTO meta(id, json) VALUES (x'01', '1')",
+         "payloads: id must be an integer from 0 to 9223372036854775807, "
+         "got a blob");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (9223372036854775807, 'true')");
+  tError("1.29", db, "INSERT INTO meta(json) VALUES ('1')",
+         "payloads: no id left: the largest id, 9223372036854775807, is in "
+         "use; give an id");
+  tExec(db, "DELETE FROM meta WHERE id = 9223372036854775807");
+  tRows("1.30", db, "SELECT count(*) FROM meta", "8");
+  check("1.31", db);
+
+  /* moving a row with UPDATE ... SET id */
+  tExec(db, "UPDATE meta SET id = 100 WHERE id = 5");
+  tRows("1.32", db, "SELECT id, json FROM meta WHERE id IN (5, 100)",
+        "100|{\"a\":6}");
+  tError("1.33", db, "UPDATE meta SET id = 9 WHERE id = 100",
+         "UNIQUE constraint failed: meta.id");
+  tExec(db, "UPDATE OR IGNORE meta SET id = 9 WHERE id = 100");
+  tRows("1.34", db, "SELECT id, json FROM meta WHERE id IN (9, 100)",
+        "9|\"text\"\n100|{\"a\":6}");
+  tExec(db, "UPDATE OR REPLACE meta SET id = 9 WHERE id = 100");
+  tRows("1.35", db, "SELECT id, json FROM meta WHERE id IN (9, 100)",
+        "9|{\"a\":6}");
+  tExec(db, "UPDATE meta SET id = 101, json = '[101]' WHERE id = 9");
+  tRows("1.36", db, "SELECT id, json FROM meta WHERE id IN (9, 101)",
+        "101|[101]");
+  tError("1.37", db, "UPDATE meta SET id = -5 WHERE id = 101",
+         "payloads: id out of range: expected 0 to 9223372036854775807, "
+         "got -5");
+  tError("1.38", db, "UPDATE meta SET id = NULL WHERE id = 101",
+         "payloads: id must be an integer from 0 to 9223372036854775807, "
+         "got NULL");
+  tExec(db, "UPDATE meta SET rowid = 102 WHERE id = 101");
+  tRows("1.39", db, "SELECT id FROM meta WHERE id > 100", "102");
+  check("1.40", db);
+
+  /* lookups: id = and id IN are direct, ranges and ORDER BY id pushed down */
+  tPlan("1.41", db, "SELECT json FROM meta WHERE id = ?",
+        "SCAN meta VIRTUAL TABLE INDEX 1:SELECT id,json FROM "
+        "\"main\".\"meta_data\" WHERE id=?1");
+  tPlan("1.42", db, "SELECT json FROM meta "
+        "WHERE id IN (1, 2, 3)",
+        "SCAN meta VIRTUAL TABLE INDEX 1:SELECT id,json FROM "
+        "\"main\".\"meta_data\" WHERE id=?1");
+  tRows("1.43", db, "SELECT id FROM meta WHERE id IN (102, 11, 7, 0)",
+        "0\n11\n102");
+  tRows("1.44", db, "SELECT id FROM meta WHERE id BETWEEN 10 AND 30",
+        "10\n11\n20\n30");
+  tRows("1.45", db, "SELECT id FROM meta ORDER BY id DESC",
+        "102\n31\n30\n20\n11\n10\n0");
+  tPlan("1.46", db, "SELECT id FROM meta ORDER BY id DESC",
+        "SCAN meta VIRTUAL TABLE INDEX 0:SELECT id FROM "
+        "\"main\".\"meta_data\" ORDER BY id DESC");
+
+  /* the JSON functions work on the column; text comes back as stored */
+  tExec(db, "DELETE FROM meta");
+  tExec(db, "INSERT INTO meta VALUES (1, '{\"lang\":\"en\"}'), "
+            "(2, '{\"lang\":\"fr\"}'), (3, '{\"lang\":\"en\",\"x\":[1]}')");
+  tRows("1.47", db, "SELECT id FROM meta WHERE json_extract(json, '$.lang') "
+        "= 'en'", "1\n3");
+  tExec(db, "INSERT INTO meta VALUES (4, '{\"n\": 18446744073709551615}'), "
+            "(5, ' [ 1.50 , 1e400, -0.0 ] '), (6, '\"caf\xc3\xa9 \\u00e9\"')");
+  tRows("1.48", db, "SELECT json FROM meta WHERE id >= 4",
+        "{\"n\": 18446744073709551615}\n [ 1.50 , 1e400, -0.0 ] \n"
+        "\"caf\xc3\xa9 \\u00e9\"");
+  tRows("1.49", db, "SELECT json = '{\"n\": 18446744073709551615}', "
+        "length(json) FROM meta WHERE id = 4", "1|27");
+  tRows("1.50", db, "SELECT json_extract(json, '$[0]') FROM meta WHERE id = 5",
+        "1.5");
+  tExec(db, "INSERT INTO meta VALUES (7, 'null'), (8, 'false'), (9, '-12.5e-3'),"
+            " (10, '{}'), (11, '[]'), (12, '\"\"')");
+  tRows("1.51", db, "SELECT group_concat(json, ' ') FROM meta WHERE id >= 7",
+        "null false -12.5e-3 {} [] \"\"");
+  check("1.52", db);
+  tClose(db);
+}
+
+/* 2.x: invalid payloads and their messages; nothing is stored. */
+static void testJson(void){
+  sqlite3 *db = tOpen("json.db");
+  char zDeep[1100];
+  char *zSql;
+  int i;
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads");
+  tExec(db, "INSERT INTO meta VALUES (1, '{}')");
+  tError("2.0", db, "INSERT INTO meta VALUES (2, NULL)",
+         "payloads: json must be text holding a JSON value, got NULL");
+  tError("2.1", db, "INSERT INTO meta VALUES (2, 42)",
+         "payloads: json must be text holding a JSON value, got an integer");
+  tError("2.2", db, "INSERT INTO meta VALUES (2, 4.5)",
+         "payloads: json must be text holding a JSON value, got a real");
+  tError("2.3", db, "INSERT INTO meta VALUES (2, x'7b7d')",
+         "payloads: json must be text holding a JSON value, got a blob");
+  tError("2.4", db, "INSERT INTO meta(id) VALUES (2)",
+         "payloads: json must be text holding a JSON value, got NULL");
+  tError("2.5", db, "INSERT INTO meta VALUES (2, '')",
+         "payloads: invalid JSON at byte 0: unexpected end of text");
+  tError("2.6", db, "INSERT INTO meta VALUES (2, '   ')",
+         "payloads: invalid JSON at byte 3: unexpected end of text");
+  tError("2.7", db, "INSERT INTO meta VALUES (2, '{\"a\":1')",
+         "payloads: invalid JSON at byte 6: unexpected end of text");
+  tError("2.8", db, "INSERT INTO meta VALUES (2, '{\"a\" 1}')",
+         "payloads: invalid JSON at byte 5: near '1}'");
+  tError("2.9", db, "INSERT INTO meta VALUES (2, '{\"a\":1} x')",
+         "payloads: invalid JSON at byte 8: near 'x'");
+  tError("2.10", db, "INSERT INTO meta VALUES (2, '{\"a\":+1}')",
+         "payloads: invalid JSON at byte 5: malformed number near '+1}'");
+  tError("2.11", db, "INSERT INTO meta VALUES (2, '[01]')",
+         "payloads: invalid JSON at byte 1: malformed number near '01]'");
+  tError("2.12", db, "INSERT INTO meta VALUES (2, '[.5]')",
+         "payloads: invalid JSON at byte 1: malformed number near '.5]'");
+  tError("2.13", db, "INSERT INTO meta VALUES (2, '[1.]')",
+         "payloads: invalid JSON at byte 1: malformed number near '1.]'");
+  tError("2.14", db, "INSERT INTO meta VALUES (2, '[NaN]')",
+         "payloads: invalid JSON at byte 1: near 'NaN]'");
+  tError("2.15", db, "INSERT INTO meta VALUES (2, '{''a'':1}')",
+         "payloads: invalid JSON at byte 2: near 'a':1}'");
+  tError("2.16", db, "INSERT INTO meta VALUES (2, '\"a\\x\"')",
+         "payloads: invalid JSON at byte 2: near '\\x\"'");
+  tError("2.17", db, "INSERT INTO meta VALUES (2, '\"a' || char(9) || 'b\"')",
+         "payloads: invalid JSON at byte 2: control character in a string "
+         "near '\\x09b\"'");
+  tError("2.18", db, "INSERT INTO meta VALUES (2, CAST(x'7b7d0020' AS TEXT))",
+         "payloads: invalid JSON at byte 2: control character near "
+         "'\\x00 '");
+  tError("2.19", db, "INSERT INTO meta VALUES (2, CAST(x'efbbbf7b7d' AS TEXT))",
+         "payloads: invalid JSON at byte 0: unexpected byte near "
+         "'\xef\xbb\xbf{}'");
+  tError("2.20", db, "INSERT INTO meta VALUES (2, '[1,2,]')",
+         "payloads: invalid JSON at byte 5: near ']'");
+  tError("2.21", db, "INSERT INTO meta VALUES (2, 'tru')",
+         "payloads: invalid JSON at byte 0: near 'tru'");
+  tError("2.22", db, "INSERT INTO meta VALUES (2, '{\"a\":1, \"b\":[true, "
+         "false, nul]}')",
+         "payloads: invalid JSON at byte 26: near 'nul]}'");
+  tError("2.23", db, "INSERT INTO meta VALUES (2, '[\"a long string, longer "
+         "than the excerpt\", oops]')",
+         "payloads: invalid JSON at byte 43: near 'oops]'");
+  tError("2.24", db, "INSERT INTO meta VALUES (2, '{\"k\": @@@@@@@@@@@@@@@"
+         "@@@@@@@@@@}')",
+         "payloads: invalid JSON at byte 6: near '@@@@@@@@@@@@@@@@...'");
+  /* the earlier of a structural and a strict problem is reported */
+  tError("2.25", db, "INSERT INTO meta VALUES (2, '{\"a\" 1, \"b\": +1}')",
+         "payloads: invalid JSON at byte 5: near '1, \"b\": +1}'");
+  for(i=0; i<1001; i++) zDeep[i] = '[';
+  zDeep[i] = 0;
+  zSql = sqlite3_mprintf("INSERT INTO meta VALUES (2, '%s')", zDeep);
+  tError("2.26", db, zSql, "payloads: invalid JSON at byte 1000: nested "
+         "deeper than 1000 levels near '['");
+  sqlite3_free(zSql);
+  /* 1000 levels are fine */
+  {
+    char zOk[2100];
+    for(i=0; i<1000; i++){ zOk[i] = '['; zOk[1000+i] = ']'; }
+    zOk[2000] = 0;
+    zSql = sqlite3_mprintf("INSERT INTO meta VALUES (3, '%s')", zOk);
+    tExec(db, "%s", zSql);
+    sqlite3_free(zSql);
+    tRows("2.27", db, "SELECT length(json) FROM meta WHERE id = 3", "2000");
+  }
+  tError("2.28", db, "UPDATE meta SET json = '{' WHERE id = 1",
+         "payloads: invalid JSON at byte 1: unexpected end of text");
+  tError("2.29", db, "UPDATE meta SET json = NULL WHERE id = 1",
+         "payloads: json must be text holding a JSON value, got NULL");
+  tRows("2.30", db, "SELECT id, json FROM meta WHERE id < 3", "1|{}");
+  tRows("2.31", db, "SELECT count(*) FROM meta", "2");
+  /* a JSON string of text that looks like other types is still a string */
+  tExec(db, "INSERT INTO meta VALUES (4, '\"\\ud83d\\ude00 \\\"q\\\" \\\\\"')");
+  tRows("2.32", db, "SELECT json_extract(json, '$') FROM meta WHERE id = 4",
+        "\xf0\x9f\x98\x80 \"q\" \\");
+  check("2.33", db);
+  tClose(db);
+}
+
+/* 3.x: declared fields. */
+static void testFields(void){
+  sqlite3 *db = tOpen("fields.db");
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
+            "year INTEGER, score REAL, \"author.name\" TEXT, ok BOOLEAN)");
+  tRows("3.0", db, "SELECT name || ' ' || type FROM pragma_table_info('meta')",
+        "id INTEGER\njson TEXT\nlang TEXT\nyear INTEGER\nscore REAL\n"
+        "author.name TEXT\nok BOOLEAN");
+  tRows("3.1", db, "SELECT * FROM meta_fields",
+        "0|lang|TEXT|meta_data_f0\n1|year|INTEGER|meta_data_f1\n"
+        "2|score|REAL|meta_data_f2\n3|author.name|TEXT|meta_data_f3\n"
+        "4|ok|BOOLEAN|meta_data_f4");
+  tRows("3.2", db, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+        "AND tbl_name = 'meta_data' ORDER BY name",
+        "meta_data_f0\nmeta_data_f1\nmeta_data_f2\nmeta_data_f3\n"
+        "meta_data_f4");
+
+  tExec(db, "INSERT INTO meta(id, json) VALUES "
+      "(1, '{\"lang\":\"en\",\"year\":2021,\"score\":0.5,"
+            "\"author\":{\"name\":\"Ann\"},\"ok\":true}'),"
+      "(2, '{\"lang\":\"fr\",\"year\":2019,\"score\":3,\"ok\":false}'),"
+      "(3, '{\"lang\":null,\"year\":2.02e3,\"author\":\"Bob\"}'),"
+      "(4, '[1,2]'),"
+      "(5, '{\"\\u006cang\":\"en\",\"year\":9223372036854775807,"
+            "\"author\":{\"name\":null}}'),"
+      "(6, '{\"year\":-9223372036854775808,\"lang\":\"en\",\"lang\":\"de\"}'),"
+      "(7, '{\"year\":9007199254740993, \"score\":1e400}')");
+  tRows("3.3", db, "SELECT * FROM meta WHERE id <= 2",
+        "1|{\"lang\":\"en\",\"year\":2021,\"score\":0.5,"
+        "\"author\":{\"name\":\"Ann\"},\"ok\":true}|en|2021|0.5|Ann|1\n"
+        "2|{\"lang\":\"fr\",\"year\":2019,\"score\":3,\"ok\":false}|fr|2019|"
+        "3.0|NULL|0");
+  tRows("3.4", db, "SELECT id, lang, year, score, \"author.name\", ok FROM meta "
+        "WHERE id >= 3",
+        "3|NULL|2020|NULL|NULL|NULL\n"
+        "4|NULL|NULL|NULL|NULL|NULL\n"
+        "5|en|9223372036854775807|NULL|NULL|NULL\n"
+        "6|en|-9223372036854775808|NULL|NULL|NULL\n"
+        "7|NULL|9007199254740993|Inf|NULL|NULL");
+  tRows("3.5", db, "SELECT typeof(lang), typeof(year), typeof(score), "
+        "typeof(ok) FROM meta WHERE id = 2", "text|integer|real|integer");
+
+  /* wrong types refuse the store */
+  tError("3.6", db, "INSERT INTO meta VALUES (10, '{\"year\":\"2020\"}', NULL, "
+         "NULL, NULL, NULL, NULL)",
+         "payloads: field year: expected INTEGER, got string");
+  tError("3.7", db, "INSERT INTO meta(id, json) VALUES (10, '{\"year\":20.5}')",
+         "payloads: field year: expected INTEGER, got number 20.5");
+  tError("3.8", db, "INSERT INTO meta(id, json) VALUES (10, '{\"year\":1e19}')",
+         "payloads: field year: expected INTEGER, got number outside the "
+         "64-bit range");
+  tError("3.9", db, "INSERT INTO meta(id, json) VALUES (10, "
+         "'{\"year\":9223372036854775808}')",
+         "payloads: field year: expected INTEGER, got number outside the "
+         "64-bit range");
+  tError("3.10", db, "INSERT INTO meta(id, json) VALUES (10, '{\"lang\":1}')",
+         "payloads: field lang: expected TEXT, got number");
+  tError("3.11", db, "INSERT INTO meta(id, json) VALUES (10, "
+         "'{\"lang\":[\"en\"]}')",
+         "payloads: field lang: expected TEXT, got array");
+  tError("3.12", db, "INSERT INTO meta(id, json) VALUES (10, "
+         "'{\"score\":\"high\"}')",
+         "payloads: field score: expected REAL, got string");
+  tError("3.13", db, "INSERT INTO meta(id, json) VALUES (10, '{\"ok\":1}')",
+         "payloads: field ok: expected BOOLEAN, got number");
+  tError("3.14", db, "INSERT INTO meta(id, json) VALUES (10, "
+         "'{\"author\":{\"name\":{\"first\":\"A\"}}}')",
+         "payloads: field author.name: expected TEXT, got object");
+  tError("3.15", db, "INSERT INTO meta(id, json) VALUES (10, '{\"year\":true}')",
+         "payloads: field year: expected INTEGER, got boolean");
+  tError("3.16", db, "UPDATE meta SET json = '{\"year\":\"x\"}' WHERE id = 1",
+         "payloads: field year: expected INTEGER, got string");
+  tRows("3.17", db, "SELECT count(*), max(id) FROM meta", "7|7");
+
+  /* field columns are read-only */
+  tError("3.18", db, "INSERT INTO meta(id, json, lang) VALUES (10, '{}', 'en')",
+         "payloads: column lang is read-only: it is extracted from json");
+  tError("3.19", db, "UPDATE meta SET lang = 'de' WHERE id = 1",
+         "payloads: column lang is read-only: it is extracted from json");
+  tError("3.20", db, "UPDATE meta SET \"author.name\" = NULL WHERE id = 1",
+         "payloads: column author.name is read-only: it is extracted from "
+         "json");
+  tExec(db, "INSERT INTO meta VALUES (10, '{\"lang\":\"xx\"}', NULL, NULL, "
+            "NULL, NULL, NULL)");
+  tRows("3.21", db, "SELECT lang FROM meta WHERE id = 10", "xx");
+
+  /* a new payload refreshes every field; a move keeps them */
+  tExec(db, "UPDATE meta SET json = '{\"lang\":\"es\",\"ok\":false}' "
+            "WHERE id = 1");
+  tRows("3.22", db, "SELECT * FROM meta WHERE id = 1",
+        "1|{\"lang\":\"es\",\"ok\":false}|es|NULL|NULL|NULL|0");
+  tExec(db, "UPDATE meta SET id = 11 WHERE id = 1");
+  tRows("3.23", db, "SELECT * FROM meta WHERE lang = 'es'",
+        "11|{\"lang\":\"es\",\"ok\":false}|es|NULL|NULL|NULL|0");
+  tExec(db, "INSERT OR REPLACE INTO meta(id, json) VALUES (11, "
+            "'{\"lang\":\"pt\"}')");
+  tRows("3.24", db, "SELECT id, lang FROM meta WHERE lang IN ('es', 'pt')",
+        "11|pt");
+  check("3.25", db);
+
+  /* filters: the declared field's index answers them */
+  tRows("3.26", db, "SELECT id FROM meta WHERE lang = 'en'", "5\n6");
+  tRows("3.27", db, "SELECT id FROM meta WHERE lang = 'en' AND year >= 0",
+        "5");
+  tRows("3.28", db, "SELECT id FROM meta WHERE year > 2019 AND year <= 2021 "
+        "ORDER BY id", "3");
+  tRows("3.29", db, "SELECT id FROM meta WHERE year BETWEEN 2000 AND 3000 "
+        "ORDER BY year DESC", "3\n2");
+  tRows("3.30", db, "SELECT id FROM meta WHERE lang IN ('fr', 'xx') "
+        "ORDER BY id", "2\n10");
+  tRows("3.31", db, "SELECT id FROM meta WHERE lang LIKE 'E%' ORDER BY id",
+        "5\n6");
+  tRows("3.32", db, "SELECT id FROM meta WHERE lang = 'EN' COLLATE NOCASE "
+        "ORDER BY id", "5\n6");
+  tRows("3.33", db, "SELECT id FROM meta WHERE lang IS NULL ORDER BY id",
+        "3\n4\n7");
+  tRows("3.34", db, "SELECT id FROM meta WHERE year = '2020'", "3");
+  tRows("3.35", db, "SELECT id FROM meta WHERE ok = 0", "2");
+  tRows("3.36", db, "SELECT id FROM meta WHERE \"author.name\" = 'Ann'", "");
+  tPlan("3.37", db, "SELECT id FROM meta WHERE lang = 'en' "
+        "AND year >= 2020",
+        "SCAN meta VIRTUAL TABLE INDEX 2:SELECT id,\"lang\",\"year\" FROM "
+        "\"main\".\"meta_data\" WHERE \"lang\"=?1 AND \"year\">=?2");
+  /* ... and the shadow query runs on the index, without a scan */
+  tPlan("3.38", db, "SELECT id FROM \"main\".\"meta_data\" "
+        "WHERE \"lang\"=?1 AND \"year\">=?2",
+        "SEARCH main.meta_data USING INDEX meta_data_f0 (lang=?)");
+  tPlan("3.39", db, "SELECT id,\"lang\" FROM "
+        "\"main\".\"meta_data\" WHERE \"lang\"=?1",
+        "SEARCH main.meta_data USING COVERING INDEX meta_data_f0 (lang=?)");
+  tPlan("3.40", db, "SELECT id FROM meta WHERE year > 5",
+        "SCAN meta VIRTUAL TABLE INDEX 4:SELECT id,\"year\" FROM "
+        "\"main\".\"meta_data\" WHERE \"year\">?1");
+  /* an id lookup beats a field filter */
+  tPlan("3.41", db, "SELECT id FROM meta WHERE lang = 'en' "
+        "AND id = 5",
+        "SCAN meta VIRTUAL TABLE INDEX 1:SELECT id,\"lang\" FROM "
+        "\"main\".\"meta_data\" WHERE id=?1");
+  tRows("3.42", db, "SELECT id FROM meta WHERE lang = 'en' AND id = 5", "5");
+  tRows("3.43", db, "SELECT id FROM meta WHERE lang = 'fr' AND id = 5", "");
+  /* a collation other than BINARY is left to SQLite */
+  tPlan("3.44", db, "SELECT id FROM meta "
+        "WHERE lang = 'EN' COLLATE NOCASE",
+        "SCAN meta VIRTUAL TABLE INDEX 0:SELECT id,\"lang\" FROM "
+        "\"main\".\"meta_data\" ORDER BY id");
+  /* a self-join works with two cursors on one table */
+  tRows("3.45", db, "SELECT a.id, b.id FROM meta a JOIN meta b "
+        "ON a.lang = b.lang AND a.id < b.id", "5|6");
+
+  /* CREATE arguments */
+  tError("3.46", db, "CREATE VIRTUAL TABLE m2 USING payloads(lang BLOB)",
+         "payloads: unknown type of field lang: expected TEXT, INTEGER, REAL "
+         "or BOOLEAN, got 'BLOB'");
+  tError("3.47", db, "CREATE VIRTUAL TABLE m2 USING payloads(lang)",
+         "payloads: malformed field declaration: expected 'name TYPE', "
+         "got 'lang'");
+  tError("3.48", db, "CREATE VIRTUAL TABLE m2 USING payloads(lang TEXT "
+         "NOT NULL)",
+         "payloads: malformed field declaration: expected 'name TYPE', "
+         "got 'lang TEXT NOT NULL'");
+  tError("3.49", db, "CREATE VIRTUAL TABLE m2 USING payloads(dim=3)",
+         "payloads: malformed field declaration: expected 'name TYPE', "
+         "got 'dim=3'");
+  tError("3.50", db, "CREATE VIRTUAL TABLE m2 USING payloads(a TEXT, A REAL)",
+         "payloads: duplicate field: A");
+  tError("3.51", db, "CREATE VIRTUAL TABLE m2 USING payloads(ID INTEGER)",
+         "payloads: reserved field name: ID");
+  tError("3.52", db, "CREATE VIRTUAL TABLE m2 USING payloads(\"a..b\" TEXT)",
+         "payloads: malformed field path: 'a..b' (an empty key between dots)");
+  tError("3.53", db, "CREATE VIRTUAL TABLE m2 USING payloads(\"\" TEXT)",
+         "payloads: malformed field declaration: expected 'name TYPE', "
+         "got '\"\" TEXT'");
+  {
+    sqlite3_str *p = sqlite3_str_new(0);
+    char *zSql;
+    int i;
+    sqlite3_str_appendall(p, "CREATE VIRTUAL TABLE m2 USING payloads(f0 TEXT");
+    for(i=1; i<63; i++) sqlite3_str_appendf(p, ", f%d TEXT", i);
+    sqlite3_str_appendall(p, ")");
+    zSql = sqlite3_str_finish(p);
+    tError("3.54", db, zSql, "payloads: too many fields: at most 62, got 63");
+    sqlite3_free(zSql);
+  }
+  tRows("3.55", db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'm2%'",
+        "0");
+  tExec(db, "CREATE VIRTUAL TABLE m3 USING payloads( `b c` integer , "
+            "[d] real)");
+  tExec(db, "INSERT INTO m3 VALUES (1, '{\"b c\":7,\"d\":1}', NULL, NULL)");
+  tRows("3.56", db, "SELECT * FROM m3", "1|{\"b c\":7,\"d\":1}|7|1.0");
+  check("3.57", db);
+  tClose(db);
+}
+
+/* 4.x: transactions. */
+static void testTransactions(void){
+  sqlite3 *db = tOpen("txn.db");
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT)");
+  tExec(db, "INSERT INTO meta VALUES (1, '{\"lang\":\"en\"}', NULL)");
+  tExec(db, "BEGIN; INSERT INTO meta(id, json) VALUES (2, '{\"lang\":\"fr\"}');"
+            " UPDATE meta SET json = '{\"lang\":\"de\"}' WHERE id = 1;"
+            " ROLLBACK");
+  tRows("4.0", db, "SELECT id, lang FROM meta", "1|en");
+  tExec(db, "BEGIN; INSERT INTO meta(id, json) VALUES (2, '{\"lang\":\"fr\"}');"
+            " SAVEPOINT s1; INSERT INTO meta(id, json) VALUES (3, '{}');"
+            " DELETE FROM meta WHERE id = 1; ROLLBACK TO s1;"
+            " INSERT INTO meta(id, json) VALUES (4, '{}'); RELEASE s1; COMMIT");
+  tRows("4.1", db, "SELECT id, lang FROM meta", "1|en\n2|fr\n4|NULL");
+  check("4.2", db);
+
+  /* a failing multi-row INSERT undoes exactly its own rows */
+  tExec(db, "BEGIN; INSERT INTO meta(id, json) VALUES (5, '{}')");
+  tError("4.3", db, "INSERT INTO meta(id, json) VALUES (6, '{}'), "
+         "(7, '{\"lang\":\"it\"}'), (8, '{\"lang\":8}')",
+         "payloads: field lang: expected TEXT, got number");
+  tError("4.4", db, "INSERT INTO meta(id, json) VALUES (9, '{}'), "
+         "(10, '{}'), (1, '{}')", "UNIQUE constraint failed: meta.id");
+  tError("4.5", db, "INSERT INTO meta(json) VALUES ('{}'), ('{}'), ('{')",
+         "payloads: invalid JSON at byte 1: unexpected end of text");
+  tError("4.6", db, "UPDATE meta SET json = CASE id WHEN 4 THEN 'x' "
+         "ELSE '{\"lang\":\"zz\"}' END",
+         "payloads: invalid JSON at byte 0: near 'x'");
+  tRows("4.7", db, "SELECT id, lang FROM meta", "1|en\n2|fr\n4|NULL\n5|NULL");
+  tExec(db, "INSERT OR IGNORE INTO meta(id, json) VALUES (1, '{}'), "
+            "(6, '{\"lang\":\"nl\"}'), (2, '{}')");
+  tExec(db, "COMMIT");
+  tRows("4.8", db, "SELECT id, lang FROM meta",
+        "1|en\n2|fr\n4|NULL\n5|NULL\n6|nl");
+  tRows("4.9", db, "SELECT id FROM meta WHERE lang = 'zz'", "");
+  check("4.10", db);
+
+  /* outside BEGIN the same statements change nothing */
+  tError("4.11", db, "INSERT INTO meta(id, json) VALUES (7, '{}'), (8, 1)",
+         "payloads: json must be text holding a JSON value, got an integer");
+  tRows("4.12", db, "SELECT count(*) FROM meta", "5");
+  /* INSERT ... SELECT from the table itself */
+  tExec(db, "INSERT INTO meta(id, json) SELECT id + 100, json FROM meta");
+  tRows("4.13", db, "SELECT count(*), count(lang) FROM meta", "10|6");
+  /* DELETE with a subquery on the same table */
+  tExec(db, "DELETE FROM meta WHERE id IN (SELECT id FROM meta WHERE id > 100)");
+  tRows("4.14", db, "SELECT count(*) FROM meta", "5");
+  check("4.15", db);
+  tClose(db);
+}
+
+/* 5.x: the table's life: reopen, rename, drop, defensive, attach, temp. */
+static void testLife(void){
+  sqlite3 *db = tOpen("life.db");
+  int bOn = -1;
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
+            "\"a.b\" INTEGER)");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (1, '{\"lang\":\"en\","
+            "\"a\":{\"b\":3}}'), (2, '{\"lang\":\"fr\"}')");
+  tClose(db);
+  db = tOpen("life.db");
+  tRows("5.0", db, "SELECT * FROM meta",
+        "1|{\"lang\":\"en\",\"a\":{\"b\":3}}|en|3\n2|{\"lang\":\"fr\"}|fr|NULL");
+  tRows("5.1", db, "SELECT id FROM meta WHERE \"a.b\" = 3", "1");
+
+  /* RENAME moves the shadow tables and their indexes */
+  tExec(db, "ALTER TABLE meta RENAME TO docs");
+  tRows("5.2", db, "SELECT type, name FROM sqlite_schema ORDER BY name",
+        "table|docs\ntable|docs_data\ntable|docs_fields\n"
+        "index|meta_data_f0\nindex|meta_data_f1");
+  tRows("5.3", db, "SELECT id FROM docs WHERE lang = 'fr'", "2");
+  tExec(db, "INSERT INTO docs(id, json) VALUES (3, '{\"lang\":\"fr\"}')");
+  tError("5.4", db, "INSERT INTO docs(id, json) VALUES (3, '{}')",
+         "UNIQUE constraint failed: docs.id");
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT)");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (1, '{\"lang\":\"sv\"}')");
+  tClose(db);
+  db = tOpen("life.db");
+  tRows("5.5", db, "SELECT id, lang FROM docs WHERE lang = 'fr'", "2|fr\n3|fr");
+  tRows("5.6", db, "SELECT id, lang FROM meta", "1|sv");
+  check("5.7", db);
+
+  /* DROP inside BEGIN ... ROLLBACK: the table and its rows come back */
+  tExec(db, "BEGIN; DROP TABLE docs; ROLLBACK");
+  tRows("5.8", db, "SELECT id, lang FROM docs", "1|en\n2|fr\n3|fr");
+  tExec(db, "BEGIN; INSERT INTO docs(id, json) VALUES (4, '{}'); "
+            "DROP TABLE docs; ROLLBACK");
+  tRows("5.9", db, "SELECT count(*) FROM docs", "3");
+  tExec(db, "DROP TABLE docs");
+  tRows("5.10", db, "SELECT name FROM sqlite_schema ORDER BY name",
+        "meta\nmeta_data\nmeta_data_f0_2\nmeta_fields");
+  tRows("5.11", db, "SELECT name, idx FROM meta_fields", "lang|meta_data_f0_2");
+  check("5.11a", db);
+
+  /* defensive mode: the shadow tables cannot be written by SQL */
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, &bOn);
+  tCheck("5.12", bOn==1, "defensive mode on");
+  tError("5.13", db, "INSERT INTO meta_data(id, json) VALUES (9, '{}')",
+         "table meta_data may not be modified");
+  tError("5.14", db, "UPDATE meta_fields SET type = 'REAL'",
+         "table meta_fields may not be modified");
+  tError("5.15", db, "DROP TABLE meta_data",
+         "table meta_data may not be dropped");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (2, '{\"lang\":\"no\"}')");
+  tExec(db, "ALTER TABLE meta RENAME TO meta2; ALTER TABLE meta2 RENAME TO meta");
+  tRows("5.16", db, "SELECT id, lang FROM meta", "1|sv\n2|no");
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, &bOn);
+
+  /* a damaged settings table is noticed at connect */
+  tExec(db, "UPDATE meta_fields SET type = 'REAL'");
+  tClose(db);
+  db = tOpen("life.db");
+  tError("5.17", db, "SELECT * FROM meta",
+         "payloads: declared fields of meta do not match its shadow table "
+         "meta_fields");
+  tExec(db, "UPDATE meta_fields SET type = 'TEXT'");
+  tClose(db);
+  db = tOpen("life.db");
+  tRows("5.18", db, "SELECT id FROM meta", "1\n2");
+
+  /* ATTACHed database */
+  tExec(db, "ATTACH 'aux.db' AS aux");
+  tExec(db, "CREATE VIRTUAL TABLE aux.meta USING payloads(lang TEXT)");
+  tExec(db, "INSERT INTO aux.meta(id, json) VALUES (7, '{\"lang\":\"fi\"}')");
+  tRows("5.19", db, "SELECT id, lang FROM aux.meta WHERE lang = 'fi'", "7|fi");
+  tRows("5.20", db, "SELECT id, lang FROM main.meta", "1|sv\n2|no");
+  tRows("5.21", db, "SELECT name FROM aux.sqlite_schema ORDER BY name",
+        "meta\nmeta_data\nmeta_data_f0\nmeta_fields");
+  tExec(db, "BEGIN; INSERT INTO aux.meta(id, json) VALUES (8, '{}'); "
+            "INSERT INTO main.meta(id, json) VALUES (8, '{}'); COMMIT");
+  tExec(db, "ALTER TABLE aux.meta RENAME TO m2");
+  tRows("5.22", db, "SELECT id FROM aux.m2", "7\n8");
+  tRows("5.23", db, "PRAGMA aux.integrity_check", "ok");
+  tExec(db, "DETACH aux");
+
+  /* temp tables */
+  tExec(db, "CREATE VIRTUAL TABLE temp.scratch USING payloads(lang TEXT)");
+  tExec(db, "INSERT INTO scratch(json) VALUES ('{\"lang\":\"la\"}')");
+  tRows("5.24", db, "SELECT id, lang FROM scratch WHERE lang = 'la'", "1|la");
+  tRows("5.25", db, "SELECT name FROM temp.sqlite_schema ORDER BY name",
+        "scratch\nscratch_data\nscratch_data_f0\nscratch_fields");
+  tExec(db, "BEGIN; INSERT INTO scratch(json) VALUES ('{}'); ROLLBACK");
+  tRows("5.26", db, "SELECT count(*) FROM scratch", "1");
+  tExec(db, "DROP TABLE scratch");
+  tRows("5.27", db, "SELECT count(*) FROM temp.sqlite_schema", "0");
+  check("5.28", db);
+  tClose(db);
+
+  db = tOpen("aux.db");
+  tRows("5.29", db, "SELECT id, lang FROM m2", "7|fi\n8|NULL");
+  tClose(db);
+
+  /* :memory: */
+  db = tOpen(":memory:");
+  tExec(db, "CREATE VIRTUAL TABLE m USING payloads(n INTEGER)");
+  tExec(db, "INSERT INTO m(json) VALUES ('{\"n\":1}'), ('{\"n\":2}')");
+  tRows("5.30", db, "SELECT id, n FROM m WHERE n >= 2", "2|2");
+  tClose(db);
+}
+
+/* 6.x: a larger table: counts, order, lookups, field filters agree with
+** json_extract. */
+static void testVolume(void){
+  sqlite3 *db = tOpen("volume.db");
+  static const char *azLang[] = {"en", "fr", "de", "xx"};
+  sqlite3_stmt *pStmt = 0;
+  int i;
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, n INTEGER)");
+  tExec(db, "BEGIN");
+  sqlite3_prepare_v2(db, "INSERT INTO meta(id, json) VALUES (?, ?)", -1,
+                     &pStmt, 0);
+  for(i=0; i<5000; i++){
+    char zJson[100];
+    int id = (i*7919) % 5000;
+    snprintf(zJson, sizeof(zJson), "{\"lang\":\"%s\",\"n\":%d}",
+             azLang[id%4], id);
+    sqlite3_bind_int(pStmt, 1, id);
+    sqlite3_bind_text(pStmt, 2, zJson, -1, SQLITE_TRANSIENT);
+    sqlite3_step(pStmt);
+    sqlite3_reset(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  tExec(db, "COMMIT");
+  tRows("6.0", db, "SELECT count(*), min(id), max(id), sum(n) FROM meta",
+        "5000|0|4999|12497500");
+  tRows("6.1", db, "SELECT count(*) FROM (SELECT id, lag(id) OVER () AS p "
+        "FROM meta) WHERE p IS NOT NULL AND p >= id", "0");
+  tRows("6.2", db, "SELECT (SELECT group_concat(id) FROM meta WHERE lang = 'xx'"
+        " AND n < 40) = (SELECT group_concat(id) FROM meta WHERE "
+        "json_extract(json, '$.lang') = 'xx' AND id < 40)", "1");
+  tRows("6.3", db, "SELECT count(*) FROM meta WHERE lang = 'de' AND "
+        "n BETWEEN 1000 AND 1999", "250");
+  tExec(db, "DELETE FROM meta WHERE lang = 'en'");
+  tRows("6.4", db, "SELECT count(*), count(DISTINCT lang) FROM meta",
+        "3750|3");
+  check("6.5", db);
+  tClose(db);
+}
+
+int main(int argc, char **argv){
+  tInit(argc, argv);
+  testBasics();
+  testJson();
+  testFields();
+  testTransactions();
+  testLife();
+  testVolume();
+  return tDone();
+}
