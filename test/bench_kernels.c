@@ -18,7 +18,8 @@
 **
 ** Each figure is the best of repeated passes over the matrix (at least 5,
 ** and for at least msPerCase milliseconds), to see through the noise of
-** a shared machine. The matrices (51 MB and 307 MB at 100000 rows) are
+** a shared machine; the passes of each kernel alternate with passes of
+** the plain read, and the ratio compares the two. The matrices (51 MB and 307 MB at 100000 rows) are
 ** larger than the caches of most machines, so this measures memory
 ** bandwidth, not cache. distance.c is compiled in, so kernels can be
 ** switched with vsDistanceSetKernel().
@@ -124,19 +125,28 @@ static void runOnce(Job *p){
   }
 }
 
-/* Best seconds per pass. */
-static double timeJob(Job *p, double msMin){
-  double best = 1e30, t0 = now();
+/*
+** Best seconds per pass of job p and of the plain read pRead, their
+** passes alternating (at least 5 each, for at least msMin): the two
+** figures see the same moments of a noisy machine.
+*/
+static void timeJobs(Job *p, Job *pRead, double msMin,
+                     double *pBest, double *pBestRead){
+  double t0 = now();
   int nPass = 0;
+  *pBest = *pBestRead = 1e30;
   runOnce(p);   /* warm up */
   while( nPass<5 || (now()-t0)*1e3 < msMin ){
     double t = now(), dt;
     runOnce(p);
     dt = now() - t;
-    if( dt<best ) best = dt;
+    if( dt<*pBest ) *pBest = dt;
+    t = now();
+    runOnce(pRead);
+    dt = now() - t;
+    if( dt<*pBestRead ) *pBestRead = dt;
     nPass++;
   }
-  return best;
 }
 
 int main(int argc, char **argv){
@@ -156,7 +166,7 @@ int main(int argc, char **argv){
     float *m = malloc(nFloat*sizeof(float));
     float *q = malloc((size_t)n*sizeof(float));
     float *aOut = malloc((size_t)nRow*sizeof(float));
-    Job job;
+    Job job, read;
     if( m==0 || q==0 || aOut==0 ){
       fprintf(stderr, "out of memory\n");
       return 1;
@@ -168,42 +178,35 @@ int main(int argc, char **argv){
     for(i=0; i<(size_t)n; i++) q[i] = m[i*7 % nFloat];
     memset(&job, 0, sizeof(job));
     job.q = q; job.m = m; job.n = n; job.aOut = aOut;
+    read = job;
+    read.eWhat = 0;
 
     for(h=0; h<2; h++){
       /* h==0: the whole matrix, from memory; h==1: its first 256 KB,
       ** from cache, where arithmetic, not memory, sets the pace */
       i64 nScan = h ? (256*1024)/(i64)(n*sizeof(float)) : nRow;
-      double nScanByte = (double)nScan*n*sizeof(float), tRead, gbRead;
-      char zLabel[64];
+      double nScanByte;
       if( nScan>nRow ) nScan = nRow;
-      job.nRow = nScan;
-      job.eWhat = 0;
-      tRead = timeJob(&job, msMin);
-      gbRead = nScanByte/tRead/1e9;
-      printf("\n%lld x %d (%.2f MB, %s)\n", (long long)nScan, n,
-             nScanByte/1e6, h ? "in cache" : "from memory");
-      snprintf(zLabel, sizeof(zLabel), "plain read (%s sum)", job.zHow);
-      printf("  %-26s %7.2f GB/s\n", zLabel, gbRead);
+      nScanByte = (double)nScan*n*sizeof(float);
+      job.nRow = read.nRow = nScan;
+      runOnce(&read);
+      printf("\n%lld x %d (%.2f MB, %s); plain read = %s sum\n",
+             (long long)nScan, n, nScanByte/1e6,
+             h ? "in cache" : "from memory", read.zHow);
       for(k=0; k<(int)(sizeof(azKernel)/sizeof(azKernel[0])); k++){
-        double t, gb;
         if( vsDistanceSetKernel(azKernel[k]) ) continue;
-        for(e=0; e<2; e++){
-          job.eWhat = 1;
-          job.eKind = e ? VS_BATCH_DOT : VS_BATCH_L2SQUARED;
-          t = timeJob(&job, msMin);
-          gb = nScanByte/t/1e9;
-          snprintf(zLabel, sizeof(zLabel), "%s batch %s",
-                   vsDistanceKernelName(), e ? "dot" : "l2sq");
-          printf("  %-26s %7.2f GB/s  ratio %.2f  (%.1f M rows/s)\n",
-                 zLabel, gb, gb/gbRead, (double)nScan/t/1e6);
+        for(e=0; e<3; e++){
+          char zLabel[64];
+          double t, tRead;
+          job.eWhat = e<2 ? 1 : 2;
+          job.eKind = e==1 ? VS_BATCH_DOT : VS_BATCH_L2SQUARED;
+          timeJobs(&job, &read, msMin, &t, &tRead);
+          snprintf(zLabel, sizeof(zLabel), "%s %s", vsDistanceKernelName(),
+                   e==0 ? "batch l2sq" : e==1 ? "batch dot" : "pair/row l2sq");
+          printf("  %-24s %7.2f GB/s  %6.1f M rows/s   plain read %7.2f GB/s"
+                 "   ratio %.2f\n", zLabel, nScanByte/t/1e9,
+                 (double)nScan/t/1e6, nScanByte/tRead/1e9, tRead/t);
         }
-        job.eWhat = 2;
-        job.eKind = VS_BATCH_L2SQUARED;
-        t = timeJob(&job, msMin);
-        gb = nScanByte/t/1e9;
-        snprintf(zLabel, sizeof(zLabel), "%s pair/row l2sq",
-                 vsDistanceKernelName());
-        printf("  %-26s %7.2f GB/s  ratio %.2f\n", zLabel, gb, gb/gbRead);
       }
     }
     vsDistanceSetKernel("auto");
