@@ -27,9 +27,9 @@
 **
 ** WRITE AND SYNC ORDER.
 **   1. During a transaction, vectors go into a write-behind buffer of
-**      VS_BUFFER_BYTES that coalesces consecutive slots; it is written
-**      with one pwrite() when full, when a non-adjacent slot is written,
-**      or before a read of the mapped file.
+**      VS_BUFFER_BYTES that coalesces consecutive slots. When it is full
+**      (or a non-adjacent slot comes) it is handed to a background writer
+**      (writer.c) that pwrite()s it while a second buffer fills.
 **   2. At xSync (before SQLite commits) the buffer is written and the file
 **      fdatasync()ed; a newly created file's directory is fsync()ed once.
 **   3. Only then does SQLite commit the map rows that reference the slots.
@@ -45,6 +45,7 @@
 */
 #define _GNU_SOURCE
 #include "sidefile.h"
+#include "writer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -65,10 +66,16 @@ struct VsFile {
   i64 nSlotBytes;         /* nDim*4 */
   char zIdent[VS_IDENT_LEN+1];
   int bDirSync;           /* the directory needs one fsync (new file) */
-  /* write-behind buffer: slots iBufFirst .. iBufFirst+nBufSlot-1 */
-  unsigned char *aBuf;
+  /* write-behind buffers: aBuf[iBuf] fills with slots iBufFirst ..
+  ** iBufFirst+nBufSlot-1; the other may be in flight in pWriter, holding
+  ** slots iFlightFirst .. iFlightFirst+nFlightSlot-1 */
+  unsigned char *aBuf[2];
+  int iBuf;
   i64 iBufFirst;
   i64 nBufSlot;
+  VsWriter *pWriter;
+  i64 iFlightFirst;
+  i64 nFlightSlot;
   /* read-only mapping of the file, for scans */
   unsigned char *pMap;
   i64 nMap;
@@ -244,8 +251,10 @@ static void unmap(VsFile *p){
 void vsFileClose(VsFile *p){
   if( p==0 ) return;
   unmap(p);
+  vsWriterFree(p->pWriter);
   if( p->fd>=0 ) close(p->fd);
-  sqlite3_free(p->aBuf);
+  sqlite3_free(p->aBuf[0]);
+  sqlite3_free(p->aBuf[1]);
   sqlite3_free(p->aMem);
   sqlite3_free(p->zPath);
   sqlite3_free(p);
@@ -259,7 +268,7 @@ int vsFileSetDim(VsFile *p, int nDim, int bWrite, char **pzErr){
   if( nDim!=p->nDim ){
     /* No committed vector exists while the dimension can change, so
     ** whatever was written at the old size is garbage. */
-    p->nBufSlot = 0;
+    vsFileDiscard(p);
     unmap(p);
     sqlite3_free(p->aMem);
     p->aMem = 0;
@@ -276,9 +285,44 @@ int vsFileSetDim(VsFile *p, int nDim, int bWrite, char **pzErr){
   return SQLITE_OK;
 }
 
+/* Wait for the buffer in flight, if any, and report its failure. */
+static int waitFlight(VsFile *p, char **pzErr){
+  int iErr;
+  if( p->nFlightSlot==0 ) return SQLITE_OK;
+  iErr = vsWriterWait(p->pWriter);
+  p->nFlightSlot = 0;
+  if( iErr ){
+    errno = iErr;
+    return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  }
+  return SQLITE_OK;
+}
+
+/* Hand the filling buffer to the background writer and switch buffers
+** (written here instead when no writer can be had). */
+static int submitBuffer(VsFile *p, char **pzErr){
+  int rc = waitFlight(p, pzErr), iErr;
+  if( rc ) return rc;
+  if( p->pWriter==0 ) p->pWriter = vsWriterNew();
+  if( p->pWriter==0 ) return vsFileFlush(p, pzErr);
+  iErr = vsWriterSubmit(p->pWriter, p->fd, p->aBuf[p->iBuf],
+                        (size_t)(p->nBufSlot*p->nSlotBytes),
+                        VS_HEADER_BYTES + p->iBufFirst*p->nSlotBytes);
+  if( iErr ){
+    errno = iErr;
+    return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  }
+  p->iFlightFirst = p->iBufFirst;
+  p->nFlightSlot = p->nBufSlot;
+  p->iBuf ^= 1;
+  p->nBufSlot = 0;
+  return SQLITE_OK;
+}
+
 int vsFileFlush(VsFile *p, char **pzErr){
-  if( p->nBufSlot==0 ) return SQLITE_OK;
-  if( writeAll(p->fd, p->aBuf, (size_t)(p->nBufSlot*p->nSlotBytes),
+  int rc = waitFlight(p, pzErr);
+  if( rc || p->nBufSlot==0 ) return rc;
+  if( writeAll(p->fd, p->aBuf[p->iBuf], (size_t)(p->nBufSlot*p->nSlotBytes),
                VS_HEADER_BYTES + p->iBufFirst*p->nSlotBytes) ){
     return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
   }
@@ -286,7 +330,13 @@ int vsFileFlush(VsFile *p, char **pzErr){
   return SQLITE_OK;
 }
 
-void vsFileDiscard(VsFile *p){ p->nBufSlot = 0; }
+void vsFileDiscard(VsFile *p){
+  char *zErr = 0;
+  /* a failed write of slots being forgotten does not matter */
+  waitFlight(p, &zErr);
+  sqlite3_free(zErr);
+  p->nBufSlot = 0;
+}
 
 static int memWrite(VsFile *p, i64 iSlot, const void *a){
   if( iSlot>=p->nMemAlloc ){
@@ -324,15 +374,16 @@ int vsFileWrite(VsFile *p, i64 iSlot, const void *a, char **pzErr){
   }
   if( p->nBufSlot>0
    && (iSlot!=p->iBufFirst+p->nBufSlot || p->nBufSlot>=nCap) ){
-    int rc = vsFileFlush(p, pzErr);
+    int rc = submitBuffer(p, pzErr);
     if( rc ) return rc;
   }
-  if( p->aBuf==0 ){
-    p->aBuf = sqlite3_malloc64(VS_BUFFER_BYTES);
-    if( p->aBuf==0 ) return SQLITE_NOMEM;
+  if( p->aBuf[p->iBuf]==0 ){
+    p->aBuf[p->iBuf] = sqlite3_malloc64(VS_BUFFER_BYTES);
+    if( p->aBuf[p->iBuf]==0 ) return SQLITE_NOMEM;
   }
   if( p->nBufSlot==0 ) p->iBufFirst = iSlot;
-  memcpy(p->aBuf + p->nBufSlot*p->nSlotBytes, a, (size_t)p->nSlotBytes);
+  memcpy(p->aBuf[p->iBuf] + p->nBufSlot*p->nSlotBytes, a,
+         (size_t)p->nSlotBytes);
   p->nBufSlot++;
   return SQLITE_OK;
 }
@@ -349,9 +400,14 @@ int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr){
     return SQLITE_OK;
   }
   if( p->nBufSlot && iSlot>=p->iBufFirst && iSlot<p->iBufFirst+p->nBufSlot ){
-    memcpy(a, p->aBuf + (iSlot-p->iBufFirst)*p->nSlotBytes,
+    memcpy(a, p->aBuf[p->iBuf] + (iSlot-p->iBufFirst)*p->nSlotBytes,
            (size_t)p->nSlotBytes);
     return SQLITE_OK;
+  }
+  if( p->nFlightSlot && iSlot>=p->iFlightFirst
+   && iSlot<p->iFlightFirst+p->nFlightSlot ){
+    int rc = waitFlight(p, pzErr);
+    if( rc ) return rc;
   }
   r = readAll(p->fd, a, (size_t)p->nSlotBytes,
               VS_HEADER_BYTES + iSlot*p->nSlotBytes);
@@ -370,6 +426,7 @@ int vsFileSlotCount(VsFile *p, i64 *pnSlot, char **pzErr){
     *pnSlot = p->nMemSlot;
     return SQLITE_OK;
   }
+  if( waitFlight(p, pzErr) ) return SQLITE_IOERR_WRITE;
   if( fstat(p->fd, &st) ) return ioError(SQLITE_IOERR_FSTAT, pzErr,
                                          "cannot stat", p);
   if( p->nSlotBytes==0 || st.st_size<=VS_HEADER_BYTES ){

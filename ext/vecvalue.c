@@ -189,12 +189,21 @@ static int checkBlob(const unsigned char *p, int nByte, const char *zWho,
         "elements, got %d", zWho, VS_MAX_DIM, n);
     return SQLITE_ERROR;
   }
+  {
+    /* all exponent bits set means NaN or an infinity; a branch-free pass
+    ** first, the element is found only for the message */
+    uint32_t bBad = 0;
+    for(i=0; i<n; i++){
+      uint32_t u;
+      memcpy(&u, &p[4*i], 4);
+      bBad |= (u & 0x7f800000u)==0x7f800000u;
+    }
+    if( !bBad ) return SQLITE_OK;
+  }
   for(i=0; i<n; i++){
-    /* the exponent bits all set means NaN or an infinity */
-    unsigned b = p[4*i+2]>>7 | (unsigned)(p[4*i+3] & 0x7f)<<1;
-    if( b==0xff ){
-      float x;
-      memcpy(&x, &p[4*i], 4);
+    float x;
+    memcpy(&x, &p[4*i], 4);
+    if( !isfinite(x) ){
       *pzErr = sqlite3_mprintf("%s: vector element %d is %s: only finite "
           "numbers are stored", zWho, i,
           isnan(x) ? "NaN" : (x>0 ? "+Inf" : "-Inf"));
