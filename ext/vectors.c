@@ -120,7 +120,6 @@ struct VecCursor {
   int bEof;
   i64 iId;                      /* current row */
   i64 iSlot;
-  float *aVec;                  /* buffer for one vector */
 };
 
 static const char *const azMetric[] = { "l2", "cosine", "dot" };
@@ -766,7 +765,11 @@ static int lookupSlot(VecTable *p, i64 iId, i64 *piSlot, int *pbFound){
   int rc = prepareStmt(p, STMT_LOOKUP, &pStmt);
   if( rc ) return rc;
   sqlite3_bind_int64(pStmt, 1, iId);
-  return stepInt(p, pStmt, piSlot, pbFound);
+  rc = sqlite3_step(pStmt);
+  *pbFound = rc==SQLITE_ROW;
+  if( rc==SQLITE_ROW ) *piSlot = sqlite3_column_int64(pStmt, 0);
+  rc = sqlite3_reset(pStmt);       /* a lookup by primary key: one row */
+  return rc ? dbError(p, rc) : SQLITE_OK;
 }
 
 /* Run a cached write statement with up to two integer parameters. */
@@ -1039,7 +1042,6 @@ static int vecOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor){
 static int vecClose(sqlite3_vtab_cursor *pCursor){
   VecCursor *pCur = (VecCursor*)pCursor;
   sqlite3_finalize(pCur->pScan);
-  sqlite3_free(pCur->aVec);
   sqlite3_free(pCur);
   return SQLITE_OK;
 }
@@ -1131,15 +1133,18 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
     sqlite3_result_int64(ctx, pCur->iId);
   }else if( iCol==VEC_COLUMN_VEC ){
     char *zErr = 0;
+    float *aVec;
     int rc;
     if( sqlite3_vtab_nochange(ctx) ) return SQLITE_OK;
-    if( pCur->aVec==0 ){
-      pCur->aVec = sqlite3_malloc64(sizeof(float)*(u64)(p->nDim ? p->nDim : 1));
-      if( pCur->aVec==0 ) return SQLITE_NOMEM;
+    /* read straight into the result's own memory: one copy */
+    aVec = sqlite3_malloc64(sizeof(float)*(u64)p->nDim);
+    if( aVec==0 ) return SQLITE_NOMEM;
+    rc = vsFileRead(p->pFile, pCur->iSlot, aVec, &zErr);
+    if( rc ){
+      sqlite3_free(aVec);
+      return takeError(p, rc, zErr);
     }
-    rc = vsFileRead(p->pFile, pCur->iSlot, pCur->aVec, &zErr);
-    if( rc ) return takeError(p, rc, zErr);
-    sqlite3_result_blob(ctx, pCur->aVec, p->nDim*4, SQLITE_TRANSIENT);
+    sqlite3_result_blob(ctx, aVec, p->nDim*4, sqlite3_free);
   }
   return SQLITE_OK;
 }
