@@ -1,0 +1,242 @@
+/*
+** Benchmark: the `payloads` table beside a plain SQLite table
+** t(id INTEGER PRIMARY KEY, json TEXT CHECK (json_valid(json))) doing the
+** same work, in one run.
+**
+**   bench_payloads MODULE DIR [N]      (default 100000)
+**
+** Payloads are ~130-byte JSON objects; field "lang" takes 100 values, so
+** each value matches 1% of the rows. Measured:
+**   store            N inserts in one transaction (no declared fields)
+**   store + fields   the same into payloads(lang TEXT, year INTEGER,
+**                    score REAL), three indexes to maintain
+**   retrieve         SELECT json ... WHERE id = ?, every id, random order
+**   filter 1%        SELECT id ... WHERE lang = ?, 20 values: the declared
+**                    field against json_extract(json, '$.lang') = ?
+**   delete 10%       DELETE ... WHERE id = ?, one transaction (no fields)
+** Prints each time and the ratio plain/veles (above 1.0 = veles faster),
+** with the targets: store >= 0.8, retrieve >= 1.0, filter >= 20.
+** Both sides use the default journal mode and synchronous=FULL.
+*/
+#define _GNU_SOURCE
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int N = 100000;
+static const char *zModule;
+static char **azJson;     /* the N payloads */
+static int *aOrder;       /* a random permutation of 1..N */
+
+static double now(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec*1e-9;
+}
+
+static void check(sqlite3 *db, int rc, const char *zWhat){
+  if( rc!=SQLITE_OK && rc!=SQLITE_DONE && rc!=SQLITE_ROW ){
+    fprintf(stderr, "%s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "");
+    exit(1);
+  }
+}
+
+static void exec(sqlite3 *db, const char *zSql){
+  check(db, sqlite3_exec(db, zSql, 0, 0, 0), zSql);
+}
+
+static sqlite3 *openDb(const char *zFile){
+  sqlite3 *db;
+  char *zErr = 0;
+  unlink(zFile);
+  check(0, sqlite3_open(zFile, &db), "open");
+  sqlite3_enable_load_extension(db, 1);
+  if( sqlite3_load_extension(db, zModule, 0, &zErr) ){
+    fprintf(stderr, "load: %s\n", zErr);
+    exit(1);
+  }
+  exec(db, "PRAGMA synchronous=FULL");
+  return db;
+}
+
+static unsigned int uRand = 12345;
+static unsigned int rnd(void){
+  uRand = uRand*1103515245u + 12345u;
+  return (uRand>>8) & 0xffffff;
+}
+
+static void makeData(void){
+  int i;
+  azJson = malloc(sizeof(char*)*(size_t)N);
+  aOrder = malloc(sizeof(int)*(size_t)N);
+  for(i=0; i<N; i++){
+    char zBuf[256];
+    snprintf(zBuf, sizeof(zBuf),
+        "{\"lang\":\"l%02u\",\"year\":%u,\"score\":%u.%03u,"
+        "\"title\":\"document number %d of the benchmark\","
+        "\"tags\":[\"t%u\",\"t%u\"]}",
+        rnd()%100, 1990+rnd()%35, rnd()%10, rnd()%1000, i, rnd()%50,
+        rnd()%50);
+    azJson[i] = strdup(zBuf);
+    aOrder[i] = i+1;
+  }
+  for(i=N-1; i>0; i--){
+    int j = (int)(rnd() % (unsigned)(i+1)), t = aOrder[i];
+    aOrder[i] = aOrder[j];
+    aOrder[j] = t;
+  }
+}
+
+static double store(sqlite3 *db, const char *zTab){
+  sqlite3_stmt *pStmt;
+  char zSql[100];
+  double t0 = now();
+  int i;
+  snprintf(zSql, sizeof(zSql), "INSERT INTO %s(id, json) VALUES (?, ?)", zTab);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  exec(db, "BEGIN");
+  for(i=0; i<N; i++){
+    sqlite3_bind_int(pStmt, 1, i+1);
+    sqlite3_bind_text(pStmt, 2, azJson[i], -1, SQLITE_STATIC);
+    check(db, sqlite3_step(pStmt), "store");
+    sqlite3_reset(pStmt);
+  }
+  exec(db, "COMMIT");
+  sqlite3_finalize(pStmt);
+  return now()-t0;
+}
+
+static double retrieve(sqlite3 *db, const char *zTab){
+  sqlite3_stmt *pStmt;
+  char zSql[100];
+  double t0 = now();
+  long long nByte = 0;
+  int i;
+  snprintf(zSql, sizeof(zSql), "SELECT json FROM %s WHERE id = ?", zTab);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  for(i=0; i<N; i++){
+    sqlite3_bind_int(pStmt, 1, aOrder[i]);
+    if( sqlite3_step(pStmt)!=SQLITE_ROW ){
+      fprintf(stderr, "retrieve: id %d missing in %s\n", aOrder[i], zTab);
+      exit(1);
+    }
+    nByte += sqlite3_column_bytes(pStmt, 0);
+    sqlite3_reset(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  if( nByte==0 ) exit(1);
+  return now()-t0;
+}
+
+/* Run zSql for 20 lang values; returns seconds, *pnRow the rows seen. */
+static double filter(sqlite3 *db, const char *zSql, long long *pnRow){
+  sqlite3_stmt *pStmt;
+  double t0 = now();
+  int i;
+  *pnRow = 0;
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  for(i=0; i<20; i++){
+    char zLang[8];
+    snprintf(zLang, sizeof(zLang), "l%02d", i*5);
+    sqlite3_bind_text(pStmt, 1, zLang, -1, SQLITE_TRANSIENT);
+    while( sqlite3_step(pStmt)==SQLITE_ROW ) (*pnRow)++;
+    sqlite3_reset(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  return now()-t0;
+}
+
+static double deleteTenth(sqlite3 *db, const char *zTab){
+  sqlite3_stmt *pStmt;
+  char zSql[100];
+  double t0 = now();
+  int i;
+  snprintf(zSql, sizeof(zSql), "DELETE FROM %s WHERE id = ?", zTab);
+  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  exec(db, "BEGIN");
+  for(i=0; i<N/10; i++){
+    sqlite3_bind_int(pStmt, 1, aOrder[i]);
+    check(db, sqlite3_step(pStmt), "delete");
+    sqlite3_reset(pStmt);
+  }
+  exec(db, "COMMIT");
+  sqlite3_finalize(pStmt);
+  return now()-t0;
+}
+
+int main(int argc, char **argv){
+  static const char *azName[5] = {
+    "store (1 txn)", "store + 3 fields (1 txn)", "retrieve by id",
+    "filter 1% x20", "delete 10% (1 txn)"
+  };
+  static const double aTarget[5] = { 0.8, 0, 1.0, 20.0, 0 };
+  double aPlain[5], aVeles[5];
+  long long nPlainRow, nVelesRow;
+  sqlite3 *db;
+  int i;
+  if( argc<3 ){
+    fprintf(stderr, "usage: %s MODULE DIR [N]\n", argv[0]);
+    return 2;
+  }
+  zModule = realpath(argv[1], 0);
+  if( zModule==0 ){
+    fprintf(stderr, "no module at %s\n", argv[1]);
+    return 2;
+  }
+  if( argc>3 ) N = atoi(argv[3]);
+  mkdir(argv[2], 0755);
+  if( chdir(argv[2]) ) return 2;
+  makeData();
+
+  /* plain table: store, retrieve, filter with json_extract, delete */
+  db = openDb("plain.db");
+  exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, "
+           "json TEXT CHECK (json_valid(json)))");
+  aPlain[0] = store(db, "t");
+  aPlain[1] = aPlain[0];
+  aPlain[2] = retrieve(db, "t");
+  aPlain[3] = filter(db, "SELECT id FROM t WHERE "
+                     "json_extract(json, '$.lang') = ?", &nPlainRow);
+  aPlain[4] = deleteTenth(db, "t");
+  sqlite3_close(db);
+
+  /* payloads without fields: store, retrieve */
+  db = openDb("veles.db");
+  exec(db, "CREATE VIRTUAL TABLE meta USING payloads");
+  aVeles[0] = store(db, "meta");
+  aVeles[2] = retrieve(db, "meta");
+  aVeles[4] = deleteTenth(db, "meta");
+  sqlite3_close(db);
+
+  /* payloads with declared fields: store, filter, delete */
+  db = openDb("veles2.db");
+  exec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
+           "year INTEGER, score REAL)");
+  aVeles[1] = store(db, "meta");
+  aVeles[3] = filter(db, "SELECT id FROM meta WHERE lang = ?", &nVelesRow);
+  sqlite3_close(db);
+  if( nPlainRow!=nVelesRow ){
+    fprintf(stderr, "filter: plain found %lld rows, payloads %lld\n",
+            nPlainRow, nVelesRow);
+    return 1;
+  }
+
+  printf("payloads benchmark: N=%d, SQLite %s, filter rows %lld\n", N,
+         sqlite3_libversion(), nVelesRow);
+  printf("%-28s %11s %11s %12s %8s\n", "operation", "plain (s)", "veles (s)",
+         "plain/veles", "target");
+  for(i=0; i<5; i++){
+    char zTarget[16] = "";
+    if( aTarget[i]>0 ) snprintf(zTarget, sizeof(zTarget), ">=%.1f", aTarget[i]);
+    printf("%-28s %11.4f %11.4f %11.2fx %8s\n", azName[i], aPlain[i],
+           aVeles[i], aPlain[i]/aVeles[i], zTarget);
+  }
+  for(i=0; i<N; i++) free(azJson[i]);
+  free(azJson);
+  free(aOrder);
+  return 0;
+}
