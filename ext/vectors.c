@@ -47,6 +47,14 @@
 ** counts restarts; a freed slot is tagged with the value read after its
 ** commit and reused once the value differs.
 **
+** PENDING INSERTS. An INSERT of an id above every id of the table cannot
+** conflict, so its map row is not written at once: up to
+** VEC_PENDING_ROWS such rows are kept and written with one multi-row
+** INSERT (as FTS5 keeps its pending terms). They are written before
+** anything reads or changes the map, before a savepoint opens (so they
+** belong to the level that wrote them) and in xSync; ROLLBACK and
+** ROLLBACK TO drop them with the rest of the level.
+**
 ** OTHER CONNECTIONS. Each connection keeps its own slot array. At the
 ** start of every write transaction (and before a search) PRAGMA
 ** data_version tells whether another connection committed; if so the
@@ -64,6 +72,7 @@
 #define VEC_COLUMN_VEC 1
 
 #define VEC_FORMAT 1            /* <table>_config 'format' value */
+#define VEC_PENDING_ROWS 64     /* map rows written by one statement */
 
 /* Query plans chosen by xBestIndex (idxNum bits) */
 #define VEC_PLAN_EQ     0x01    /* id = ?: one lookup */
@@ -85,6 +94,7 @@ enum {
   STMT_JOURNALMODE,             /* PRAGMA journal_mode */
   STMT_SYNCHRONOUS,             /* PRAGMA synchronous */
   STMT_SETDIM,                  /* UPDATE config SET v=? WHERE k='dim' */
+  STMT_INSERT_MANY,             /* INSERT INTO map VALUES (?,?) x VEC_PENDING_ROWS */
   STMT_COUNT
 };
 
@@ -109,6 +119,12 @@ struct VecTable {
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
   int bCreated;                 /* side file created by an uncommitted CREATE */
+  /* Inserts whose map rows are not written yet (see "PENDING INSERTS") */
+  i64 aPendId[VEC_PENDING_ROWS];
+  i64 aPendSlot[VEC_PENDING_ROWS];
+  int nPend;
+  i64 iMaxId;                   /* largest id in the map and pending */
+  int bMaxKnown;                /* iMaxId is known (this transaction) */
   float *aScratch;              /* one vector, for JSON input */
   int nScratch;                 /* floats aScratch holds */
   sqlite3_stmt *aStmt[STMT_COUNT];
@@ -123,6 +139,8 @@ struct VecCursor {
 };
 
 static const char *const azMetric[] = { "l2", "cosine", "dot" };
+
+static int flushPending(VecTable *p);
 
 /* Replace the table's error message (printf-style). */
 static void setError(VecTable *p, const char *zFormat, ...){
@@ -165,10 +183,21 @@ static int prepareStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt){
     "PRAGMA \"%w\".journal_mode",
     "PRAGMA \"%w\".synchronous",
     "UPDATE \"%w\".\"%w_config\" SET v=?1 WHERE k='dim'",
+    0,                          /* built by prepareStmt */
   };
   int rc;
   if( p->aStmt[eStmt]==0 ){
-    char *zSql = sqlite3_mprintf(azSql[eStmt], p->zSchema, p->zName);
+    char *zSql;
+    if( eStmt==STMT_INSERT_MANY ){
+      sqlite3_str *pStr = sqlite3_str_new(0);
+      int i;
+      sqlite3_str_appendf(pStr, "INSERT INTO \"%w\".\"%w_map\"(id, slot) "
+                          "VALUES(?,?)", p->zSchema, p->zName);
+      for(i=1; i<VEC_PENDING_ROWS; i++) sqlite3_str_appendall(pStr, ",(?,?)");
+      zSql = sqlite3_str_finish(pStr);
+    }else{
+      zSql = sqlite3_mprintf(azSql[eStmt], p->zSchema, p->zName);
+    }
     if( zSql==0 ) return SQLITE_NOMEM;
     rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
                             &p->aStmt[eStmt], 0);
@@ -509,7 +538,8 @@ static int vecDestroy(sqlite3_vtab *pVtab){
 static int vecRename(sqlite3_vtab *pVtab, const char *zNew){
   VecTable *p = (VecTable*)pVtab;
   char *zSql, *zName;
-  int rc;
+  int rc = flushPending(p);
+  if( rc ) return rc;
   finalizeStmts(p);
   zSql = sqlite3_mprintf(
       "ALTER TABLE \"%w\".\"%w_config\" RENAME TO \"%w_config\";"
@@ -677,6 +707,8 @@ static int vecBegin(sqlite3_vtab *pVtab){
                              p->bWal ? walSequence(p) : 0);
   if( rc ) return rc;
   vsSlotsBegin(&p->slots);
+  p->nPend = 0;
+  p->bMaxKnown = 0;
   return SQLITE_OK;
 }
 
@@ -685,6 +717,9 @@ static int vecSync(sqlite3_vtab *pVtab){
   char *zErr = 0;
   int rc;
   if( p->pFile==0 ) return SQLITE_OK;
+  /* SQLite lets xSync write (its nested statements do not commit) */
+  rc = flushPending(p);
+  if( rc ) return rc;
   rc = vsFileSync(p->pFile, p->bSync, &zErr);
   if( rc ) return takeError(p, rc, zErr);
   return SQLITE_OK;
@@ -712,6 +747,8 @@ static void restoreDim(VecTable *p){
 
 static int vecRollback(sqlite3_vtab *pVtab){
   VecTable *p = (VecTable*)pVtab;
+  p->nPend = 0;
+  p->bMaxKnown = 0;
   if( p->pFile ) vsFileDiscard(p->pFile);
   vsSlotsRollback(&p->slots);
   restoreDim(p);
@@ -733,6 +770,9 @@ static int vecRollback(sqlite3_vtab *pVtab){
 
 static int vecSavepoint(sqlite3_vtab *pVtab, int iSavepoint){
   VecTable *p = (VecTable*)pVtab;
+  /* pending rows belong to the enclosing level: write them first */
+  int rc = flushPending(p);
+  if( rc ) return rc;
   return vsSlotsSavepoint(&p->slots, iSavepoint);
 }
 
@@ -749,6 +789,8 @@ static int vecRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
   /* Buffered slots from before the savepoint stay referenced: write
   ** them out; those after it are garbage either way. */
   if( p->pFile ) rc = vsFileFlush(p->pFile, &zErr);
+  p->nPend = 0;
+  p->bMaxKnown = 0;
   vsSlotsRollbackTo(&p->slots, iSavepoint);
   restoreDim(p);
   if( rc ) return takeError(p, rc, zErr);
@@ -762,7 +804,8 @@ static int vecRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
 /* Look up the slot of iId: *pbFound tells whether the id exists. */
 static int lookupSlot(VecTable *p, i64 iId, i64 *piSlot, int *pbFound){
   sqlite3_stmt *pStmt;
-  int rc = prepareStmt(p, STMT_LOOKUP, &pStmt);
+  int rc = flushPending(p);
+  if( rc==SQLITE_OK ) rc = prepareStmt(p, STMT_LOOKUP, &pStmt);
   if( rc ) return rc;
   sqlite3_bind_int64(pStmt, 1, iId);
   rc = sqlite3_step(pStmt);
@@ -775,11 +818,46 @@ static int lookupSlot(VecTable *p, i64 iId, i64 *piSlot, int *pbFound){
 /* Run a cached write statement with up to two integer parameters. */
 static int runWrite(VecTable *p, int eStmt, i64 iA, i64 iB){
   sqlite3_stmt *pStmt;
-  int rc = prepareStmt(p, eStmt, &pStmt);
+  int rc = eStmt==STMT_INSERT ? SQLITE_OK : flushPending(p);
+  if( rc==SQLITE_OK ) rc = prepareStmt(p, eStmt, &pStmt);
   if( rc ) return rc;
   sqlite3_bind_int64(pStmt, 1, iA);
   if( sqlite3_bind_parameter_count(pStmt)>=2 ) sqlite3_bind_int64(pStmt, 2, iB);
   return stepInt(p, pStmt, 0, 0);
+}
+
+/* Write the pending map rows (see PENDING INSERTS). */
+static int flushPending(VecTable *p){
+  sqlite3_stmt *pStmt;
+  int rc = SQLITE_OK, i, n = p->nPend;
+  if( n==0 ) return SQLITE_OK;
+  p->nPend = 0;
+  if( n==VEC_PENDING_ROWS ){
+    rc = prepareStmt(p, STMT_INSERT_MANY, &pStmt);
+    if( rc ) return rc;
+    for(i=0; i<n; i++){
+      sqlite3_bind_int64(pStmt, 2*i+1, p->aPendId[i]);
+      sqlite3_bind_int64(pStmt, 2*i+2, p->aPendSlot[i]);
+    }
+    return stepInt(p, pStmt, 0, 0);
+  }
+  for(i=0; rc==SQLITE_OK && i<n; i++){
+    rc = runWrite(p, STMT_INSERT, p->aPendId[i], p->aPendSlot[i]);
+  }
+  return rc;
+}
+
+/* Make iMaxId known: the largest id of the table, or -1 when empty. */
+static int knowMaxId(VecTable *p){
+  sqlite3_stmt *pStmt;
+  int rc, bRow = 0;
+  if( p->bMaxKnown ) return SQLITE_OK;
+  rc = flushPending(p);
+  if( rc==SQLITE_OK ) rc = prepareStmt(p, STMT_MAXID, &pStmt);
+  p->iMaxId = -1;
+  if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &p->iMaxId, &bRow);
+  if( rc==SQLITE_OK ) p->bMaxKnown = 1;
+  return rc;
 }
 
 /* Fix the table's dimension, which the first stored vector decides. */
@@ -808,7 +886,8 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
 static int deleteRow(VecTable *p, i64 iId, int *pbFound){
   sqlite3_stmt *pStmt;
   i64 iSlot = -1;
-  int rc = prepareStmt(p, STMT_DELETE, &pStmt);
+  int rc = flushPending(p);
+  if( rc==SQLITE_OK ) rc = prepareStmt(p, STMT_DELETE, &pStmt);
   if( rc ) return rc;
   sqlite3_bind_int64(pStmt, 1, iId);
   rc = stepInt(p, pStmt, &iSlot, pbFound);
@@ -845,20 +924,16 @@ static int uniqueError(VecTable *p){
 
 /* The next id for an insert without one: one past the largest. */
 static int nextId(VecTable *p, i64 *piId){
-  sqlite3_stmt *pStmt;
-  i64 iMax = 0;
-  int bRow = 0;
-  int rc = prepareStmt(p, STMT_MAXID, &pStmt);
-  if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &iMax, &bRow);
+  int rc = knowMaxId(p);
   if( rc ) return rc;
-  if( !bRow ){
+  if( p->iMaxId<0 ){
     *piId = 1;
-  }else if( iMax==VS_MAX_ID ){
+  }else if( p->iMaxId==VS_MAX_ID ){
     setError(p, "vectors: no id left to assign: the largest id "
              "9223372036854775807 is taken");
     return SQLITE_FULL;
   }else{
-    *piId = iMax+1;
+    *piId = p->iMaxId+1;
   }
   return SQLITE_OK;
 }
@@ -939,8 +1014,20 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   if( pVec && p->nDim==0 ) rc = fixDimension(p, nVec);
   if( rc ){
     /* nothing to do */
+  }else if( iOld<0 && (rc = knowMaxId(p))!=SQLITE_OK ){
+    /* error */
+  }else if( iOld<0 && iNew>p->iMaxId ){               /* INSERT, new top id */
+    if( p->nPend==VEC_PENDING_ROWS ) rc = flushPending(p);
+    if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iNew, &iSlot);
+    if( rc==SQLITE_OK ){
+      p->aPendId[p->nPend] = iNew;
+      p->aPendSlot[p->nPend] = iSlot;
+      p->nPend++;
+      p->iMaxId = iNew;
+    }
   }else if( iOld<0 ){                                 /* INSERT */
-    rc = writeVector(p, pVec, iNew, &iSlot);
+    rc = flushPending(p);
+    if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iNew, &iSlot);
     if( rc==SQLITE_OK ) rc = runWrite(p, STMT_INSERT, iNew, iSlot);
     if( (rc & 0xff)==SQLITE_CONSTRAINT ){
       vsSlotsMarkRestore(&p->slots, &mark);
@@ -962,6 +1049,7 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       }
       if( rc==SQLITE_OK ) rc = lookupSlot(p, iOld, &iSlot, &bFound);
       if( rc==SQLITE_OK ) rc = runWrite(p, STMT_MOVE, iOld, iNew);
+      if( rc==SQLITE_OK && iNew>p->iMaxId ) p->iMaxId = iNew;
       if( rc==SQLITE_OK && bFound ) rc = vsSlotsSet(&p->slots, iSlot, iNew);
     }
     if( rc==SQLITE_OK && pVec ) rc = replaceVector(p, iNew, pVec);
@@ -1070,6 +1158,7 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   pCur->pScan = 0;
   pCur->bEof = 1;
   rc = checkUsable(p);
+  if( rc==SQLITE_OK ) rc = flushPending(p);
   if( rc ) return rc;
   if( idxNum & VEC_PLAN_EQ ){
     int bFound = 0;
