@@ -76,9 +76,12 @@ struct VsFile {
   VsWriter *pWriter;
   i64 iFlightFirst;
   i64 nFlightSlot;
-  /* read-only mapping of the file, for scans */
+  /* read-only mapping of the file: nMap bytes are mapped (more than the
+  ** file holds, so that it can grow under the mapping), nValid bytes are
+  ** known to exist (fstat) and only those are ever touched */
   unsigned char *pMap;
   i64 nMap;
+  i64 nValid;
   /* in-memory store */
   unsigned char *aMem;
   i64 nMemSlot;           /* slots written so far (high-water) */
@@ -246,6 +249,7 @@ static void unmap(VsFile *p){
     p->pMap = 0;
     p->nMap = 0;
   }
+  p->nValid = 0;
 }
 
 void vsFileClose(VsFile *p){
@@ -388,6 +392,35 @@ int vsFileWrite(VsFile *p, i64 iSlot, const void *a, char **pzErr){
   return SQLITE_OK;
 }
 
+/*
+** Make the first nEnd bytes of the file readable through pMap. Returns
+** SQLITE_CORRUPT_VTAB (message left to the caller) when the file is
+** shorter than that.
+*/
+static int mapTo(VsFile *p, i64 nEnd, char **pzErr){
+  if( nEnd>p->nValid ){
+    struct stat st;
+    if( fstat(p->fd, &st) ) return ioError(SQLITE_IOERR_FSTAT, pzErr,
+                                           "cannot stat", p);
+    if( st.st_size<nEnd ) return SQLITE_CORRUPT_VTAB;
+    if( st.st_size>p->nMap ){
+      /* map twice what is there (at least 64 MiB): growth needs no remap */
+      i64 nNew = st.st_size*2;
+      void *pNew;
+      if( nNew<((i64)64<<20) ) nNew = (i64)64<<20;
+      unmap(p);
+      pNew = mmap(0, (size_t)nNew, PROT_READ, MAP_SHARED, p->fd, 0);
+      if( pNew==MAP_FAILED ){
+        return ioError(SQLITE_IOERR_MMAP, pzErr, "cannot map", p);
+      }
+      p->pMap = pNew;
+      p->nMap = nNew;
+    }
+    p->nValid = st.st_size;
+  }
+  return SQLITE_OK;
+}
+
 int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr){
   int r;
   if( p->fd<0 ){
@@ -409,14 +442,14 @@ int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr){
     int rc = waitFlight(p, pzErr);
     if( rc ) return rc;
   }
-  r = readAll(p->fd, a, (size_t)p->nSlotBytes,
-              VS_HEADER_BYTES + iSlot*p->nSlotBytes);
-  if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
-  if( r>0 ){
+  r = mapTo(p, VS_HEADER_BYTES + (iSlot+1)*p->nSlotBytes, pzErr);
+  if( r==SQLITE_CORRUPT_VTAB ){
     *pzErr = sqlite3_mprintf("side file %s is truncated: slot %lld is "
                              "past its end", p->zPath, iSlot);
-    return SQLITE_CORRUPT_VTAB;
   }
+  if( r ) return r;
+  memcpy(a, p->pMap + VS_HEADER_BYTES + iSlot*p->nSlotBytes,
+         (size_t)p->nSlotBytes);
   return SQLITE_OK;
 }
 
@@ -453,25 +486,12 @@ int vsFileMap(VsFile *p, i64 nSlot, const float **paOut, char **pzErr){
   rc = vsFileFlush(p, pzErr);
   if( rc ) return rc;
   if( nSlot==0 ) return SQLITE_OK;
-  if( p->pMap==0 || p->nMap<nNeed ){
-    struct stat st;
-    void *pNew;
-    if( fstat(p->fd, &st) ) return ioError(SQLITE_IOERR_FSTAT, pzErr,
-                                           "cannot stat", p);
-    if( st.st_size<nNeed ){
-      *pzErr = sqlite3_mprintf("side file %s is truncated: %lld slots "
-          "expected, %lld present", p->zPath, nSlot,
-          (i64)((st.st_size-VS_HEADER_BYTES)/p->nSlotBytes));
-      return SQLITE_CORRUPT_VTAB;
-    }
-    unmap(p);
-    pNew = mmap(0, (size_t)st.st_size, PROT_READ, MAP_SHARED, p->fd, 0);
-    if( pNew==MAP_FAILED ){
-      return ioError(SQLITE_IOERR_MMAP, pzErr, "cannot map", p);
-    }
-    p->pMap = pNew;
-    p->nMap = st.st_size;
+  rc = mapTo(p, nNeed, pzErr);
+  if( rc==SQLITE_CORRUPT_VTAB ){
+    *pzErr = sqlite3_mprintf("side file %s is truncated: %lld slots "
+                             "expected", p->zPath, nSlot);
   }
+  if( rc ) return rc;
   *paOut = (const float*)(p->pMap + VS_HEADER_BYTES);
   return SQLITE_OK;
 }
