@@ -278,17 +278,30 @@ int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
   return SQLITE_OK;
 }
 
+/* The shortest %g text that reads back as exactly x (as an f32). */
+static void shortestFloat(char *zOut, int nOut, float x){
+  int nDigit;
+  if( x==0.0f ){
+    sqlite3_snprintf(nOut, zOut, "%s", signbit(x) ? "-0.0" : "0.0");
+    return;
+  }
+  for(nDigit=6; nDigit<9; nDigit++){
+    sqlite3_snprintf(nOut, zOut, "%.*g", nDigit, (double)x);
+    if( strtof(zOut, 0)==x ) return;
+  }
+  sqlite3_snprintf(nOut, zOut, "%.9g", (double)x);   /* always exact */
+}
+
 char *vsVectorToJson(const float *a, int n){
   sqlite3_str *p = sqlite3_str_new(0);
   int i;
   sqlite3_str_appendchar(p, 1, '[');
   for(i=0; i<n; i++){
     char zNum[32];
-    double d = a[i];
-    /* %.9g round-trips every f32; keep a '.0' so the text reads as real */
-    sqlite3_snprintf(sizeof(zNum), zNum, "%.9g", d);
+    shortestFloat(zNum, sizeof(zNum), a[i]);
     if( i ) sqlite3_str_appendchar(p, 1, ',');
     sqlite3_str_appendall(p, zNum);
+    /* keep a '.0' so that the text reads as a real */
     if( strpbrk(zNum, ".eEn")==0 ) sqlite3_str_appendall(p, ".0");
   }
   sqlite3_str_appendchar(p, 1, ']');

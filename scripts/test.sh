@@ -1,0 +1,21 @@
+#!/bin/bash
+# One command for the whole test suite: install, build (warnings are
+# errors), run every test with ctest, then again under AddressSanitizer
+# and UndefinedBehaviorSanitizer. .ci/run runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs="$(nproc)"
+
+echo "== build and test (release)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVELES_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== build and test (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVELES_WERROR=ON \
+      -DVELES_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+   ctest --output-on-failure -j"$jobs")
