@@ -1,11 +1,14 @@
 /*
 ** Crash loop: a writer process commits deterministic batches, each one
-** transaction that stores and deletes vectors and advances a marker row
-** in a plain table; it is killed with SIGKILL at random moments. After
+** transaction that stores and deletes vectors, stores and deletes their
+** payloads, and advances a marker row in a plain table; it is killed
+** with SIGKILL at random moments. After
 ** each kill the database must hold exactly the state after batch b, where
 ** b is the marker, and b must be the last acknowledged batch or the one
 ** after it (committed, killed before it could say so). No partial batch,
 ** integrity_check ok, and the next writer continues without manual steps.
+** Every vector has its payload and no payload is without its vector: the
+** two tables commit together or not at all.
 **
 ** Runs in rollback-journal and WAL mode. VELES_CRASH_ITERATIONS sets the
 ** kills per mode (default 20; the long run uses 200).
@@ -20,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NDIM 64
+#define NDIM 128
 #define NID 30000
 
 static unsigned rngNext(unsigned *s){
@@ -32,7 +35,7 @@ static unsigned rngNext(unsigned *s){
 ** large, so its vectors overflow the write-behind buffer. */
 static int batchOps(int b, int *aId, int *aDel, int nMax){
   unsigned s = 2654435761u * (unsigned)b + 1;
-  int n = (b%7==0) ? 20000 : 50, i;
+  int n = (b%7==0) ? 10000 : 50, i;
   if( n>nMax ) n = nMax;
   for(i=0; i<n; i++){
     aId[i] = (int)(rngNext(&s) % NID);
@@ -51,13 +54,17 @@ static int aOpId[20000], aOpDel[20000];
 /* The writer: commits batches from b onwards, acknowledging each one. */
 static void writer(const char *zDb, const char *zMode, int b, int fdAck){
   sqlite3 *db = tOpen(zDb);
-  sqlite3_stmt *pIns = 0, *pDel = 0;
+  sqlite3_stmt *pIns = 0, *pDel = 0, *pPut = 0, *pDrop = 0;
   float a[NDIM];
   tExec(db, "PRAGMA journal_mode=%s", zMode);
   tExec(db, "PRAGMA synchronous=FULL");
   sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO emb(id, vec) VALUES (?,?)",
                      -1, &pIns, 0);
   sqlite3_prepare_v2(db, "DELETE FROM emb WHERE id=?", -1, &pDel, 0);
+  sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(id, json) "
+                     "VALUES (?, json_object('id', ?1, 'batch', ?2))",
+                     -1, &pPut, 0);
+  sqlite3_prepare_v2(db, "DELETE FROM meta WHERE id=?", -1, &pDrop, 0);
   for(;; b++){
     int n = batchOps(b, aOpId, aOpDel, 20000), i;
     char zAck[32];
@@ -69,6 +76,14 @@ static void writer(const char *zDb, const char *zMode, int b, int fdAck){
         vectorFor(aOpId[i], b, a);
         sqlite3_bind_blob(p, 2, a, sizeof(a), SQLITE_STATIC);
       }
+      if( sqlite3_step(p)!=SQLITE_DONE ){
+        fprintf(stderr, "writer: %s\n", sqlite3_errmsg(db));
+        _exit(3);
+      }
+      sqlite3_reset(p);
+      p = aOpDel[i] ? pDrop : pPut;
+      sqlite3_bind_int(p, 1, aOpId[i]);
+      if( !aOpDel[i] ) sqlite3_bind_int(p, 2, b);
       if( sqlite3_step(p)!=SQLITE_DONE ){
         fprintf(stderr, "writer: %s\n", sqlite3_errmsg(db));
         _exit(3);
@@ -119,6 +134,19 @@ static int verify(sqlite3 *db, int b, int *aTag){
   }
   if( sqlite3_finalize(p)!=SQLITE_OK ) bOk = 0;
   if( nRow!=nExpect ) bOk = 0;
+  /* the payloads: the same ids, each naming the batch of its vector */
+  nRow = 0;
+  sqlite3_prepare_v2(db, "SELECT id, json->>'$.batch' FROM meta", -1, &p, 0);
+  while( bOk && sqlite3_step(p)==SQLITE_ROW ){
+    int id = sqlite3_column_int(p, 0);
+    nRow++;
+    if( id<0 || id>=NID || aTag[id]!=sqlite3_column_int(p, 1) ){
+      fprintf(stderr, "id %d: payload does not match its vector\n", id);
+      bOk = 0;
+    }
+  }
+  if( sqlite3_finalize(p)!=SQLITE_OK ) bOk = 0;
+  if( nRow!=nExpect ) bOk = 0;
   return bOk;
 }
 
@@ -133,6 +161,7 @@ static void crashLoop(const char *zMode, int nIter, unsigned seed){
   db = tOpen(zDb);
   tExec(db, "PRAGMA journal_mode=%s", zMode);
   tExec(db, "CREATE VIRTUAL TABLE emb USING vectors(dim=%d)", NDIM);
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads");
   tExec(db, "CREATE TABLE progress(b INTEGER); INSERT INTO progress VALUES(0)");
   tClose(db);
   srand(seed);
@@ -145,7 +174,7 @@ static void crashLoop(const char *zMode, int nIter, unsigned seed){
     pid = fork();
     if( pid==0 ) writer(zDb, zMode, bModel+1, fdAck);
     close(fdAck);
-    usleep(1000 + (unsigned)(rand() % 250000));
+    usleep(1000 + (unsigned)(rand() % 300000));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     bAck = lastAck(zLog);
