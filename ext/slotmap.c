@@ -107,7 +107,7 @@ static int cmpDescending(const void *a, const void *b){
 /* Keep aFree sorted so that popping from the end yields the lowest slot:
 ** consecutive inserts then fill consecutive slots. */
 static void sortFree(VsSlots *p){
-  qsort(p->aFree, (size_t)p->nFree, sizeof(i64), cmpDescending);
+  if( p->nFree>1 ) qsort(p->aFree, (size_t)p->nFree, sizeof(i64), cmpDescending);
 }
 
 int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq){
@@ -206,12 +206,18 @@ int vsSlotsSavepoint(VsSlots *p, int iSavepoint){
   return SQLITE_OK;
 }
 
+/* SQLite may pass -1: the level below every savepoint, the start of
+** this table's part in the transaction. */
 void vsSlotsRelease(VsSlots *p, int iSavepoint){
+  if( iSavepoint<0 ) iSavepoint = 0;
   if( iSavepoint<p->nSave ) p->nSave = iSavepoint;
 }
 
 void vsSlotsRollbackTo(VsSlots *p, int iSavepoint){
-  if( iSavepoint<p->nSave ){
+  if( iSavepoint<0 ){
+    vsSlotsMarkRestore(p, &p->txnStart);
+    p->nSave = 0;
+  }else if( iSavepoint<p->nSave ){
     vsSlotsMarkRestore(p, &p->aSave[iSavepoint]);
     p->nSave = iSavepoint+1;
   }
