@@ -264,6 +264,10 @@ void vsFileClose(VsFile *p){
   sqlite3_free(p);
 }
 
+char *vsFileName(const char *zDbFile, const char *zIdent){
+  return sqlite3_mprintf("%s-vectors-%s", zDbFile, zIdent);
+}
+
 int vsFileIsMemory(VsFile *p){ return p->zPath==0; }
 const char *vsFilePath(VsFile *p){ return p->zPath; }
 

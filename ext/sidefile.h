@@ -9,6 +9,10 @@
 
 #define VS_IDENT_LEN 16            /* identifier: 16 lowercase hex digits */
 
+/* The side file's name for a table with identifier zIdent in database
+** file zDbFile: "<zDbFile>-vectors-<zIdent>". sqlite3_free() it. */
+char *vsFileName(const char *zDbFile, const char *zIdent);
+
 /* Create a new side file at zPath (0: an in-memory store) for a table
 ** with identifier zIdent and dimension nDim (0 = not yet known). */
 int vsFileCreate(const char *zPath, int nDim, const char *zIdent,

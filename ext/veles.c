@@ -29,6 +29,7 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
   rc = vsVectorsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsPayloadsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsFunctionsRegister(db);
+  if( rc==SQLITE_OK ) rc = vsCheckRegister(db);
   vsConnUnref(pConn);
   return rc;
 }

@@ -10,6 +10,7 @@
 **   vsPayloads* payloads.c   the `payloads` virtual table
 **   vsDistance* distance.c   SIMD distance kernels
 **   vsFunctions* functions.c the veles_* SQL functions
+**   vsCheck*    check.c      veles_check() and xIntegrity
 ** Everything else is static to its file.
 */
 #ifndef VELES_INT_H
@@ -89,6 +90,17 @@ void vsConnSettle(VsConn *p);
 VsFile *vsConnMemFile(VsConn *p, const char *zIdent);
 int vsConnAddMemFile(VsConn *p, const char *zIdent, VsFile *pFile);
 void vsConnDropMemFile(VsConn *p, const char *zIdent);
+
+/* ---- check.c --------------------------------------------------------- */
+
+/*
+** Check table zTable of schema zSchema (either module). *pzReport gets 0
+** when all is well, else the problems, one per line (sqlite3_free it).
+** SQLITE_NOTFOUND when it is not a veles table.
+*/
+int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
+                 char **pzReport);
+int vsCheckRegister(sqlite3 *db);
 
 /* ---- registration ---------------------------------------------------- */
 int vsVectorsRegister(sqlite3 *db, VsConn *pConn);
