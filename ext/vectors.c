@@ -63,6 +63,9 @@
 #include "veles_int.h"
 #include "sidefile.h"
 #include "slotmap.h"
+#include "search.h"
+#include "distance.h"
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +73,8 @@
 
 #define VEC_COLUMN_ID  0
 #define VEC_COLUMN_VEC 1
+#define VEC_COLUMN_DISTANCE 2   /* HIDDEN: a search's distance */
+#define VEC_COLUMN_K   3        /* HIDDEN: a search's k */
 
 #define VEC_FORMAT 1            /* <table>_config 'format' value */
 #define VEC_PENDING_ROWS 64     /* map rows written by one statement */
@@ -81,6 +86,15 @@
 #define VEC_PLAN_LT     0x08    /* id < ? */
 #define VEC_PLAN_LE     0x10    /* id <= ? */
 #define VEC_PLAN_DESC   0x20    /* ORDER BY id DESC */
+#define VEC_PLAN_MATCH  0x40    /* vec MATCH ?: a search (see SEARCH) */
+#define VEC_PLAN_K      0x80    /* ... AND k = ? */
+#define VEC_PLAN_LIMIT  0x100   /* ... LIMIT ? (ORDER BY distance or none) */
+#define VEC_PLAN_OFFSET 0x200   /* ... OFFSET ? */
+#define VEC_PLAN_IN     0x400   /* ... AND id IN (...), all values at once */
+#define VEC_PLAN_STREAM 0x800   /* ... ORDER BY distance, no row count seen */
+
+#define VEC_STREAM_FIRST 256    /* rows a streaming search computes first */
+#define VEC_STREAM_GROW  4      /* ... and how much more each time after */
 
 /* Cached statements on the shadow tables */
 enum {
@@ -127,6 +141,7 @@ struct VecTable {
   int bMaxKnown;                /* iMaxId is known (this transaction) */
   float *aScratch;              /* one vector, for JSON input */
   int nScratch;                 /* floats aScratch holds */
+  VsNorms norms;                /* cosine: cached norms per slot (search.c) */
   sqlite3_stmt *aStmt[STMT_COUNT];
 };
 
@@ -136,11 +151,26 @@ struct VecCursor {
   int bEof;
   i64 iId;                      /* current row */
   i64 iSlot;
+  /* search plans (VEC_PLAN_MATCH): the result, computed by xFilter */
+  int bSearch;
+  VsSearchHit *aHit;            /* nHit rows, nearest first */
+  i64 nHit;
+  i64 iHit;                     /* current row of aHit */
+  i64 iK;                       /* the k column's value; -1 = NULL */
+  /* ... and what it was computed from, for a streaming search's reruns */
+  float *aQuery;                /* the query (nDim floats) */
+  i64 *aIds;                    /* prefilter ids, ascending, distinct */
+  i64 nIds;
+  int bFilter;                  /* aIds applies (it may be empty) */
+  int bStream;                  /* rerun with a larger nWant when done */
+  i64 iMinId, iMaxId;           /* id bounds */
+  i64 nWant;                    /* rows asked of the last run */
 };
 
 static const char *const azMetric[] = { "l2", "cosine", "dot" };
 
 static int flushPending(VecTable *p);
+static void searchReset(VecCursor *pCur);
 
 /* Replace the table's error message (printf-style). */
 static void setError(VecTable *p, const char *zFormat, ...){
@@ -247,6 +277,7 @@ static void freeTable(VecTable *p){
   sqlite3_free(p->zName);
   sqlite3_free(p->zBroken);
   sqlite3_free(p->aScratch);
+  vsNormsClear(&p->norms);
   sqlite3_free(p->base.zErrMsg);
   sqlite3_free(p);
 }
@@ -326,7 +357,8 @@ static int sideFilePath(VecTable *p, char **pzPath){
 }
 
 static int declareTable(sqlite3 *db){
-  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id INTEGER, vec BLOB)");
+  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id INTEGER, vec BLOB, "
+                                "distance REAL HIDDEN, k INTEGER HIDDEN)");
   if( rc==SQLITE_OK ){
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
   }
@@ -674,6 +706,7 @@ static int refreshSlots(VecTable *p, int bWal){
   if( rc!=SQLITE_DONE ) return dbError(p, rc);
   rc = vsSlotsLoadFinish(&p->slots, bWal, bWal ? walSequence(p) : 0);
   if( rc ) return rc;
+  vsNormsForgetAll(&p->norms);      /* any slot may hold other bytes now */
   p->iDataVersion = iVersion;
   p->bSlotsValid = 1;
   return SQLITE_OK;
@@ -736,6 +769,7 @@ static int vecCommit(sqlite3_vtab *pVtab){
 /* Put the in-memory dimension back to what the restored state holds. */
 static void restoreDim(VecTable *p){
   if( p->nDim!=(int)p->slots.iTag ){
+    vsNormsForgetAll(&p->norms);
     p->nDim = (int)p->slots.iTag;
     if( p->pFile ){
       char *zErr = 0;
@@ -879,6 +913,7 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   if( rc ) return rc;
   rc = vsFileWrite(p->pFile, *piSlot, pVec, &zErr);
   if( rc ) return takeError(p, rc, zErr);
+  vsNormsForget(&p->norms, *piSlot);
   return vsSlotsSet(&p->slots, *piSlot, iId);
 }
 
@@ -973,13 +1008,21 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   float *aOwned = 0;
   const void *pVec = 0;
   char *zErr = 0;
-  int rc, bFound = 0, nVec = 0;
+  int rc, bFound = 0, nVec = 0, i;
   i64 iOld = -1, iNew = -1, iSlot = -1;
 
   rc = checkUsable(p);
   if( rc ) return rc;
   if( argc==1 ){                                      /* DELETE */
     return deleteRow(p, sqlite3_value_int64(argv[0]), &bFound);
+  }
+  for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_K; i++){
+    if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL
+     && !sqlite3_value_nochange(argv[2+i]) ){
+      setError(p, "vectors: cannot write column %s: it is a search output",
+               i==VEC_COLUMN_K ? "k" : "distance");
+      return SQLITE_ERROR;
+    }
   }
   if( sqlite3_value_type(argv[0])!=SQLITE_NULL ){
     iOld = sqlite3_value_int64(argv[0]);
@@ -1068,13 +1111,115 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 /* Reading                                                            */
 /* ------------------------------------------------------------------ */
 
+/* True when the ORDER BY, if any, is "distance" or "distance, id": the
+** order a search returns, so that LIMIT can serve as its k. */
+static int orderIsDistance(const sqlite3_index_info *pInfo){
+  const struct sqlite3_index_orderby *a = pInfo->aOrderBy;
+  if( pInfo->nOrderBy==0 ) return 1;
+  if( pInfo->nOrderBy>2 || a[0].iColumn!=VEC_COLUMN_DISTANCE || a[0].desc ){
+    return 0;
+  }
+  return pInfo->nOrderBy==1
+      || ((a[1].iColumn==VEC_COLUMN_ID || a[1].iColumn==-1) && !a[1].desc);
+}
+
+/*
+** The plan of a search (vec MATCH ?). xFilter receives, in this order:
+** the query, k, LIMIT, OFFSET, id = / id IN, then the id bounds. LIMIT
+** and OFFSET are only read (SQLite still applies them to the rows), so
+** a search returns min(k, LIMIT + OFFSET) rows and SQLite skips the
+** OFFSET first ones. The id bounds are applied by the scan and checked
+** again by SQLite.
+*/
+static int searchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
+                           int iMatch, int iK, int iLimit, int iOffset,
+                           int iEq, const int *aRange){
+  static const int aPlan[4] = {VEC_PLAN_GT, VEC_PLAN_GE,
+                               VEC_PLAN_LT, VEC_PLAN_LE};
+  int idxNum = VEC_PLAN_MATCH, nArg = 0, i;
+  int bOrder = orderIsDistance(pInfo);
+  double rCost = 1e5;
+  pInfo->aConstraintUsage[iMatch].argvIndex = ++nArg;
+  pInfo->aConstraintUsage[iMatch].omit = 1;
+  if( iK>=0 ){
+    idxNum |= VEC_PLAN_K;
+    pInfo->aConstraintUsage[iK].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iK].omit = 1;
+  }
+  if( iLimit>=0 && bOrder ){
+    idxNum |= VEC_PLAN_LIMIT;
+    pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+    if( iOffset>=0 ){
+      idxNum |= VEC_PLAN_OFFSET;
+      pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
+    }
+  }
+  if( (idxNum & (VEC_PLAN_K|VEC_PLAN_LIMIT))==0 && bOrder
+   && pInfo->nOrderBy>0 ){
+    /* ORDER BY distance [LIMIT n] on SQLite 3.40, which shows no LIMIT
+    ** to a table searched by MATCH: rows stream in distance order and
+    ** SQLite stops reading them at its LIMIT */
+    idxNum |= VEC_PLAN_STREAM;
+  }
+  if( (idxNum & (VEC_PLAN_K|VEC_PLAN_LIMIT|VEC_PLAN_STREAM))==0 ){
+    setError(p, "vectors: MATCH needs a row count: add k = N, or LIMIT N "
+             "with ORDER BY distance");
+    return SQLITE_ERROR;
+  }
+  /* id = ? or id IN (...): only the rows with those ids are searched. An
+  ** IN list must come all at once (one xFilter), or not at all. */
+  if( iEq>=0 && (!sqlite3_vtab_in(pInfo, iEq, -1)
+                 || sqlite3_vtab_in(pInfo, iEq, 1)) ){
+    idxNum |= sqlite3_vtab_in(pInfo, iEq, -1) ? VEC_PLAN_IN : VEC_PLAN_EQ;
+    pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iEq].omit = 1;
+    rCost = (idxNum & VEC_PLAN_IN) ? 100 : 10;
+  }
+  for(i=0; i<4; i++){
+    if( aRange[i]<0 ) continue;
+    if( i==1 && aRange[0]>=0 ) continue;
+    if( i==3 && aRange[2]>=0 ) continue;
+    idxNum |= aPlan[i];
+    pInfo->aConstraintUsage[aRange[i]].argvIndex = ++nArg;
+    rCost /= 2;
+  }
+  pInfo->orderByConsumed = bOrder && pInfo->nOrderBy>0;
+  pInfo->idxNum = idxNum;
+  pInfo->estimatedCost = rCost;
+  pInfo->estimatedRows = 10;
+  return SQLITE_OK;
+}
+
 static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  VecTable *p = (VecTable*)pVtab;
   int i, iEq = -1, nArg = 0, idxNum = 0;
+  int iMatch = -1, iK = -1, iLimit = -1, iOffset = -1, bKUnusable = 0;
   int aRange[4] = {-1, -1, -1, -1};     /* GT, GE, LT, LE constraint index */
   double rCost = 1e6;
-  (void)pVtab;
   for(i=0; i<pInfo->nConstraint; i++){
     const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    switch( c->op ){
+      case SQLITE_INDEX_CONSTRAINT_MATCH:
+        if( c->iColumn!=VEC_COLUMN_VEC ){
+          setError(p, "vectors: MATCH searches the vec column only");
+          return SQLITE_ERROR;
+        }
+        /* a search whose query is not known yet is no plan at all */
+        if( !c->usable ) return SQLITE_CONSTRAINT;
+        if( iMatch<0 ) iMatch = i;
+        continue;
+      case SQLITE_INDEX_CONSTRAINT_LIMIT:
+        if( c->usable ) iLimit = i;
+        continue;
+      case SQLITE_INDEX_CONSTRAINT_OFFSET:
+        if( c->usable ) iOffset = i;
+        continue;
+    }
+    if( c->iColumn==VEC_COLUMN_K && c->op==SQLITE_INDEX_CONSTRAINT_EQ ){
+      if( !c->usable ) bKUnusable = 1;
+      else if( iK<0 ) iK = i;
+      continue;
+    }
     if( !c->usable ) continue;
     if( c->iColumn!=VEC_COLUMN_ID && c->iColumn!=-1 ) continue;
     switch( c->op ){
@@ -1084,6 +1229,14 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
       case SQLITE_INDEX_CONSTRAINT_LT: aRange[2] = i; break;
       case SQLITE_INDEX_CONSTRAINT_LE: aRange[3] = i; break;
     }
+  }
+  if( iMatch>=0 ){
+    if( bKUnusable && iK<0 ) return SQLITE_CONSTRAINT;
+    return searchBestIndex(p, pInfo, iMatch, iK, iLimit, iOffset, iEq, aRange);
+  }
+  if( iK>=0 || bKUnusable ){
+    setError(p, "vectors: k = N needs vec MATCH: no MATCH given");
+    return SQLITE_ERROR;
   }
   if( iEq>=0 ){
     idxNum = VEC_PLAN_EQ;
@@ -1130,6 +1283,7 @@ static int vecOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor){
 static int vecClose(sqlite3_vtab_cursor *pCursor){
   VecCursor *pCur = (VecCursor*)pCursor;
   sqlite3_finalize(pCur->pScan);
+  searchReset(pCur);
   sqlite3_free(pCur);
   return SQLITE_OK;
 }
@@ -1147,6 +1301,383 @@ static int scanStep(VecCursor *pCur){
   return dbError(p, rc);
 }
 
+/* ------------------------------------------------------------------ */
+/* Searching: the SQL side (the scan itself is in search.c)           */
+/* ------------------------------------------------------------------ */
+
+#define VEC_LOOKUP_MAX 64       /* up to this many prefilter ids: lookups */
+
+/* Set *piOut to the integer pVal equals, if any: only then can an id be
+** equal to pVal. */
+static int exactInteger(sqlite3_value *pVal, i64 *piOut){
+  int eType = sqlite3_value_numeric_type(pVal);
+  if( eType==SQLITE_INTEGER ){
+    *piOut = sqlite3_value_int64(pVal);
+    return 1;
+  }
+  if( eType==SQLITE_FLOAT ){
+    double r = sqlite3_value_double(pVal);
+    if( r>=-9223372036854775808.0 && r<9223372036854775808.0
+     && r==(double)(i64)r ){
+      *piOut = (i64)r;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+** Narrow [*piLo, *piHi] to the ids for which "id <op> pVal" holds, with
+** SQLite's comparison rules (integers sort before text and blobs; NULL
+** matches nothing). An empty range comes out as *piLo > *piHi.
+*/
+static void applyBound(int eOp, sqlite3_value *pVal, i64 *piLo, i64 *piHi){
+  const double r2p63 = 9223372036854775808.0;
+  int eType = sqlite3_value_numeric_type(pVal);
+  int bLower = eOp==VEC_PLAN_GT || eOp==VEC_PLAN_GE;
+  int bEmpty = 0;
+  i64 iLo = *piLo, iHi = *piHi;
+  if( eType==SQLITE_NULL ){
+    bEmpty = 1;
+  }else if( eType==SQLITE_TEXT || eType==SQLITE_BLOB ){
+    bEmpty = bLower;
+  }else if( eType==SQLITE_INTEGER ){
+    i64 x = sqlite3_value_int64(pVal);
+    switch( eOp ){
+      case VEC_PLAN_GT: if( x==VS_MAX_ID ) bEmpty = 1;
+                        else if( x+1>iLo ) iLo = x+1;
+                        break;
+      case VEC_PLAN_GE: if( x>iLo ) iLo = x; break;
+      case VEC_PLAN_LT: if( x<=0 ) bEmpty = 1;
+                        else if( x-1<iHi ) iHi = x-1;
+                        break;
+      default:          if( x<iHi ) iHi = x; break;
+    }
+  }else{
+    double r = sqlite3_value_double(pVal);
+    switch( eOp ){
+      case VEC_PLAN_GT: if( r>=r2p63 ) bEmpty = 1;
+                        else if( r>=0 && (i64)floor(r)+1>iLo ) iLo = (i64)floor(r)+1;
+                        break;
+      case VEC_PLAN_GE: if( r>=r2p63 ) bEmpty = 1;
+                        else if( r>0 && (i64)ceil(r)>iLo ) iLo = (i64)ceil(r);
+                        break;
+      case VEC_PLAN_LT: if( r<=0 ) bEmpty = 1;
+                        else if( r<r2p63 && (i64)ceil(r)-1<iHi ) iHi = (i64)ceil(r)-1;
+                        break;
+      default:          if( r<0 ) bEmpty = 1;
+                        else if( r<r2p63 && (i64)floor(r)<iHi ) iHi = (i64)floor(r);
+                        break;
+    }
+  }
+  if( bEmpty ){
+    iLo = 1;
+    iHi = 0;
+  }
+  *piLo = iLo;
+  *piHi = iHi;
+}
+
+/* pVal for an error message: 3, 2.5, 'abc', NULL or a blob. */
+static char *describeValue(sqlite3_value *pVal){
+  switch( sqlite3_value_type(pVal) ){
+    case SQLITE_NULL: return sqlite3_mprintf("NULL");
+    case SQLITE_BLOB: return sqlite3_mprintf("a blob");
+    case SQLITE_TEXT: return sqlite3_mprintf("'%s'", sqlite3_value_text(pVal));
+  }
+  return sqlite3_mprintf("%s", sqlite3_value_text(pVal));
+}
+
+static int cmpI64(const void *a, const void *b){
+  i64 x = *(const i64*)a, y = *(const i64*)b;
+  return x<y ? -1 : (x>y);
+}
+
+/* Append x to the growing array *pa of *pn entries (*pnAlloc room). */
+static int appendI64(i64 **pa, i64 *pn, i64 *pnAlloc, i64 x){
+  if( *pn>=*pnAlloc ){
+    i64 nNew = *pnAlloc ? *pnAlloc*2 : 16;
+    i64 *aNew = sqlite3_realloc64(*pa, sizeof(i64)*(u64)nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    *pa = aNew;
+    *pnAlloc = nNew;
+  }
+  (*pa)[(*pn)++] = x;
+  return SQLITE_OK;
+}
+
+/*
+** The slots of the nIds distinct ids aIds (ascending), ascending, in
+** *paSlot. A few ids are looked up in <table>_map; many are found by one
+** walk of the slot -> id array with a hash set of the ids.
+*/
+static int slotsOfIds(VecTable *p, const i64 *aIds, i64 nIds,
+                      i64 **paSlot, i64 *pnSlot){
+  i64 nAlloc = 0, i;
+  int rc = SQLITE_OK;
+  *paSlot = 0;
+  *pnSlot = 0;
+  if( nIds<=VEC_LOOKUP_MAX ){
+    for(i=0; i<nIds && rc==SQLITE_OK; i++){
+      i64 iSlot = -1;
+      int bFound = 0;
+      rc = lookupSlot(p, aIds[i], &iSlot, &bFound);
+      if( rc==SQLITE_OK && bFound ){
+        if( iSlot<0 || iSlot>=p->slots.nSlot || p->slots.aId[iSlot]!=aIds[i] ){
+          setError(p, "vectors: table %s: %s_map is damaged: id %lld points "
+                   "to slot %lld", p->zName, p->zName, aIds[i], iSlot);
+          rc = SQLITE_CORRUPT_VTAB;
+        }else{
+          rc = appendI64(paSlot, pnSlot, &nAlloc, iSlot);
+        }
+      }
+    }
+    if( rc==SQLITE_OK ) qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
+  }else{
+    /* open addressing, ids are >= 0 so -1 marks an empty entry */
+    i64 nHash = 64, *aHash;
+    const i64 *aId = p->slots.aId;
+    while( nHash<nIds*2 ) nHash *= 2;
+    aHash = sqlite3_malloc64(sizeof(i64)*(u64)nHash);
+    if( aHash==0 ) return SQLITE_NOMEM;
+    memset(aHash, 0xff, sizeof(i64)*(u64)nHash);
+    for(i=0; i<nIds; i++){
+      u64 h = ((u64)aIds[i]*0x9E3779B97F4A7C15ULL) & (u64)(nHash-1);
+      while( aHash[h]>=0 ) h = (h+1) & (u64)(nHash-1);
+      aHash[h] = aIds[i];
+    }
+    for(i=0; i<p->slots.nSlot && rc==SQLITE_OK; i++){
+      u64 h;
+      if( aId[i]<0 ) continue;
+      h = ((u64)aId[i]*0x9E3779B97F4A7C15ULL) & (u64)(nHash-1);
+      while( aHash[h]>=0 && aHash[h]!=aId[i] ) h = (h+1) & (u64)(nHash-1);
+      if( aHash[h]==aId[i] ) rc = appendI64(paSlot, pnSlot, &nAlloc, i);
+    }
+    sqlite3_free(aHash);
+  }
+  if( rc ){
+    sqlite3_free(*paSlot);
+    *paSlot = 0;
+    *pnSlot = 0;
+  }
+  return rc;
+}
+
+/* Position a search cursor on row iHit of its result. */
+static void searchSeek(VecCursor *pCur, i64 iHit){
+  pCur->iHit = iHit;
+  pCur->bEof = iHit>=pCur->nHit;
+  if( !pCur->bEof ){
+    pCur->iId = pCur->aHit[iHit].iId;
+    pCur->iSlot = pCur->aHit[iHit].iSlot;
+  }
+}
+
+/* Forget a search cursor's result and parameters. */
+static void searchReset(VecCursor *pCur){
+  sqlite3_free(pCur->aHit);
+  sqlite3_free(pCur->aQuery);
+  sqlite3_free(pCur->aIds);
+  pCur->aHit = 0;
+  pCur->aQuery = 0;
+  pCur->aIds = 0;
+  pCur->nHit = pCur->nIds = 0;
+  pCur->bSearch = pCur->bStream = pCur->bFilter = 0;
+}
+
+/*
+** Compute the cursor's result from its parameters, on the slot array as
+** it is (the caller made it current): collect the prefilter's slots, map
+** the side file and run the scan (search.c).
+*/
+static int searchRun(VecCursor *pCur){
+  VecTable *p = (VecTable*)pCur->base.pVtab;
+  VsSearch s;
+  i64 *aCand = 0, nCand = 0, nMap;
+  int rc = SQLITE_OK;
+  char *zErr = 0;
+  sqlite3_free(pCur->aHit);
+  pCur->aHit = 0;
+  pCur->nHit = 0;
+  if( p->nDim<=0 || pCur->iMinId>pCur->iMaxId ) return SQLITE_OK;
+  nMap = p->slots.nSlot;
+  while( nMap>0 && p->slots.aId[nMap-1]<0 ) nMap--;
+  if( pCur->bFilter ){
+    rc = slotsOfIds(p, pCur->aIds, pCur->nIds, &aCand, &nCand);
+    if( rc==SQLITE_OK && nCand==0 ) nMap = 0;
+  }
+  if( rc==SQLITE_OK && nMap>0 ){
+    memset(&s, 0, sizeof(s));
+    rc = vsFileMap(p->pFile, nMap, &s.aMatrix, &zErr);
+    if( rc ){
+      rc = takeError(p, rc, zErr);
+    }else{
+      s.eMetric = p->eMetric;
+      s.nDim = p->nDim;
+      s.aQuery = pCur->aQuery;
+      s.aId = p->slots.aId;
+      s.nSlot = nMap;
+      s.aCand = pCur->bFilter ? aCand : 0;
+      s.nCand = nCand;
+      s.iMinId = pCur->iMinId;
+      s.iMaxId = pCur->iMaxId;
+      s.nWant = pCur->nWant;
+      s.pNorms = &p->norms;
+      rc = vsSearchRun(&s, &pCur->aHit, &pCur->nHit);
+    }
+  }
+  sqlite3_free(aCand);
+  return rc;
+}
+
+/* Make the slot array show this statement's snapshot (and the open
+** transaction's own changes). */
+static int searchSnapshot(VecTable *p){
+  int rc = checkUsable(p);
+  if( rc==SQLITE_OK ) rc = flushPending(p);
+  if( rc==SQLITE_OK ) rc = refreshSlots(p, 1);
+  return rc;
+}
+
+/*
+** xFilter of a search plan (see searchBestIndex for argv): read the row
+** count, the prefilter and the bounds, make the slot array current,
+** parse the query and compute the result; xNext walks it (a streaming
+** search computes more when it runs out).
+*/
+static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
+  static const int aBound[4] = {VEC_PLAN_GT, VEC_PLAN_GE,
+                                VEC_PLAN_LT, VEC_PLAN_LE};
+  VecTable *p = (VecTable*)pCur->base.pVtab;
+  i64 nWant = -1, nAlloc = 0, i;
+  int rc = SQLITE_OK, iArg = 1, nVec = 0;
+  char *zErr = 0;
+
+  pCur->bSearch = 1;
+  pCur->iK = -1;
+  pCur->iMinId = 0;
+  pCur->iMaxId = VS_MAX_ID;
+
+  /* how many rows: k, LIMIT + OFFSET, the smaller of the two, or as many
+  ** as SQLite reads (streaming) */
+  if( idxNum & VEC_PLAN_K ){
+    sqlite3_value *pK = argv[iArg++];
+    if( sqlite3_value_numeric_type(pK)!=SQLITE_INTEGER
+     || sqlite3_value_int64(pK)<1 ){
+      char *z = describeValue(pK);
+      setError(p, "vectors: k must be a positive integer: got %s",
+               z ? z : "?");
+      sqlite3_free(z);
+      return SQLITE_ERROR;
+    }
+    nWant = pCur->iK = sqlite3_value_int64(pK);
+  }
+  if( idxNum & VEC_PLAN_LIMIT ){
+    i64 nLimit = sqlite3_value_int64(argv[iArg++]);
+    i64 nOffset = 0;
+    if( idxNum & VEC_PLAN_OFFSET ) nOffset = sqlite3_value_int64(argv[iArg++]);
+    if( nOffset<0 ) nOffset = 0;
+    if( nLimit>=0 ){                          /* a negative LIMIT: none */
+      i64 n = nLimit>VS_MAX_ID-nOffset ? VS_MAX_ID : nLimit+nOffset;
+      if( nWant<0 || n<nWant ) nWant = n;
+    }
+  }
+  if( nWant<0 ){
+    if( (idxNum & VEC_PLAN_STREAM)==0 ){
+      setError(p, "vectors: MATCH needs a row count: add k = N, or LIMIT N "
+               "with ORDER BY distance");
+      return SQLITE_ERROR;
+    }
+    pCur->bStream = 1;
+    nWant = VEC_STREAM_FIRST;
+  }
+  pCur->nWant = nWant;
+
+  /* the prefilter and the id bounds */
+  if( idxNum & (VEC_PLAN_EQ|VEC_PLAN_IN) ){
+    sqlite3_value *pList = argv[iArg++];
+    i64 x;
+    pCur->bFilter = 1;
+    if( idxNum & VEC_PLAN_IN ){
+      sqlite3_value *pVal = 0;
+      for(rc=sqlite3_vtab_in_first(pList, &pVal); rc==SQLITE_OK;
+          rc=sqlite3_vtab_in_next(pList, &pVal)){
+        if( exactInteger(pVal, &x) && x>=0 ){
+          rc = appendI64(&pCur->aIds, &pCur->nIds, &nAlloc, x);
+          if( rc ) break;
+        }
+      }
+      if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+      if( rc && rc!=SQLITE_NOMEM ) rc = dbError(p, rc);
+    }else if( exactInteger(pList, &x) && x>=0 ){
+      rc = appendI64(&pCur->aIds, &pCur->nIds, &nAlloc, x);
+    }
+  }
+  for(i=0; i<4; i++){
+    if( idxNum & aBound[i] ) applyBound(aBound[i], argv[iArg++],
+                                        &pCur->iMinId, &pCur->iMaxId);
+  }
+  if( rc==SQLITE_OK && pCur->nIds>0 ){
+    /* ascending, distinct, within the bounds */
+    i64 j = 0;
+    qsort(pCur->aIds, (size_t)pCur->nIds, sizeof(i64), cmpI64);
+    for(i=0; i<pCur->nIds; i++){
+      i64 x = pCur->aIds[i];
+      if( (j==0 || x!=pCur->aIds[j-1]) && x>=pCur->iMinId && x<=pCur->iMaxId ){
+        pCur->aIds[j++] = x;
+      }
+    }
+    pCur->nIds = j;
+  }
+
+  /* the snapshot this statement sees, then the query */
+  if( rc==SQLITE_OK ) rc = searchSnapshot(p);
+  if( rc==SQLITE_OK ){
+    if( p->nDim>0 ){
+      const void *pVec = 0;
+      pCur->aQuery = sqlite3_malloc64(sizeof(float)*(u64)p->nDim);
+      if( pCur->aQuery==0 ){
+        rc = SQLITE_NOMEM;
+      }else{
+        rc = vsVectorParseInto(argv[0], "vectors", p->nDim, pCur->aQuery,
+                               &pVec, &nVec, &zErr);
+        if( rc==SQLITE_OK && pVec!=(const void*)pCur->aQuery ){
+          memcpy(pCur->aQuery, pVec, sizeof(float)*(size_t)p->nDim);
+        }
+      }
+    }else{
+      /* no vector stored yet: check the query, find nothing */
+      rc = vsVectorParse(argv[0], "vectors", 0, &pCur->aQuery, &nVec, &zErr);
+    }
+    if( rc && zErr ){
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+    }
+  }
+  if( rc==SQLITE_OK ) rc = searchRun(pCur);
+  if( rc==SQLITE_OK ) searchSeek(pCur, 0);
+  return rc;
+}
+
+/* xNext of a search: the next row, computing more when a streaming
+** search has handed out all it computed. */
+static int searchNext(VecCursor *pCur){
+  int rc;
+  if( pCur->iHit+1<pCur->nHit || !pCur->bStream
+   || pCur->nHit<pCur->nWant ){
+    searchSeek(pCur, pCur->iHit+1);
+    return SQLITE_OK;
+  }
+  /* the first nHit rows of a larger run are the same rows: (distance,
+  ** id) orders them totally */
+  pCur->nWant = pCur->nWant>VS_MAX_ID/VEC_STREAM_GROW
+              ? VS_MAX_ID : pCur->nWant*VEC_STREAM_GROW;
+  rc = searchSnapshot((VecTable*)pCur->base.pVtab);
+  if( rc==SQLITE_OK ) rc = searchRun(pCur);
+  if( rc==SQLITE_OK ) searchSeek(pCur, pCur->iHit+1);
+  return rc;
+}
+
 static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
                      const char *idxStr, int argc, sqlite3_value **argv){
   VecCursor *pCur = (VecCursor*)pCursor;
@@ -1157,6 +1688,8 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   sqlite3_finalize(pCur->pScan);
   pCur->pScan = 0;
   pCur->bEof = 1;
+  searchReset(pCur);
+  if( idxNum & VEC_PLAN_MATCH ) return searchFilter(pCur, idxNum, argv);
   rc = checkUsable(p);
   if( rc==SQLITE_OK ) rc = flushPending(p);
   if( rc ) return rc;
@@ -1203,6 +1736,7 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
 
 static int vecNext(sqlite3_vtab_cursor *pCursor){
   VecCursor *pCur = (VecCursor*)pCursor;
+  if( pCur->bSearch ) return searchNext(pCur);
   if( pCur->pScan==0 ){
     pCur->bEof = 1;
     return SQLITE_OK;
@@ -1234,6 +1768,12 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
       return takeError(p, rc, zErr);
     }
     sqlite3_result_blob(ctx, aVec, p->nDim*4, sqlite3_free);
+  }else if( sqlite3_vtab_nochange(ctx) ){
+    /* an UPDATE leaves the search columns alone */
+  }else if( iCol==VEC_COLUMN_DISTANCE ){
+    if( pCur->bSearch ) sqlite3_result_double(ctx, pCur->aHit[pCur->iHit].rDist);
+  }else if( iCol==VEC_COLUMN_K ){
+    if( pCur->bSearch && pCur->iK>=0 ) sqlite3_result_int64(ctx, pCur->iK);
   }
   return SQLITE_OK;
 }
@@ -1241,6 +1781,27 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
 static int vecRowid(sqlite3_vtab_cursor *pCursor, sqlite3_int64 *pRowid){
   *pRowid = ((VecCursor*)pCursor)->iId;
   return SQLITE_OK;
+}
+
+/* match(), where a MATCH was not made into a search (e.g. under OR). */
+static void matchFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  (void)argv;
+  sqlite3_result_error(ctx, "vectors: vec MATCH must be a search: WHERE "
+      "vec MATCH ? AND k = ?, combined with other terms by AND only", -1);
+}
+
+static int vecFindFunction(sqlite3_vtab *pVtab, int nArg, const char *zName,
+                           void (**pxFunc)(sqlite3_context*, int,
+                                           sqlite3_value**),
+                           void **ppArg){
+  (void)pVtab;
+  if( nArg==2 && sqlite3_stricmp(zName, "match")==0 ){
+    *pxFunc = matchFunc;
+    *ppArg = 0;
+    return 1;
+  }
+  return 0;
 }
 
 static sqlite3_module vectorsModule = {
@@ -1262,7 +1823,7 @@ static sqlite3_module vectorsModule = {
   /* xSync       */ vecSync,
   /* xCommit     */ vecCommit,
   /* xRollback   */ vecRollback,
-  /* xFindFunction */ 0,
+  /* xFindFunction */ vecFindFunction,
   /* xRename     */ vecRename,
   /* xSavepoint  */ vecSavepoint,
   /* xRelease    */ vecRelease,
@@ -1278,5 +1839,6 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
   vsConnRef(pConn);
   rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule, pConn,
                                 vsConnUnref);
+  if( rc==SQLITE_OK ) rc = vsSearchRegister(db);
   return rc;
 }

@@ -1,0 +1,397 @@
+/*
+** Exact k-nearest-neighbour search over a `vectors` table's slots.
+**
+**   SELECT id, distance FROM emb WHERE vec MATCH :q AND k = 10;
+**   SELECT veles_threads();        -- scan threads in use (process-wide)
+**   SELECT veles_threads(4);       -- at most 4; 0 = automatic (CPUs)
+**
+** vectors.c parses the query and the constraints, makes the slot array
+** current and maps the side file; this file does the rest and knows
+** nothing of SQL (but for registering veles_threads()).
+**
+** HOW THE SCAN WORKS
+**
+** The side file's slots are a dense row-major f32 matrix, mapped read-only
+** (in-memory tables give their heap array). aId[slot] says which slots
+** are live (id >= 0) and for which id, so the scan needs no SQLite call
+** per row. It walks aId, cuts the live slots (or, with a prefilter, the
+** candidate slots) into runs of consecutive slots of at most
+** VS_SEARCH_CHUNK rows, and hands each run to vsDistanceBatch() (the SIMD
+** kernels of distance.c), which reads the rows front to back into a
+** small array of sums on the stack. Each sum becomes a rank score and
+** goes through a bounded max-heap of the best nWant rows seen: a row is
+** compared with the heap's worst entry and dropped at once when it is
+** not better, so the heap costs nothing for most rows. Ties are broken by
+** id, so that the result is the same whatever the slot order or the
+** number of threads. No allocation happens per row: one heap per thread
+** per query.
+**
+** Scores. l2 ranks by the squared distance (the square root is taken for
+** the nWant results only); dot ranks by -(q.x); cosine by
+** 1 - q.x / (|q| |x|), with the norms |x| taken from a cache (below), so
+** cosine reads the same bytes and does the same kernel work as l2. A sum
+** that the f32 kernel cannot be trusted with (infinite, or below 1e-30,
+** where products lose bits below the smallest normal f32 — see
+** distance.c) is recomputed in double for that row, so the result is
+** right to f32 rounding over the whole finite f32 range, as
+** veles_distance() is; for ordinary data this never happens.
+**
+** Norm cache (cosine). VsNorms holds one float per slot, NaN when not
+** known. A cosine scan computes a missing norm right after the batch
+** kernel has read the row (it is still in cache) and stores it, so the
+** first cosine search after a bulk load pays about one extra in-cache
+** pass and later searches none. vectors.c forgets a slot's norm when the
+** slot is written and forgets them all when it rebuilds its slot array
+** (another connection committed), so a norm is never stale. Computing the
+** norm at write time instead would cost every INSERT a pass (and an
+** aligned copy of the blob) for tables that may never be searched.
+**
+** Threads. A scan of at least VS_SEARCH_THREAD_BYTES bytes of vectors per
+** thread is split into equal slot ranges (or candidate ranges), one per
+** thread, each with its own heap; the calling thread takes the first
+** range, the others run in threads created for the query and joined
+** before it returns, and the heaps are merged. Threads only read the
+** mapping, aId and the query, and write their own heap and the norm
+** entries of their own slots. The number of threads is the setting of
+** veles_threads(): by default the number of online CPUs (at most
+** VS_SEARCH_MAX_THREADS). A thread that cannot be created is run on the
+** calling thread instead.
+*/
+#include "search.h"
+#include "distance.h"
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VS_SEARCH_CHUNK        256              /* rows per kernel call */
+#define VS_SEARCH_MAX_THREADS  64               /* veles_threads() limit */
+#define VS_SEARCH_AUTO_MAX     8                /* automatic: at most 8 */
+#define VS_SEARCH_THREAD_BYTES ((i64)4<<20)     /* bytes per extra thread */
+
+/* ---- norm cache ----------------------------------------------------- */
+
+void vsNormsClear(VsNorms *p){
+  sqlite3_free(p->aNorm);
+  p->aNorm = 0;
+  p->nAlloc = 0;
+}
+
+void vsNormsForget(VsNorms *p, i64 iSlot){
+  if( iSlot>=0 && iSlot<p->nAlloc ) p->aNorm[iSlot] = NAN;
+}
+
+void vsNormsForgetAll(VsNorms *p){
+  i64 i;
+  for(i=0; i<p->nAlloc; i++) p->aNorm[i] = NAN;
+}
+
+/* Make room for nSlot entries; new ones are unknown. */
+static int normsReserve(VsNorms *p, i64 nSlot){
+  if( nSlot>p->nAlloc ){
+    i64 nNew = p->nAlloc ? p->nAlloc : 1024, i;
+    float *aNew;
+    while( nNew<nSlot ) nNew *= 2;
+    aNew = sqlite3_realloc64(p->aNorm, sizeof(float)*(u64)nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    for(i=p->nAlloc; i<nNew; i++) aNew[i] = NAN;
+    p->aNorm = aNew;
+    p->nAlloc = nNew;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- bounded heap ---------------------------------------------------- */
+
+/* The best nMax rows seen so far; a[0] is the worst of them. */
+typedef struct Heap Heap;
+struct Heap {
+  VsSearchHit *a;
+  i64 n, nMax;
+};
+
+/* x ranks after y: larger score, or the same score and a larger id. */
+static int hitAfter(const VsSearchHit *x, const VsSearchHit *y){
+  return x->rDist>y->rDist || (x->rDist==y->rDist && x->iId>y->iId);
+}
+
+static void heapPush(Heap *h, double rScore, i64 iId, i64 iSlot){
+  VsSearchHit e;
+  i64 i;
+  e.rDist = rScore;
+  e.iId = iId;
+  e.iSlot = iSlot;
+  if( h->n<h->nMax ){
+    /* sift up */
+    i = h->n++;
+    while( i>0 ){
+      i64 iParent = (i-1)/2;
+      if( !hitAfter(&e, &h->a[iParent]) ) break;
+      h->a[i] = h->a[iParent];
+      i = iParent;
+    }
+    h->a[i] = e;
+    return;
+  }
+  if( !hitAfter(&h->a[0], &e) ) return;
+  /* replace the worst, sift down */
+  i = 0;
+  for(;;){
+    i64 c = 2*i+1;
+    if( c>=h->n ) break;
+    if( c+1<h->n && hitAfter(&h->a[c+1], &h->a[c]) ) c++;
+    if( !hitAfter(&h->a[c], &e) ) break;
+    h->a[i] = h->a[c];
+    i = c;
+  }
+  h->a[i] = e;
+}
+
+/* ---- scoring --------------------------------------------------------- */
+
+/* See "Scores" above. */
+static int sumIsSound(float r){
+  return isfinite(r) && fabsf(r)>=1e-30f;
+}
+
+static double l2SquaredDouble(const float *a, const float *b, int n){
+  double s = 0;
+  int i;
+  for(i=0; i<n; i++){
+    double d = (double)a[i] - (double)b[i];
+    s += d*d;
+  }
+  return s;
+}
+
+static double dotDouble(const float *a, const float *b, int n){
+  double s = 0;
+  int i;
+  for(i=0; i<n; i++) s += (double)a[i]*(double)b[i];
+  return s;
+}
+
+/* One thread's share of a search. */
+typedef struct Job Job;
+struct Job {
+  const VsSearch *p;
+  double rQueryNorm;      /* cosine: |q| */
+  i64 iFirst, iEnd;       /* slots (full scan) or aCand indexes */
+  Heap heap;
+  pthread_t tid;
+  int bThread;            /* tid was started */
+};
+
+/* Score nRow consecutive slots from iSlot (all live, all wanted). */
+static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
+  const VsSearch *p = pJob->p;
+  const int n = p->nDim;
+  const float *aRow = p->aMatrix + iSlot*(i64)n;
+  float aSum[VS_SEARCH_CHUNK];
+  i64 i;
+  Heap *h = &pJob->heap;
+  switch( p->eMetric ){
+    case VS_METRIC_L2:
+      vsDistanceBatch(VS_BATCH_L2SQUARED, p->aQuery, aRow, nRow, n, aSum);
+      for(i=0; i<nRow; i++){
+        double r = aSum[i];
+        if( !sumIsSound(aSum[i]) ){
+          r = l2SquaredDouble(p->aQuery, aRow+i*n, n);
+        }else if( h->n==h->nMax && r>h->a[0].rDist ){
+          continue;                              /* the usual case: quick */
+        }
+        heapPush(h, r, p->aId[iSlot+i], iSlot+i);
+      }
+      break;
+    case VS_METRIC_DOT:
+      vsDistanceBatch(VS_BATCH_DOT, p->aQuery, aRow, nRow, n, aSum);
+      for(i=0; i<nRow; i++){
+        double r = aSum[i];
+        if( !sumIsSound(aSum[i]) ) r = dotDouble(p->aQuery, aRow+i*n, n);
+        heapPush(h, r==0.0 ? 0.0 : -r, p->aId[iSlot+i], iSlot+i);
+      }
+      break;
+    default: {                                   /* VS_METRIC_COSINE */
+      float *aNorm = p->pNorms->aNorm + iSlot;
+      double rQ = pJob->rQueryNorm;
+      vsDistanceBatch(VS_BATCH_DOT, p->aQuery, aRow, nRow, n, aSum);
+      for(i=0; i<nRow; i++){
+        double r;
+        if( isnan(aNorm[i]) ) aNorm[i] = vsDistanceNorm(aRow+i*n, n);
+        if( rQ==0.0 || aNorm[i]==0.0f ){
+          r = 1.0;                               /* no direction */
+        }else{
+          double c = aSum[i];
+          if( !sumIsSound(aSum[i]) ) c = dotDouble(p->aQuery, aRow+i*n, n);
+          c = c / (rQ*(double)aNorm[i]);
+          if( c>1.0 ) c = 1.0;
+          if( c<-1.0 ) c = -1.0;
+          r = 1.0 - c;
+        }
+        heapPush(h, r, p->aId[iSlot+i], iSlot+i);
+      }
+      break;
+    }
+  }
+}
+
+/* Is slot s live with an id in range? */
+#define WANTED(p, s) ((p)->aId[s]>=(p)->iMinId && (p)->aId[s]<=(p)->iMaxId)
+
+static void *runJob(void *pArg){
+  Job *pJob = (Job*)pArg;
+  const VsSearch *p = pJob->p;
+  i64 i = pJob->iFirst, iEnd = pJob->iEnd;
+  if( p->aCand==0 ){
+    /* every slot: runs of consecutive wanted slots */
+    while( i<iEnd ){
+      i64 j;
+      while( i<iEnd && !WANTED(p, i) ) i++;
+      for(j=i; j<iEnd && j-i<VS_SEARCH_CHUNK && WANTED(p, j); j++){}
+      if( j>i ) scoreRun(pJob, i, j-i);
+      i = j;
+    }
+  }else{
+    /* candidate slots: runs of consecutive candidates */
+    while( i<iEnd ){
+      i64 j = i+1;
+      if( !WANTED(p, p->aCand[i]) ){
+        i++;
+        continue;
+      }
+      while( j<iEnd && j-i<VS_SEARCH_CHUNK && p->aCand[j]==p->aCand[j-1]+1
+          && WANTED(p, p->aCand[j]) ){
+        j++;
+      }
+      scoreRun(pJob, p->aCand[i], j-i);
+      i = j;
+    }
+  }
+  return 0;
+}
+
+/* ---- threads setting ------------------------------------------------- */
+
+static int nThreadSetting = 0;          /* 0 = automatic; atomic access */
+
+static int autoThreads(void){
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if( n<1 ) n = 1;
+  if( n>VS_SEARCH_AUTO_MAX ) n = VS_SEARCH_AUTO_MAX;
+  return (int)n;
+}
+
+int vsSearchThreads(void){
+  int n = __atomic_load_n(&nThreadSetting, __ATOMIC_RELAXED);
+  return n>0 ? n : autoThreads();
+}
+
+/* veles_threads() / veles_threads(n): see the top of the file. */
+static void threadsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  if( argc==1 ){
+    i64 n = sqlite3_value_int64(argv[0]);
+    if( sqlite3_value_numeric_type(argv[0])!=SQLITE_INTEGER
+     || n<0 || n>VS_SEARCH_MAX_THREADS ){
+      char *z = sqlite3_mprintf("veles_threads: expected 0 (automatic) to %d "
+                                "threads, got %s", VS_SEARCH_MAX_THREADS,
+                                sqlite3_value_type(argv[0])==SQLITE_NULL
+                                  ? "NULL" : (const char*)sqlite3_value_text(argv[0]));
+      sqlite3_result_error(ctx, z ? z : "veles_threads: out of memory", -1);
+      sqlite3_free(z);
+      return;
+    }
+    __atomic_store_n(&nThreadSetting, (int)n, __ATOMIC_RELAXED);
+  }
+  sqlite3_result_int(ctx, vsSearchThreads());
+}
+
+int vsSearchRegister(sqlite3 *db){
+  int rc = sqlite3_create_function(db, "veles_threads", 0,
+      SQLITE_UTF8|SQLITE_DIRECTONLY, 0, threadsFunc, 0, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "veles_threads", 1,
+        SQLITE_UTF8|SQLITE_DIRECTONLY, 0, threadsFunc, 0, 0);
+  }
+  return rc;
+}
+
+/* ---- the search ------------------------------------------------------ */
+
+static int cmpHit(const void *a, const void *b){
+  const VsSearchHit *x = a, *y = b;
+  if( x->rDist<y->rDist ) return -1;
+  if( x->rDist>y->rDist ) return 1;
+  return x->iId<y->iId ? -1 : (x->iId>y->iId);
+}
+
+int vsSearchRun(const VsSearch *p, VsSearchHit **paHit, i64 *pnHit){
+  Job *aJob = 0;
+  VsSearchHit *aAll = 0;
+  i64 nItem = p->aCand ? p->nCand : p->nSlot;
+  i64 nBytes = nItem*(i64)p->nDim*4, nAll = 0, i;
+  int nJob = vsSearchThreads(), j, rc = SQLITE_OK;
+  double rQueryNorm = 0;
+
+  *paHit = 0;
+  *pnHit = 0;
+  if( nItem<=0 || p->nWant<=0 ) return SQLITE_OK;
+  if( p->eMetric==VS_METRIC_COSINE ){
+    rc = normsReserve(p->pNorms, p->nSlot);
+    if( rc ) return rc;
+    rQueryNorm = vsDistanceNorm(p->aQuery, p->nDim);
+  }
+  if( nJob>1 && nBytes/VS_SEARCH_THREAD_BYTES<nJob ){
+    nJob = (int)(nBytes/VS_SEARCH_THREAD_BYTES);
+  }
+  if( nJob<1 ) nJob = 1;
+  aJob = sqlite3_malloc64(sizeof(Job)*(u64)nJob);
+  if( aJob==0 ) return SQLITE_NOMEM;
+  memset(aJob, 0, sizeof(Job)*(u64)nJob);
+  for(j=0; j<nJob && rc==SQLITE_OK; j++){
+    Job *pJob = &aJob[j];
+    pJob->p = p;
+    pJob->rQueryNorm = rQueryNorm;
+    pJob->iFirst = nItem*j/nJob;
+    pJob->iEnd = nItem*(j+1)/nJob;
+    pJob->heap.nMax = p->nWant<pJob->iEnd-pJob->iFirst
+                    ? p->nWant : pJob->iEnd-pJob->iFirst;
+    pJob->heap.a = sqlite3_malloc64(sizeof(VsSearchHit)
+                                    *(u64)(pJob->heap.nMax+1));
+    if( pJob->heap.a==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ){
+    for(j=1; j<nJob; j++){
+      aJob[j].bThread = pthread_create(&aJob[j].tid, 0, runJob, &aJob[j])==0;
+    }
+    runJob(&aJob[0]);
+    for(j=1; j<nJob; j++){
+      if( aJob[j].bThread ){
+        pthread_join(aJob[j].tid, 0);
+      }else{
+        runJob(&aJob[j]);
+      }
+    }
+    /* merge the heaps */
+    for(j=0; j<nJob; j++) nAll += aJob[j].heap.n;
+    aAll = sqlite3_malloc64(sizeof(VsSearchHit)*(u64)(nAll+1));
+    if( aAll==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ){
+    nAll = 0;
+    for(j=0; j<nJob; j++){
+      memcpy(&aAll[nAll], aJob[j].heap.a, sizeof(VsSearchHit)*aJob[j].heap.n);
+      nAll += aJob[j].heap.n;
+    }
+    qsort(aAll, (size_t)nAll, sizeof(VsSearchHit), cmpHit);
+    if( nAll>p->nWant ) nAll = p->nWant;
+    if( p->eMetric==VS_METRIC_L2 ){
+      for(i=0; i<nAll; i++) aAll[i].rDist = sqrt(aAll[i].rDist);
+    }
+    *paHit = aAll;
+    *pnHit = nAll;
+  }
+  for(j=0; j<nJob; j++) sqlite3_free(aJob[j].heap.a);
+  sqlite3_free(aJob);
+  return rc;
+}
