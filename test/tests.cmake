@@ -32,3 +32,73 @@ foreach(src ${VELES_BENCH_SOURCES})
   target_link_libraries(${name} PRIVATE testutil m)
   add_dependencies(${name} veles)
 endforeach()
+
+# faultfs (test/faultfs.c): power-loss and I/O-error injection. Linked
+# into the drivers that use it, whose exported open/pwrite/fsync/...
+# then take over those calls for libsqlite3 and veles.so too; also built
+# as an LD_PRELOAD module for use with other programs (sqlite3 shell).
+find_package(Threads REQUIRED)
+add_library(faultfs MODULE ${PROJECT_SOURCE_DIR}/test/faultfs.c)
+set_target_properties(faultfs PROPERTIES PREFIX "")
+target_compile_definitions(faultfs PRIVATE FAULTFS_PRELOAD)
+target_link_libraries(faultfs PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+add_library(faultfs_linked STATIC ${PROJECT_SOURCE_DIR}/test/faultfs.c)
+target_link_libraries(faultfs_linked PUBLIC ${CMAKE_DL_LIBS} Threads::Threads)
+foreach(name test_powerloss test_ioerr)
+  if(TARGET ${name})
+    target_link_libraries(${name} PRIVATE faultfs_linked)
+    set_target_properties(${name} PROPERTIES ENABLE_EXPORTS ON)
+  endif()
+endforeach()
+
+# ---- bindings and packaging (docs/bindings.md) ----------------------------
+set(VELES_BIND_SCRATCH ${PROJECT_BINARY_DIR}/scratch)
+
+# The SQL scripts sql/tests/*.sql on the system SQLite (test_sqlscripts,
+# built by the loop above); the node test below runs them on
+# better-sqlite3's newer SQLite.
+if(TARGET test_sqlscripts)
+  target_compile_definitions(test_sqlscripts PRIVATE
+    VELES_SQL_TESTS_DIR="${PROJECT_SOURCE_DIR}/sql/tests")
+endif()
+
+# C: the example program linked with libveles.a and the system SQLite.
+if(VELES_STATIC)
+  add_executable(veles_app ${PROJECT_SOURCE_DIR}/examples/c/app.c)
+  target_link_libraries(veles_app PRIVATE veles_static SQLite::SQLite3)
+  add_test(NAME example_c
+           COMMAND bash ${PROJECT_SOURCE_DIR}/bindings/c/test_example.sh
+                   $<TARGET_FILE:veles_app> ${VELES_BIND_SCRATCH}/example_c
+                   ${PROJECT_SOURCE_DIR}/examples/example.out)
+endif()
+
+# What loads the module into another process (the sqlite3 shell, Python,
+# node) runs only in a build without sanitizers: an ASan module cannot be
+# loaded by a program that was not started with the ASan runtime.
+if(NOT VELES_SANITIZE)
+  find_program(VELES_SQLITE3_SHELL sqlite3)
+  find_program(VELES_PKG_CONFIG pkg-config)
+  if(VELES_SQLITE3_SHELL AND VELES_PKG_CONFIG)
+    add_test(NAME install
+             COMMAND bash ${PROJECT_SOURCE_DIR}/bindings/c/test_install.sh
+                     ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}
+                     ${VELES_BIND_SCRATCH}/install ${PROJECT_VERSION}
+                     ${VELES_STATIC} ${CMAKE_C_COMPILER})
+  endif()
+
+  # Python: Debian's python3 (its sqlite3 module loads extensions) and
+  # python3-pytest (scripts/deps.sh installs both).
+  set(VELES_PYTHON /usr/bin/python3 CACHE FILEPATH
+      "Python whose sqlite3 module can load extensions")
+  # -P and the working directory keep the build directory off sys.path:
+  # there, `import veles` would find veles.so instead of the package.
+  add_test(NAME python
+           COMMAND ${VELES_PYTHON} -P -m pytest -q -p no:cacheprovider
+                   ${PROJECT_SOURCE_DIR}/test/python
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/test/python)
+  set_tests_properties(python PROPERTIES ENVIRONMENT
+    "VELES_PATH=$<TARGET_FILE:veles>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1")
+endif()
+
+# libFuzzer targets (-DVELES_FUZZ=ON with clang): test/fuzz/fuzz.cmake
+include(${PROJECT_SOURCE_DIR}/test/fuzz/fuzz.cmake)
