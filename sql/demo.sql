@@ -50,12 +50,30 @@ SELECT id, veles_json(vec) AS vec FROM emb WHERE id = 3;
 -- 6. Filter payloads through the declared field's index.
 SELECT id, json ->> '$.title' AS title FROM meta WHERE lang = 'en';
 
--- 7. delete: a missing id is a no-op. len and ids:
+-- 7. Search: the 3 nearest neighbours of a query vector (exact, cosine
+--    distance), then the same search restricted to English payloads: the
+--    filter is applied before ranking, so k rows come back whenever k
+--    rows match it.
+SELECT e.id, round(e.distance, 4) AS distance, p.json ->> '$.title' AS title
+  FROM emb e JOIN meta p USING (id)
+ WHERE e.vec MATCH '[1, 0, 0, 0]' AND e.k = 3
+ ORDER BY e.distance;
+SELECT e.id, round(e.distance, 4) AS distance, p.json ->> '$.title' AS title
+  FROM emb e JOIN meta p USING (id)
+ WHERE e.vec MATCH '[1, 0, 0, 0]' AND e.k = 2
+   AND e.id IN (SELECT id FROM meta WHERE lang = 'en')
+ ORDER BY e.distance;
+
+-- 8. delete: a missing id is a no-op. len and ids:
 DELETE FROM emb WHERE id = 4;
 DELETE FROM meta WHERE id = 4;
 DELETE FROM emb WHERE id = 42;
 SELECT count(*) AS len, group_concat(id) AS ids FROM emb;
 
--- 8. The files: the database and the vectors' side file beside it.
+-- 9. Check both tables: header, slot map, side file, JSON, field index.
+SELECT veles_check('emb') AS emb, veles_check('meta') AS meta;
+
+-- 10. Where the data lives: shadow tables in the database, and the
+--     vectors in the side file demo.db-vectors-<identifier> beside it.
 SELECT name AS shadow_table FROM sqlite_schema
  WHERE name LIKE 'emb_%' OR name LIKE 'meta_%' ORDER BY name;
