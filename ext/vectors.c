@@ -1432,7 +1432,9 @@ static int slotsOfIds(VecTable *p, const i64 *aIds, i64 nIds,
         }
       }
     }
-    if( rc==SQLITE_OK ) qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
+    if( rc==SQLITE_OK && *pnSlot>1 ){
+      qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
+    }
   }else{
     /* open addressing, ids are >= 0 so -1 marks an empty entry */
     i64 nHash = 64, *aHash;
