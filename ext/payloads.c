@@ -27,10 +27,10 @@
 **
 ** HOW IT WORKS
 **
-** The table is stateless: every row lives in the shadow table <t>_data,
-** so SQLite's own journal makes writes atomic with the rest of the
-** transaction, and statement rollback, savepoints, ROLLBACK and
-** DROP ... ROLLBACK need nothing from this module (xBegin & co are NULL).
+** Every row lives in the shadow table <t>_data, so SQLite's own journal
+** makes writes atomic with the rest of the transaction: statement
+** rollback, savepoints, ROLLBACK and DROP ... ROLLBACK undo the shadow
+** rows. The only state kept in memory is the pending inserts below.
 **
 ** Writes (xUpdate) first check everything that can fail - the id, the
 ** JSON (validated with cJSON plus a strict byte scan, see jsonScan()),
@@ -39,6 +39,37 @@
 ** changed nothing: xUpdate then returns SQLITE_CONSTRAINT ("UNIQUE
 ** constraint failed: <t>.id") with nothing written, which is what lets
 ** SQLite implement INSERT OR IGNORE on top; OR REPLACE overwrites.
+**
+** PENDING INSERTS. An INSERT of an id above every id of the table cannot
+** conflict, so its row is not written at once: up to PAY_PENDING_ROWS
+** such rows (their text copied into one buffer of at most
+** PAY_PENDING_BYTES, unless a single payload is larger) are kept and
+** written with one multi-row INSERT, as FTS5 keeps its pending terms and
+** vectors.c its map rows. The largest id is read once per transaction
+** (iMaxId) and then kept up to date. The statement that inserts already
+** holds the database's write lock (SQLite takes it for any INSERT, even
+** into a virtual table), so no other connection can commit in between.
+** Pending rows are written
+**   - before anything reads, updates or deletes <t>_data (xFilter, the
+**     UPDATE and DELETE paths, an INSERT that may conflict, RENAME, DROP);
+**   - in xSavepoint, before the new level opens, so that they belong to
+**     the level that wrote them;
+**   - in xSync, before SQLite commits (it lets xSync write: the nested
+**     statement does not commit, as FTS5 relies on).
+** xRollback and xRollbackTo drop them: every pending row was written after
+** the innermost savepoint opened. A failed write keeps the rows it did not
+** store, so nothing is ever lost silently: the next flush retries, and a
+** failure in xSync fails the COMMIT. The flush saves and restores
+** last_insert_rowid(). Writing <t>_data directly with SQL (possible
+** without SQLITE_DBCONFIG_DEFENSIVE) inside a transaction that also
+** inserts through the table is not supported.
+**
+** Pending rows are visible to every read of the connection: all the
+** tables of one connection are listed in its PayConn, and any flush point
+** writes every table's pending rows. That also covers a table whose
+** sqlite3_vtab was replaced in the middle of a transaction (a schema
+** reload, e.g. after ALTER TABLE on another table), when the old object
+** still holds rows until its xSync.
 **
 ** Reads: xBestIndex turns the usable constraints on id and on declared
 ** fields (=, <, <=, >, >=; IN arrives as a loop of =) and the ORDER BY
@@ -90,11 +121,18 @@
 /* Deepest JSON nesting accepted (cJSON's own limit). */
 #define PAY_MAX_DEPTH CJSON_NESTING_LIMIT
 
+/* Pending inserts: rows per multi-row INSERT, and the text they may
+** hold before they are written (a larger single payload is allowed). */
+#define PAY_PENDING_ROWS  64
+#define PAY_PENDING_BYTES (256*1024)
+
 typedef struct PayField PayField;
 typedef struct PayTable PayTable;
 typedef struct PayCursor PayCursor;
 typedef struct PayStmt PayStmt;
 typedef struct PayValue PayValue;
+typedef struct PayPend PayPend;
+typedef struct PayConn PayConn;
 
 /* One declared field. */
 struct PayField {
@@ -109,6 +147,13 @@ struct PayStmt {
   char *zSql;             /* the SQL, also the cache key (= idxStr) */
   sqlite3_stmt *pStmt;    /* prepared statement */
   int *aCol;              /* aCol[vtab column] = statement column or -1 */
+};
+
+/* One pending insert (see PENDING INSERTS). */
+struct PayPend {
+  i64 iId;                /* the new row's id */
+  i64 iJson;              /* its json: offset in PayTable.aBuf */
+  int nJson;              /* bytes of json */
 };
 
 struct PayTable {
@@ -128,21 +173,45 @@ struct PayTable {
   sqlite3_stmt *pExists;  /* SELECT 1 FROM data WHERE id=?1 */
   sqlite3_stmt *pMax;     /* SELECT max(id) FROM data */
   sqlite3_stmt *pGetCol;  /* SELECT * FROM data WHERE id=?1 (xColumn fallback) */
+  sqlite3_stmt *pPutOne;  /* INSERT INTO data(id,json,f...): one pending row */
+  sqlite3_stmt *pPutMany; /* the same with nPendMax rows */
+  PayCursor *pSpare;      /* a closed cursor kept for the next xOpen */
+  PayConn *pConn;         /* the connection's list of tables */
+  PayTable *pNextTable;   /* next in pConn's list */
+  /* Pending inserts (see PENDING INSERTS) */
+  int nPendMax;           /* rows per pPutMany (PAY_PENDING_ROWS or fewer) */
+  int nPend;              /* rows in aPend */
+  PayPend aPend[PAY_PENDING_ROWS];
+  PayValue *aPendVal;     /* nField values per pending row */
+  char *aBuf;             /* the pending rows' text */
+  i64 nBuf;               /* bytes used in aBuf */
+  i64 nBufAlloc;          /* bytes allocated for aBuf */
+  i64 iMaxId;             /* largest id, rows pending included; -1 empty */
+  int bMaxKnown;          /* iMaxId is valid (this transaction) */
 };
 
 struct PayCursor {
   sqlite3_vtab_cursor base;
   PayStmt *pS;            /* the running read, owned by the cursor */
   int bEof;               /* no current row */
+  int bRunning;           /* pS->pStmt has been stepped since its reset */
 };
 
 /* A field value extracted from a payload, ready to bind. */
 struct PayValue {
   int eType;              /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT */
-  i64 iVal;
+  i64 iVal;               /* INTEGER; for a pending TEXT, offset in aBuf */
   double rVal;
-  const char *zVal;       /* points into the cJSON tree */
+  const char *zVal;       /* TEXT: points into the cJSON tree */
 };
+
+/* Per connection: every payloads table it has open. */
+struct PayConn {
+  PayTable *pFirst;       /* list through PayTable.pNextTable */
+  int nPendTable;         /* tables with nPend>0 */
+};
+
+static int payFlush(PayTable *p);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -220,6 +289,25 @@ static void payFinalizeAll(PayTable *p){
   sqlite3_finalize(p->pExists);  p->pExists = 0;
   sqlite3_finalize(p->pMax);     p->pMax = 0;
   sqlite3_finalize(p->pGetCol);  p->pGetCol = 0;
+  sqlite3_finalize(p->pPutOne);  p->pPutOne = 0;
+  sqlite3_finalize(p->pPutMany); p->pPutMany = 0;
+  if( p->pSpare ){
+    payStmtFree(p->pSpare->pS);
+    sqlite3_free(p->pSpare);
+    p->pSpare = 0;
+  }
+}
+
+/* Forget the pending rows (ROLLBACK, DROP, disconnect). */
+static void payDropPending(PayTable *p){
+  if( p->nPend>0 && p->pConn ) p->pConn->nPendTable--;
+  p->nPend = 0;
+  p->nBuf = 0;
+  if( p->nBufAlloc>PAY_PENDING_BYTES ){
+    sqlite3_free(p->aBuf);
+    p->aBuf = 0;
+    p->nBufAlloc = 0;
+  }
 }
 
 static void payFreeFields(PayField *aField, int nField){
@@ -233,7 +321,16 @@ static void payFreeFields(PayField *aField, int nField){
 
 static void payFree(PayTable *p){
   if( p ){
+    payDropPending(p);
+    if( p->pConn ){
+      PayTable **pp;
+      for(pp=&p->pConn->pFirst; *pp; pp=&(*pp)->pNextTable){
+        if( *pp==p ){ *pp = p->pNextTable; break; }
+      }
+    }
     payFinalizeAll(p);
+    sqlite3_free(p->aPendVal);
+    sqlite3_free(p->aBuf);
     payFreeFields(p->aField, p->nField);
     sqlite3_free(p->zDb);
     sqlite3_free(p->zName);
@@ -529,7 +626,6 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   sqlite3_str *pDecl;
   char *zDecl;
   int rc, i;
-  (void)pAux;
   *ppVtab = 0;
   p = sqlite3_malloc(sizeof(*p));
   if( p==0 ) return SQLITE_NOMEM;
@@ -564,9 +660,22 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   if( rc==SQLITE_OK ){
     rc = bCreate ? createShadow(p, pzErr) : checkShadow(p, pzErr);
   }
+  if( rc==SQLITE_OK && p->nField>0 ){
+    p->aPendVal = sqlite3_malloc64(sizeof(PayValue)*PAY_PENDING_ROWS
+                                   *(u64)p->nField);
+    if( p->aPendVal==0 ) rc = SQLITE_NOMEM;
+  }
   if( rc==SQLITE_OK ){
+    /* rows per multi-row INSERT: within the bound-parameter limit */
+    int nVar = sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+    p->nPendMax = nVar/(2+p->nField);
+    if( p->nPendMax>PAY_PENDING_ROWS ) p->nPendMax = PAY_PENDING_ROWS;
+    if( p->nPendMax<1 ) p->nPendMax = 1;
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
     sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+    p->pConn = (PayConn*)pAux;
+    p->pNextTable = p->pConn->pFirst;
+    p->pConn->pFirst = p;
     *ppVtab = &p->base;
   }else{
     payFree(p);
@@ -593,7 +702,9 @@ static int payDisconnect(sqlite3_vtab *pVtab){
 
 static int payDestroy(sqlite3_vtab *pVtab){
   PayTable *p = (PayTable*)pVtab;
-  int rc;
+  /* written first: a statement rollback of the DROP must find them */
+  int rc = payFlush(p);
+  if( rc ) return rc;
   payFinalizeAll(p);
   rc = payExec(p->db, 0, "DROP TABLE IF EXISTS \"%w\".\"%w_data\"",
                p->zDb, p->zName);
@@ -608,8 +719,9 @@ static int payDestroy(sqlite3_vtab *pVtab){
 
 static int payRename(sqlite3_vtab *pVtab, const char *zNew){
   PayTable *p = (PayTable*)pVtab;
-  int rc;
+  int rc = payFlush(p);
   char *zName;
+  if( rc ) return rc;
   payFinalizeAll(p);
   /* The indexes keep their names: DROP INDEX is refused while the
   ** ALTER statement runs, and nothing depends on those names. */
@@ -847,11 +959,18 @@ static int payStmtAcquire(PayTable *p, const char *zSql, PayStmt **ppS){
   return SQLITE_OK;
 }
 
+/* A cursor: the table's spare one (with the statement it last ran, so
+** that a repeated lookup reuses it as it is), or a new one. */
 static int payOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
-  PayCursor *pCur = sqlite3_malloc(sizeof(*pCur));
-  (void)pVtab;
-  if( pCur==0 ) return SQLITE_NOMEM;
-  memset(pCur, 0, sizeof(*pCur));
+  PayTable *p = (PayTable*)pVtab;
+  PayCursor *pCur = p->pSpare;
+  if( pCur ){
+    p->pSpare = 0;
+  }else{
+    pCur = sqlite3_malloc(sizeof(*pCur));
+    if( pCur==0 ) return SQLITE_NOMEM;
+    memset(pCur, 0, sizeof(*pCur));
+  }
   pCur->bEof = 1;
   *ppCur = &pCur->base;
   return SQLITE_OK;
@@ -859,8 +978,17 @@ static int payOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
 
 static int payClose(sqlite3_vtab_cursor *pBase){
   PayCursor *pCur = (PayCursor*)pBase;
-  payStmtRelease((PayTable*)pBase->pVtab, pCur->pS);
-  sqlite3_free(pCur);
+  PayTable *p = (PayTable*)pBase->pVtab;
+  if( pCur->bRunning ){
+    sqlite3_reset(pCur->pS->pStmt);     /* ends its read */
+    pCur->bRunning = 0;
+  }
+  if( p->pSpare==0 ){
+    p->pSpare = pCur;
+  }else{
+    payStmtRelease(p, pCur->pS);
+    sqlite3_free(pCur);
+  }
   return SQLITE_OK;
 }
 
@@ -882,19 +1010,24 @@ static int payFilter(sqlite3_vtab_cursor *pBase, int idxNum,
   (void)idxNum;
   pCur->bEof = 1;
   if( idxStr==0 ) return SQLITE_ERROR;
+  rc = payFlush(p);                     /* pending rows must be seen */
+  if( rc ) return rc;
   if( pCur->pS && strcmp(pCur->pS->zSql, idxStr)==0 ){
-    sqlite3_reset(pCur->pS->pStmt);
+    if( pCur->bRunning ) sqlite3_reset(pCur->pS->pStmt);
   }else{
+    if( pCur->bRunning ) sqlite3_reset(pCur->pS->pStmt);
     payStmtRelease(p, pCur->pS);
     pCur->pS = 0;
     rc = payStmtAcquire(p, idxStr, &pCur->pS);
     if( rc ) return rc;
   }
+  pCur->bRunning = 0;
   for(i=0; i<argc; i++){
     rc = sqlite3_bind_value(pCur->pS->pStmt, i+1, argv[i]);
     if( rc ) return payDbError(p, rc);
   }
   pCur->bEof = 0;
+  pCur->bRunning = 1;
   return payNext(pBase);
 }
 
@@ -930,7 +1063,18 @@ static int payColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx,
     return payColumnFallback((PayTable*)pBase->pVtab,
                              sqlite3_column_int64(pStmt, 0), iCol, ctx);
   }
-  sqlite3_result_value(ctx, sqlite3_column_value(pStmt, j));
+  if( iCol==1 ){
+    /* json: TEXT NOT NULL; one copy, into SQLite's result */
+    const unsigned char *z = sqlite3_column_text(pStmt, j);
+    if( z==0 ){
+      return sqlite3_column_type(pStmt, j)==SQLITE_NULL ? SQLITE_OK
+                                                        : SQLITE_NOMEM;
+    }
+    sqlite3_result_text(ctx, (const char*)z, sqlite3_column_bytes(pStmt, j),
+                        SQLITE_TRANSIENT);
+  }else{
+    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, j));
+  }
   return SQLITE_OK;
 }
 
@@ -980,46 +1124,77 @@ static int isNumberChar(char c){
 ** and a short reason in *pzWhy.
 */
 static int jsonScan(const char *z, int n, const char **pzWhy){
+  /* What a byte between tokens is: 0 nothing to check (white space,
+  ** punctuation, the letters of true/false/null), 1 '"', 2 '{' or '[',
+  ** 3 '}' or ']', 4 may start a number, 5 control, 6 >= 0x80. A byte
+  ** inside a string needs a look when aStr[] is set: '"', '\\', control. */
+  static const unsigned char aTok[256] = {
+    5,5,5,5,5,5,5,5,5,0,0,5,5,0,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,
+    0,0,1,0,0,0,0,0,0,0,0,4,0,4,4,0,4,4,4,4,4,4,4,4,4,4,0,0,0,0,0,0,
+    0,0,0,0,0,4,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,3,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,3,0,0,
+    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
+    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
+    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
+    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
+  };
+  static const unsigned char aStr[256] = {
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  };
   int i = 0, nDepth = 0;
   while( i<n ){
     unsigned char c = (unsigned char)z[i];
-    if( c=='"' ){
-      for(i++; i<n && z[i]!='"'; i++){
-        if( (unsigned char)z[i]<0x20 ){
-          *pzWhy = "control character in a string";
+    switch( aTok[c] ){
+      case 0:
+        i++;
+        break;
+      case 1:
+        for(i++; i<n; i++){
+          unsigned char d = (unsigned char)z[i];
+          if( !aStr[d] ) continue;
+          if( d=='"' ) break;
+          if( d<0x20 ){
+            *pzWhy = "control character in a string";
+            return i;
+          }
+          if( i+1<n ) i++;              /* a backslash: skip what it escapes */
+        }
+        i++;
+        break;
+      case 2:
+        if( ++nDepth>PAY_MAX_DEPTH ){
+          *pzWhy = "nested deeper than 1000 levels";
           return i;
         }
-        if( z[i]=='\\' && i+1<n ) i++;
+        i++;
+        break;
+      case 3:
+        nDepth--;
+        i++;
+        break;
+      case 4: {
+        int nRun = 0, nNum = jsonNumberLength(&z[i]);
+        while( i+nRun<n && isNumberChar(z[i+nRun]) ) nRun++;
+        if( nNum!=nRun ){
+          *pzWhy = "malformed number";
+          return i;
+        }
+        i += nRun;
+        break;
       }
-      i++;
-    }else if( c=='{' || c=='[' ){
-      if( ++nDepth>PAY_MAX_DEPTH ){
-        *pzWhy = "nested deeper than 1000 levels";
+      case 5:
+        *pzWhy = "control character";
         return i;
-      }
-      i++;
-    }else if( c=='}' || c==']' ){
-      nDepth--;
-      i++;
-    }else if( c==' ' || c=='\t' || c=='\n' || c=='\r' || c==',' || c==':'
-           || (c>='a' && c<='z') ){
-      i++;
-    }else if( isNumberChar((char)c) ){
-      int nRun = 0, nNum = jsonNumberLength(&z[i]);
-      while( i+nRun<n && isNumberChar(z[i+nRun]) ) nRun++;
-      if( nNum!=nRun ){
-        *pzWhy = "malformed number";
+      default:
+        *pzWhy = "unexpected byte";
         return i;
-      }
-      i += nRun;
-    }else if( c<0x20 ){
-      *pzWhy = "control character";
-      return i;
-    }else if( c>=0x80 ){
-      *pzWhy = "unexpected byte";
-      return i;
-    }else{
-      i++;     /* cJSON reports anything else */
     }
   }
   return -1;
@@ -1374,42 +1549,193 @@ static int uniqueError(PayTable *p){
   return SQLITE_CONSTRAINT;
 }
 
-/* The next id: the largest + 1, or 1 in an empty table. */
-static int nextId(PayTable *p, i64 *piId){
-  int rc = payPrepare(p, &p->pMax, "SELECT max(id) FROM \"%w\".\"%w_data\"",
-                      p->zDb, p->zName);
+/* Make iMaxId known: the largest id of the table, or -1 when empty. */
+static int knowMaxId(PayTable *p){
+  int rc;
+  if( p->bMaxKnown ) return SQLITE_OK;
+  rc = payFlush(p);
+  if( rc==SQLITE_OK ){
+    rc = payPrepare(p, &p->pMax, "SELECT max(id) FROM \"%w\".\"%w_data\"",
+                    p->zDb, p->zName);
+  }
   if( rc ) return rc;
+  p->iMaxId = -1;
   if( sqlite3_step(p->pMax)==SQLITE_ROW
    && sqlite3_column_type(p->pMax, 0)!=SQLITE_NULL ){
-    i64 iMax = sqlite3_column_int64(p->pMax, 0);
-    if( iMax>=VS_MAX_ID ){
-      sqlite3_reset(p->pMax);
-      paySetError(p, "payloads: no id left: the largest id, "
-                  "9223372036854775807, is in use; give an id");
-      return SQLITE_FULL;
-    }
-    *piId = iMax+1;
-  }else{
-    *piId = 1;
+    p->iMaxId = sqlite3_column_int64(p->pMax, 0);
   }
   rc = sqlite3_reset(p->pMax);
-  if( rc ) payDbError(p, rc);
-  return rc;
+  if( rc ) return payDbError(p, rc);
+  p->bMaxKnown = 1;
+  return SQLITE_OK;
 }
 
-/* The SQL column list "id,json,"f0",..." and "?1,?2,...". */
-static char *insertSql(PayTable *p, const char *zVerb){
+/* The next id: the largest + 1, or 1 in an empty table. */
+static int nextId(PayTable *p, i64 *piId){
+  int rc = knowMaxId(p);
+  if( rc ) return rc;
+  if( p->iMaxId>=VS_MAX_ID ){
+    paySetError(p, "payloads: no id left: the largest id, "
+                "9223372036854775807, is in use; give an id");
+    return SQLITE_FULL;
+  }
+  *piId = p->iMaxId<1 ? 1 : p->iMaxId+1;
+  return SQLITE_OK;
+}
+
+/* "<verb> INTO data(id,json,"f0",...) VALUES(?1,?2,...)" with nRow rows
+** of parameters, numbered on from row to row. */
+static char *insertSql(PayTable *p, const char *zVerb, int nRow){
   sqlite3_str *pStr = sqlite3_str_new(p->db);
-  int i;
+  int i, r, nCol = 2 + p->nField;
   sqlite3_str_appendf(pStr, "%s INTO \"%w\".\"%w_data\"(id,json", zVerb,
                       p->zDb, p->zName);
   for(i=0; i<p->nField; i++){
     sqlite3_str_appendf(pStr, ",\"%w\"", p->aField[i].zName);
   }
-  sqlite3_str_appendall(pStr, ") VALUES(?1,?2");
-  for(i=0; i<p->nField; i++) sqlite3_str_appendf(pStr, ",?%d", i+3);
-  sqlite3_str_appendall(pStr, ")");
+  sqlite3_str_appendall(pStr, ") VALUES");
+  for(r=0; r<nRow; r++){
+    for(i=0; i<nCol; i++){
+      sqlite3_str_appendf(pStr, "%s?%d", i==0 ? (r ? ",(" : "(") : ",",
+                          r*nCol+i+1);
+    }
+    sqlite3_str_appendall(pStr, ")");
+  }
   return sqlite3_str_finish(pStr);
+}
+
+/* ---- pending inserts (see PENDING INSERTS) --------------------------- */
+
+/* Bind pending row iRow at parameters iFirst, iFirst+1... */
+static void bindPending(PayTable *p, sqlite3_stmt *pStmt, int iFirst,
+                        int iRow){
+  const PayPend *pP = &p->aPend[iRow];
+  int i;
+  sqlite3_bind_int64(pStmt, iFirst, pP->iId);
+  sqlite3_bind_text(pStmt, iFirst+1, &p->aBuf[pP->iJson], pP->nJson,
+                    SQLITE_STATIC);
+  for(i=0; i<p->nField; i++){
+    const PayValue *pV = &p->aPendVal[iRow*p->nField + i];
+    int iVar = iFirst+2+i;
+    switch( pV->eType ){
+      case SQLITE_INTEGER: sqlite3_bind_int64(pStmt, iVar, pV->iVal); break;
+      case SQLITE_FLOAT:   sqlite3_bind_double(pStmt, iVar, pV->rVal); break;
+      case SQLITE_TEXT:
+        sqlite3_bind_text(pStmt, iVar, &p->aBuf[pV->iVal], -1, SQLITE_STATIC);
+        break;
+      default:             sqlite3_bind_null(pStmt, iVar); break;
+    }
+  }
+}
+
+/*
+** Write this table's pending rows: nPendMax rows with one statement,
+** fewer one by one. The rows not written (after an error) stay pending.
+** last_insert_rowid() is left as it was.
+*/
+static int flushTable(PayTable *p){
+  int rc = SQLITE_OK, i, nDone = 0, nCol = 2 + p->nField;
+  i64 iLastRowid;
+  char *zSql;
+  if( p->nPend==0 ) return SQLITE_OK;
+  iLastRowid = sqlite3_last_insert_rowid(p->db);
+  if( p->nPend==p->nPendMax && p->nPendMax>1 ){
+    if( p->pPutMany==0 ){
+      zSql = insertSql(p, "INSERT OR FAIL", p->nPendMax);
+      rc = zSql ? payPrepare(p, &p->pPutMany, "%s", zSql) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    if( rc==SQLITE_OK ){
+      for(i=0; i<p->nPend; i++) bindPending(p, p->pPutMany, i*nCol+1, i);
+      rc = stepWrite(p, p->pPutMany);
+      if( rc==SQLITE_OK ) nDone = p->nPend;
+    }
+  }else{
+    if( p->pPutOne==0 ){
+      zSql = insertSql(p, "INSERT OR FAIL", 1);
+      rc = zSql ? payPrepare(p, &p->pPutOne, "%s", zSql) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    for(i=0; rc==SQLITE_OK && i<p->nPend; i++){
+      bindPending(p, p->pPutOne, 1, i);
+      rc = stepWrite(p, p->pPutOne);
+      if( rc==SQLITE_OK ) nDone++;
+    }
+  }
+  sqlite3_set_last_insert_rowid(p->db, iLastRowid);
+  if( nDone==p->nPend ){
+    payDropPending(p);
+  }else if( nDone>0 ){
+    p->nPend -= nDone;
+    memmove(&p->aPend[0], &p->aPend[nDone], sizeof(PayPend)*(size_t)p->nPend);
+    if( p->nField ){
+      memmove(&p->aPendVal[0], &p->aPendVal[nDone*p->nField],
+              sizeof(PayValue)*(size_t)(p->nPend*p->nField));
+    }
+  }
+  return rc;
+}
+
+/*
+** Write the pending rows of every table of the connection (they must be
+** visible to whatever runs next). An error is reported on p.
+*/
+static int payFlush(PayTable *p){
+  PayTable *q;
+  int rc = SQLITE_OK;
+  if( p->pConn->nPendTable==0 ) return SQLITE_OK;
+  for(q=p->pConn->pFirst; rc==SQLITE_OK && q; q=q->pNextTable){
+    rc = flushTable(q);
+    if( rc && q!=p ) paySetError(p, "%s", q->base.zErrMsg);
+  }
+  return rc;
+}
+
+/* Keep an INSERT of a new largest id for later (the caller checked that
+** iId is above iMaxId). aVal: the field values, pointing into cJSON. */
+static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
+                      const PayValue *aVal){
+  i64 nNeed = nJson;
+  PayPend *pP;
+  PayValue *aDst;
+  int i, rc;
+  for(i=0; i<p->nField; i++){
+    if( aVal[i].eType==SQLITE_TEXT ) nNeed += (i64)strlen(aVal[i].zVal) + 1;
+  }
+  if( p->nPend==p->nPendMax
+   || (p->nPend>0 && p->nBuf+nNeed>PAY_PENDING_BYTES) ){
+    rc = flushTable(p);
+    if( rc ) return rc;
+  }
+  if( p->nBuf+nNeed>p->nBufAlloc ){
+    i64 nNew = p->nBufAlloc ? 2*p->nBufAlloc : 16384;
+    char *aNew;
+    while( nNew<p->nBuf+nNeed ) nNew *= 2;
+    aNew = sqlite3_realloc64(p->aBuf, (u64)nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    p->aBuf = aNew;
+    p->nBufAlloc = nNew;
+  }
+  pP = &p->aPend[p->nPend];
+  pP->iId = iId;
+  pP->iJson = p->nBuf;
+  pP->nJson = nJson;
+  memcpy(&p->aBuf[p->nBuf], zJson, (size_t)nJson);
+  p->nBuf += nJson;
+  aDst = p->nField ? &p->aPendVal[p->nPend*p->nField] : 0;
+  for(i=0; i<p->nField; i++){
+    aDst[i] = aVal[i];
+    if( aVal[i].eType==SQLITE_TEXT ){
+      size_t n = strlen(aVal[i].zVal) + 1;
+      memcpy(&p->aBuf[p->nBuf], aVal[i].zVal, n);
+      aDst[i].iVal = p->nBuf;
+      aDst[i].zVal = 0;
+      p->nBuf += (i64)n;
+    }
+  }
+  if( p->nPend++==0 ) p->pConn->nPendTable++;
+  p->iMaxId = iId;
+  return SQLITE_OK;
 }
 
 static char *updateSql(PayTable *p){
@@ -1439,10 +1765,15 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 
   /* DELETE */
   if( argc==1 ){
-    rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
-                    "WHERE id=?1", p->zDb, p->zName);
+    i64 iId = sqlite3_value_int64(argv[0]);
+    rc = payFlush(p);
+    if( rc==SQLITE_OK ){
+      rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
+                      "WHERE id=?1", p->zDb, p->zName);
+    }
     if( rc ) return rc;
-    sqlite3_bind_int64(p->pDelete, 1, sqlite3_value_int64(argv[0]));
+    if( iId>=p->iMaxId ) p->bMaxKnown = 0;
+    sqlite3_bind_int64(p->pDelete, 1, iId);
     return stepWrite(p, p->pDelete);
   }
 
@@ -1510,9 +1841,17 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     int bReplace = sqlite3_vtab_on_conflict(p->db)==SQLITE_REPLACE;
     sqlite3_stmt *pStmt;
     sqlite3_stmt **ppStmt = bReplace ? &p->pReplace : &p->pInsert;
-    rc = SQLITE_OK;
-    if( *ppStmt==0 ){
-      zSql = insertSql(p, bReplace ? "REPLACE" : "INSERT OR IGNORE");
+    /* A new largest id cannot conflict: keep the row for later. */
+    rc = knowMaxId(p);
+    if( rc==SQLITE_OK && iNew>p->iMaxId ){
+      rc = addPending(p, iNew, zJson, nJson, aVal);
+      cJSON_Delete(pRoot);
+      *pRowid = iNew;
+      return rc;
+    }
+    if( rc==SQLITE_OK ) rc = payFlush(p);
+    if( rc==SQLITE_OK && *ppStmt==0 ){
+      zSql = insertSql(p, bReplace ? "REPLACE" : "INSERT OR IGNORE", 1);
       rc = zSql ? payPrepare(p, ppStmt, "%s", zSql) : SQLITE_NOMEM;
       sqlite3_free(zSql);
     }
@@ -1530,8 +1869,10 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     *pRowid = iNew;
   }else{
     /* UPDATE: a new id must be free, unless OR REPLACE frees it. */
-    if( iNew!=iOld ){
+    rc = payFlush(p);
+    if( rc==SQLITE_OK && iNew!=iOld ){
       int bFound = rowExists(p, iNew);
+      p->bMaxKnown = 0;           /* the largest id may move */
       if( bFound<0 ){
         rc = -bFound;
       }else if( bFound ){
@@ -1574,6 +1915,54 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   return rc;
 }
 
+/* ---- transactions (see PENDING INSERTS) ------------------------------ */
+
+static int payBegin(sqlite3_vtab *pVtab){
+  PayTable *p = (PayTable*)pVtab;
+  p->bMaxKnown = 0;       /* other connections may have written */
+  return SQLITE_OK;
+}
+
+static int paySync(sqlite3_vtab *pVtab){
+  /* SQLite lets xSync write: the nested INSERT does not commit */
+  return payFlush((PayTable*)pVtab);
+}
+
+static int payCommit(sqlite3_vtab *pVtab){
+  PayTable *p = (PayTable*)pVtab;
+  payDropPending(p);      /* none left after xSync; memory only */
+  p->bMaxKnown = 0;
+  return SQLITE_OK;
+}
+
+static int payRollback(sqlite3_vtab *pVtab){
+  PayTable *p = (PayTable*)pVtab;
+  payDropPending(p);
+  p->bMaxKnown = 0;
+  return SQLITE_OK;
+}
+
+static int paySavepoint(sqlite3_vtab *pVtab, int iSavepoint){
+  /* pending rows belong to the enclosing level: write them first */
+  (void)iSavepoint;
+  return payFlush((PayTable*)pVtab);
+}
+
+static int payRelease(sqlite3_vtab *pVtab, int iSavepoint){
+  (void)pVtab;
+  (void)iSavepoint;
+  return SQLITE_OK;
+}
+
+static int payRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
+  PayTable *p = (PayTable*)pVtab;
+  /* every pending row was inserted after the innermost savepoint */
+  (void)iSavepoint;
+  payDropPending(p);
+  p->bMaxKnown = 0;
+  return SQLITE_OK;
+}
+
 /* ---- registration ---------------------------------------------------- */
 
 static sqlite3_module payModule = {
@@ -1591,19 +1980,25 @@ static sqlite3_module payModule = {
   /* xColumn     */ payColumn,
   /* xRowid      */ payRowid,
   /* xUpdate     */ payUpdate,
-  /* xBegin      */ 0,
-  /* xSync       */ 0,
-  /* xCommit     */ 0,
-  /* xRollback   */ 0,
+  /* xBegin      */ payBegin,
+  /* xSync       */ paySync,
+  /* xCommit     */ payCommit,
+  /* xRollback   */ payRollback,
   /* xFindMethod */ 0,
   /* xRename     */ payRename,
-  /* xSavepoint  */ 0,
-  /* xRelease    */ 0,
-  /* xRollbackTo */ 0,
+  /* xSavepoint  */ paySavepoint,
+  /* xRelease    */ payRelease,
+  /* xRollbackTo */ payRollbackTo,
   /* xShadowName */ payShadowName
 };
 
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){
-  (void)pConn;   /* stateless: nothing shared with the connection */
-  return sqlite3_create_module_v2(db, "payloads", &payModule, 0, 0);
+  /* the tables of this connection, for payFlush(); freed with the
+  ** module, after every table is disconnected */
+  PayConn *pPC = sqlite3_malloc(sizeof(*pPC));
+  (void)pConn;
+  if( pPC==0 ) return SQLITE_NOMEM;
+  memset(pPC, 0, sizeof(*pPC));
+  return sqlite3_create_module_v2(db, "payloads", &payModule, pPC,
+                                  sqlite3_free);
 }
