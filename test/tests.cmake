@@ -98,6 +98,25 @@ if(NOT VELES_SANITIZE)
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/test/python)
   set_tests_properties(python PROPERTIES ENVIRONMENT
     "VELES_PATH=$<TARGET_FILE:veles>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1")
+
+  # Node.js: better-sqlite3 (its own SQLite 3.5x) from VELES_NODE_MODULES,
+  # where scripts/node-deps.sh installs it; the bindings/node package, its
+  # example, and the SQL scripts of test_sqlscripts on the newer SQLite.
+  # Without better-sqlite3 the test reports itself skipped.
+  find_program(VELES_NODE node)
+  set(VELES_NODE_MODULES ${PROJECT_BINARY_DIR}/node/node_modules CACHE PATH
+      "node_modules holding better-sqlite3 (scripts/node-deps.sh installs it)")
+  if(VELES_NODE)
+    file(GLOB VELES_NODE_TESTS CONFIGURE_DEPENDS
+         ${PROJECT_SOURCE_DIR}/test/node/*.test.js)
+    add_test(NAME node
+             COMMAND ${VELES_NODE} --test --test-reporter=tap
+                     ${VELES_NODE_TESTS})
+    set_tests_properties(node PROPERTIES
+      ENVIRONMENT "VELES_PATH=$<TARGET_FILE:veles>;NODE_PATH=${VELES_NODE_MODULES};VELES_NODE_SCRATCH=${VELES_BIND_SCRATCH}/node"
+      SKIP_REGULAR_EXPRESSION "# skip [1-9]"
+      TIMEOUT 300)
+  endif()
 endif()
 
 # libFuzzer targets (-DVELES_FUZZ=ON with clang): test/fuzz/fuzz.cmake
