@@ -6,6 +6,8 @@
 **   3.x  declared fields: extraction, types, read-only, index use
 **   4.x  transactions: ROLLBACK, savepoints, failing multi-row INSERT
 **   5.x  reopen, RENAME, DROP, defensive mode, ATTACH, temp, :memory:
+**   6.x  pending inserts: visibility, savepoints, failing statements,
+**        reopen, two connections, schema reloads, last_insert_rowid
 */
 #include "testutil.h"
 #include <stdio.h>
@@ -669,6 +671,219 @@ static void testVolume(void){
   tClose(db);
 }
 
+/* INSERT ids lo..hi with json {"n":<id>,"lang":"l<id%3>"} in one statement. */
+static void insertRange(sqlite3 *db, const char *zTab, int lo, int hi){
+  tExec(db, "INSERT INTO %s(id, json) WITH RECURSIVE c(x) AS (SELECT %d "
+            "UNION ALL SELECT x+1 FROM c WHERE x<%d) SELECT x, "
+            "json_object('n', x, 'lang', 'l' || (x%%3)) FROM c",
+            zTab, lo, hi);
+}
+
+/* INSERT ids lo..hi one statement per row (the bulk-load pattern). */
+static void insertEach(sqlite3 *db, const char *zTab, int lo, int hi){
+  int i;
+  for(i=lo; i<=hi; i++){
+    tExec(db, "INSERT INTO %s(id, json) VALUES (%d, "
+              "'{\"n\":%d,\"lang\":\"l%d\"}')", zTab, i, i, i%3);
+  }
+}
+
+/* 6.x: inserts of new largest ids are written 64 rows per statement;
+** whatever happens, they must behave as if written at once. */
+static void testPending(void){
+  sqlite3 *db = tOpen("pending.db"), *db2;
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads");
+  tExec(db, "CREATE VIRTUAL TABLE doc USING payloads(lang TEXT, n INTEGER)");
+  tExec(db, "CREATE TABLE t(x)");
+
+  /* visible to every read of the same transaction */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 1, 100);
+  tRows("6.0", db, "SELECT count(*), min(id), max(id) FROM meta", "100|1|100");
+  insertEach(db, "meta", 101, 110);
+  tRows("6.1", db, "SELECT json FROM meta WHERE id = 110",
+        "{\"n\":110,\"lang\":\"l2\"}");
+  insertEach(db, "meta", 111, 120);
+  tRows("6.2", db, "SELECT id FROM meta WHERE id IN (3, 120, 121)", "3\n120");
+  insertEach(db, "meta", 121, 130);
+  tRows("6.3", db, "SELECT count(*) FROM meta "
+        "WHERE json_extract(json, '$.n') = id", "130");
+  insertEach(db, "meta", 131, 135);
+  tExec(db, "INSERT INTO meta(json) VALUES ('\"next\"')");
+  tRows("6.4", db, "SELECT id, json FROM meta WHERE id > 134",
+        "135|{\"n\":135,\"lang\":\"l0\"}\n136|\"next\"");
+  insertEach(db, "meta", 137, 140);
+  tError("6.5", db, "INSERT INTO meta(id, json) VALUES (138, '1')",
+         "UNIQUE constraint failed: meta.id");
+  tExec(db, "INSERT OR REPLACE INTO meta(id, json) VALUES (139, '\"r\"')");
+  tExec(db, "INSERT OR IGNORE INTO meta(id, json) VALUES (140, '\"i\"')");
+  insertEach(db, "meta", 141, 142);
+  tExec(db, "UPDATE meta SET json = '\"u\"' WHERE id = 142");
+  insertEach(db, "meta", 143, 144);
+  tExec(db, "DELETE FROM meta WHERE id = 144");
+  tExec(db, "INSERT INTO meta(json) VALUES ('\"after delete\"')");
+  insertEach(db, "meta", 145, 146);
+  tExec(db, "UPDATE meta SET id = 200 WHERE id = 146");
+  tExec(db, "INSERT INTO meta(json) VALUES ('\"after move\"')");
+  tExec(db, "COMMIT");
+  tRows("6.6", db, "SELECT id, json FROM meta WHERE id >= 138",
+        "138|{\"n\":138,\"lang\":\"l0\"}\n139|\"r\"\n"
+        "140|{\"n\":140,\"lang\":\"l2\"}\n141|{\"n\":141,\"lang\":\"l0\"}\n"
+        "142|\"u\"\n143|{\"n\":143,\"lang\":\"l2\"}\n144|\"after delete\"\n"
+        "145|{\"n\":145,\"lang\":\"l1\"}\n200|{\"n\":146,\"lang\":\"l2\"}\n"
+        "201|\"after move\"");
+  tRows("6.7", db, "SELECT count(*) FROM meta", "147");
+  check("6.8", db);
+
+  /* savepoints drop exactly the rows inserted after them */
+  tExec(db, "DELETE FROM meta");
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 1, 10);
+  tExec(db, "SAVEPOINT a");
+  insertEach(db, "meta", 11, 80);
+  tExec(db, "SAVEPOINT b");
+  insertEach(db, "meta", 81, 90);
+  tExec(db, "ROLLBACK TO b");
+  tRows("6.9", db, "SELECT count(*), max(id) FROM meta", "80|80");
+  tExec(db, "INSERT INTO meta(json) VALUES ('\"b again\"')");
+  tRows("6.10", db, "SELECT id, json FROM meta WHERE id > 79",
+        "80|{\"n\":80,\"lang\":\"l2\"}\n81|\"b again\"");
+  tExec(db, "RELEASE b");
+  tExec(db, "ROLLBACK TO a");
+  tRows("6.11", db, "SELECT count(*), max(id) FROM meta", "10|10");
+  insertEach(db, "meta", 11, 12);
+  tExec(db, "RELEASE a");
+  tExec(db, "SAVEPOINT c");
+  insertEach(db, "meta", 13, 13);
+  tExec(db, "RELEASE c");
+  tExec(db, "COMMIT");
+  tRows("6.12", db, "SELECT count(*), max(id), sum(json_extract(json, '$.n')) "
+        "FROM meta", "13|13|91");
+  check("6.13", db);
+
+  /* a failing statement after single-row inserts, inside BEGIN: the
+  ** earlier rows stay, the statement's own (64 already written) go */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 14, 20);
+  tError("6.14", db, "INSERT INTO meta(id, json) WITH RECURSIVE c(x) AS "
+         "(SELECT 21 UNION ALL SELECT x+1 FROM c WHERE x<120) SELECT x, "
+         "CASE WHEN x=120 THEN '{' ELSE '{}' END FROM c",
+         "payloads: invalid JSON at byte 1: unexpected end of text");
+  tRows("6.15", db, "SELECT count(*), max(id) FROM meta", "20|20");
+  tError("6.16", db, "INSERT INTO meta(id, json) VALUES (21, '1'), "
+         "(22, '2'), (5, '3')", "UNIQUE constraint failed: meta.id");
+  tRows("6.17", db, "SELECT count(*), max(id) FROM meta", "20|20");
+  insertEach(db, "meta", 21, 21);
+  tExec(db, "COMMIT");
+  tRows("6.18", db, "SELECT count(*), max(id) FROM meta", "21|21");
+  /* the same outside BEGIN: nothing of the statement stays */
+  tError("6.19", db, "INSERT INTO meta(id, json) WITH RECURSIVE c(x) AS "
+         "(SELECT 22 UNION ALL SELECT x+1 FROM c WHERE x<200) SELECT x, "
+         "CASE WHEN x=200 THEN 'nul' ELSE '{}' END FROM c",
+         "payloads: invalid JSON at byte 0: near 'nul'");
+  tRows("6.20", db, "SELECT count(*), max(id) FROM meta", "21|21");
+  insertRange(db, "meta", 22, 200);
+  tRows("6.21", db, "SELECT count(*), max(id) FROM meta", "200|200");
+  check("6.22", db);
+
+  /* declared fields travel with pending rows; large payloads */
+  tExec(db, "BEGIN");
+  insertEach(db, "doc", 1, 70);
+  tRows("6.23", db, "SELECT count(*) FROM doc WHERE lang = 'l1'", "24");
+  insertEach(db, "doc", 71, 75);
+  tExec(db, "INSERT INTO doc(json) SELECT json_object('lang', 'big', 'pad', "
+            "printf('%%.400000c', 'x'))");
+  insertEach(db, "doc", 77, 80);
+  tRows("6.24", db, "SELECT id, n, length(json) FROM doc "
+        "WHERE lang IN ('big', 'l2') AND id > 73 ORDER BY id",
+        "74|74|20\n76|NULL|400023\n77|77|20\n80|80|20");
+  tExec(db, "COMMIT");
+  tRows("6.25", db, "SELECT count(*), count(n), sum(lang = 'l0') FROM doc",
+        "80|79|26");
+  check("6.26", db);
+
+  /* rows pending in two tables; one read writes both */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 201, 203);
+  insertEach(db, "doc", 81, 83);
+  tRows("6.27", db, "SELECT count(*) FROM meta", "203");
+  tExec(db, "ROLLBACK");
+  tRows("6.28", db, "SELECT count(*) FROM meta UNION ALL "
+        "SELECT count(*) FROM doc", "200\n80");
+
+  /* last_insert_rowid() is the caller's, not the flush's */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 201, 202);
+  tExec(db, "INSERT INTO t VALUES ('x')");
+  tRows("6.29", db, "SELECT last_insert_rowid()", "1");
+  tRows("6.30", db, "SELECT count(*), last_insert_rowid() FROM meta", "202|1");
+  tExec(db, "COMMIT");
+  tRows("6.31", db, "SELECT last_insert_rowid()", "1");
+
+  /* the table object replaced by a schema reload inside a transaction */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 203, 205);
+  tExec(db, "ALTER TABLE t RENAME TO t2");
+  tRows("6.32", db, "SELECT count(*), max(id) FROM meta", "205|205");
+  tExec(db, "INSERT INTO meta(json) VALUES ('\"new object\"')");
+  insertEach(db, "meta", 207, 208);
+  tExec(db, "ALTER TABLE t2 RENAME TO t");
+  tExec(db, "COMMIT");
+  tRows("6.33", db, "SELECT id, json FROM meta WHERE id > 204",
+        "205|{\"n\":205,\"lang\":\"l1\"}\n206|\"new object\"\n"
+        "207|{\"n\":207,\"lang\":\"l0\"}\n208|{\"n\":208,\"lang\":\"l1\"}");
+
+  /* DROP inside a savepoint, rolled back: the pending rows stay */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 209, 210);
+  tExec(db, "SAVEPOINT s; DROP TABLE meta; ROLLBACK TO s; RELEASE s");
+  tExec(db, "COMMIT");
+  tRows("6.34", db, "SELECT count(*), max(id) FROM meta", "210|210");
+  check("6.35", db);
+
+  /* reopen after commit */
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 211, 300);
+  tExec(db, "COMMIT");
+  tClose(db);
+  db = tOpen("pending.db");
+  tRows("6.36", db, "SELECT count(*), max(id), "
+        "sum(json_extract(json, '$.n') = id) FROM meta", "300|300|299");
+  tRows("6.37", db, "SELECT json FROM meta WHERE id = 300",
+        "{\"n\":300,\"lang\":\"l0\"}");
+  check("6.38", db);
+
+  /* two connections: the writer holds the write lock while rows are
+  ** pending; the other sees nothing until COMMIT, then everything */
+  db2 = tOpen("pending.db");
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 301, 310);
+  tRows("6.39", db2, "SELECT count(*) FROM meta", "300");
+  tError("6.40", db2, "INSERT INTO meta(json) VALUES ('2')",
+         "database is locked");
+  tExec(db, "COMMIT");
+  tRows("6.41", db2, "SELECT count(*), max(id) FROM meta", "310|310");
+  insertEach(db2, "meta", 311, 311);
+  tExec(db, "INSERT INTO meta(json) VALUES ('\"after the other\"')");
+  tRows("6.42", db2, "SELECT id, json FROM meta WHERE id > 310",
+        "311|{\"n\":311,\"lang\":\"l2\"}\n312|\"after the other\"");
+  /* the same in WAL mode */
+  tExec(db, "PRAGMA journal_mode=WAL");
+  tExec(db, "BEGIN");
+  insertEach(db, "meta", 313, 390);
+  tRows("6.43", db2, "SELECT count(*) FROM meta", "312");
+  tError("6.44", db2, "INSERT INTO meta(json) VALUES ('2')",
+         "database is locked");
+  tExec(db, "COMMIT");
+  tExec(db2, "BEGIN; INSERT INTO meta(json) VALUES ('\"b\"'); COMMIT");
+  tExec(db, "BEGIN; INSERT INTO meta(json) VALUES ('\"a\"'); COMMIT");
+  tRows("6.45", db, "SELECT id, json FROM meta WHERE id > 389",
+        "390|{\"n\":390,\"lang\":\"l0\"}\n391|\"b\"\n392|\"a\"");
+  check("6.46", db2);
+  tClose(db2);
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   testBasics();
@@ -677,5 +892,6 @@ int main(int argc, char **argv){
   testTransactions();
   testLife();
   testVolume();
+  testPending();
   return tDone();
 }
