@@ -817,12 +817,14 @@ static void testPending(void){
   tExec(db, "INSERT INTO t VALUES ('x')");
   tRows("6.29", db, "SELECT last_insert_rowid()", "1");
   tRows("6.30", db, "SELECT count(*), last_insert_rowid() FROM meta", "202|1");
-  tExec(db, "COMMIT");
-  tRows("6.31", db, "SELECT last_insert_rowid()", "1");
+  insertEach(db, "meta", 203, 203);
+  tExec(db, "INSERT INTO t VALUES ('y')");
+  tExec(db, "COMMIT");                  /* writes row 203 */
+  tRows("6.31", db, "SELECT last_insert_rowid(), max(id) FROM meta", "2|203");
 
   /* the table object replaced by a schema reload inside a transaction */
   tExec(db, "BEGIN");
-  insertEach(db, "meta", 203, 205);
+  insertEach(db, "meta", 204, 205);
   tExec(db, "ALTER TABLE t RENAME TO t2");
   tRows("6.32", db, "SELECT count(*), max(id) FROM meta", "205|205");
   tExec(db, "INSERT INTO meta(json) VALUES ('\"new object\"')");
