@@ -53,9 +53,12 @@
 ** before it returns, and the heaps are merged. Threads only read the
 ** mapping, aId and the query, and write their own heap and the norm
 ** entries of their own slots. The number of threads is the setting of
-** veles_threads(): by default the number of online CPUs (at most
-** VS_SEARCH_MAX_THREADS). A thread that cannot be created is run on the
-** calling thread instead.
+** veles_threads(): by default half the online CPUs (at least 1, at most
+** VS_SEARCH_AUTO_MAX). A scan is limited by memory bandwidth, which one
+** core nearly saturates on small machines: on the 2-core VM this was
+** built on, 2 threads ran no faster than 1 (and slower when the other
+** core was busy), and half the cores leaves the rest to the application.
+** A thread that cannot be created is run on the calling thread instead.
 */
 #include "search.h"
 #include "distance.h"
@@ -275,8 +278,9 @@ static void *runJob(void *pArg){
 
 static int nThreadSetting = 0;          /* 0 = automatic; atomic access */
 
+/* Half the online CPUs (see "Threads" above), 1 to VS_SEARCH_AUTO_MAX. */
 static int autoThreads(void){
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  long n = sysconf(_SC_NPROCESSORS_ONLN)/2;
   if( n<1 ) n = 1;
   if( n>VS_SEARCH_AUTO_MAX ) n = VS_SEARCH_AUTO_MAX;
   return (int)n;

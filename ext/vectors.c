@@ -8,11 +8,27 @@
 **   DELETE FROM emb WHERE id = ?;                          -- delete
 **   COMMIT;                                                -- flush
 **   SELECT count(*) FROM emb;  SELECT id FROM emb;         -- len, ids
+**   SELECT id, distance FROM emb WHERE vec MATCH ? AND k = 10; -- search
 **
 ** Columns: id INTEGER (0 ..= 2^63-1, also the rowid) and vec BLOB
 ** (dim little-endian f32; JSON text such as '[1,2,3]' is accepted on
-** input). Options: dim=N (1..65536; when omitted the first stored vector
-** fixes it, persistently) and metric=l2|cosine|dot (used by search).
+** input), and two HIDDEN columns a search fills in: distance REAL and
+** k INTEGER. Options: dim=N (1..65536; when omitted the first stored
+** vector fixes it, persistently) and metric=l2|cosine|dot (used by search).
+**
+** SEARCH (docs/search.md). A MATCH on vec makes xBestIndex plan a search:
+** the query, then k = ?, LIMIT/OFFSET (when SQLite passes them and the
+** ORDER BY is distance or absent), id = ? or id IN (...) (taken all at
+** once with sqlite3_vtab_in, so the filter is applied before the top k
+** are chosen, never after) and id bounds go to xFilter, which makes the
+** slot array current (flushPending, then refreshSlots with freed slots
+** treated as pending), maps the side file and lets search.c compute the
+** whole result; xNext walks it. SQLite 3.40 passes no LIMIT to a table
+** searched by MATCH, so "ORDER BY distance LIMIT n" without k streams:
+** the first VEC_STREAM_FIRST rows are computed, and more (x4) each time
+** xNext runs past them. The cosine norms cached by search.c are forgotten
+** for a slot when it is written and all at once when the slot array is
+** rebuilt.
 **
 ** STORAGE. The f32 data lives in a side file beside the database, named
 ** "<database file>-vectors-<identifier>" (format: sidefile.c). Everything
