@@ -88,8 +88,14 @@ struct VsFile {
   i64 nMemAlloc;          /* capacity in slots */
 };
 
+/* An I/O failure: the message names the file and errno; a full disk
+** (ENOSPC, EDQUOT) is SQLITE_FULL, as SQLite reports it for its files. */
 static int ioError(int rc, char **pzErr, const char *zOp, VsFile *p){
-  *pzErr = sqlite3_mprintf("%s %s: %s", zOp, p->zPath, strerror(errno));
+  int iErrno = errno;
+  *pzErr = sqlite3_mprintf("%s %s: %s", zOp, p->zPath, strerror(iErrno));
+  if( (iErrno==ENOSPC || iErrno==EDQUOT) && (rc & 0xff)==SQLITE_IOERR ){
+    rc = SQLITE_FULL;
+  }
   return rc;
 }
 
@@ -463,7 +469,10 @@ int vsFileSlotCount(VsFile *p, i64 *pnSlot, char **pzErr){
     *pnSlot = p->nMemSlot;
     return SQLITE_OK;
   }
-  if( waitFlight(p, pzErr) ) return SQLITE_IOERR_WRITE;
+  {
+    int rc = waitFlight(p, pzErr);
+    if( rc ) return rc;
+  }
   if( fstat(p->fd, &st) ) return ioError(SQLITE_IOERR_FSTAT, pzErr,
                                          "cannot stat", p);
   if( p->nSlotBytes==0 || st.st_size<=VS_HEADER_BYTES ){
