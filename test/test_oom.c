@@ -1,0 +1,450 @@
+/*
+** Out of memory: SQLite's allocator (and so every allocation of veles,
+** which allocates only through sqlite3_malloc) is wrapped with
+** sqlite3_config(SQLITE_CONFIG_MALLOC) so that the k-th allocation fails,
+** once or persistently (every one from the k-th on, until disarmed).
+** For each step of a workload - open and load, CREATE, inserts, updates,
+** overwrites, deletes, savepoints, searches and veles_* functions, DROP,
+** in rollback-journal and WAL mode - and every k:
+**
+**   1. the step returns SQLITE_NOMEM (or an error saying "out of memory"),
+**      or succeeds with exactly the fault-free result; no crash;
+**   2. the database then holds the state before the step or after it,
+**      PRAGMA integrity_check is ok;
+**   3. the step and all later steps then run to the fault-free end state;
+**   4. after sqlite3_close(), SQLite's memory in use is back to what it
+**      was before the connection opened: nothing leaked (LSan checks the
+**      same under VELES_SANITIZE).
+**
+** k runs over every allocation of the step; in CI with a stride that
+** keeps the run short (about 60 values of k per step); VELES_LONG=1 takes every k.
+** cJSON (payload validation) allocates with libc's malloc and is not
+** covered.
+*/
+#include "testutil.h"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the failing allocator ------------------------------------------- */
+
+static sqlite3_mem_methods orig;
+static int bArmed = 0;           /* count and fail */
+static long nAlloc = 0;          /* allocations since armed */
+static long kFail = 0;           /* fail the k-th (0: never) */
+static int bPersist = 0;
+static long nFault = 0;          /* faults injected, in all */
+static long nStepFault = 0;      /* faults injected since armed */
+
+static int failNow(void){
+  if( !bArmed ) return 0;
+  nAlloc++;
+  if( kFail>0 && (nAlloc==kFail || (bPersist && nAlloc>kFail)) ){
+    nFault++;
+    nStepFault++;
+    return 1;
+  }
+  return 0;
+}
+static void *oomMalloc(int n){ return failNow() ? 0 : orig.xMalloc(n); }
+static void *oomRealloc(void *p, int n){
+  return failNow() ? 0 : orig.xRealloc(p, n);
+}
+
+static void arm(long k, int bPers){
+  nAlloc = 0;
+  kFail = k;
+  bPersist = bPers;
+  nStepFault = 0;
+  bArmed = 1;
+}
+static void disarm(void){ bArmed = 0; }
+
+/* ---- the workload ---------------------------------------------------- */
+
+static const char *zJournal = "delete";
+
+/* Steps 1.. run SQL on an open connection; step 0 opens it. */
+static const char *azStep[] = {
+  /* 0: open, load veles (done in C) */
+  "",
+  /* 1: create */
+  "BEGIN;"
+  "CREATE TABLE marker(t INTEGER); INSERT INTO marker VALUES(1);"
+  "CREATE VIRTUAL TABLE emb USING vectors(dim=8);"
+  "CREATE VIRTUAL TABLE meta USING payloads(tag TEXT, n INTEGER);"
+  "CREATE VIRTUAL TABLE tmp USING vectors;"
+  "COMMIT",
+  /* 2: insert both tables in one transaction (JSON and blob input) */
+  "BEGIN;"
+  "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<40)"
+  " INSERT INTO emb(id, vec) SELECT i, json_array(i, i+1, i+2, i+3, -i, 0,"
+  " i*0.5, 1) FROM c;"
+  "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<40)"
+  " INSERT INTO meta(id, json) SELECT i, json_object('tag', 't' || (i%4),"
+  " 'n', i, 'pad', printf('%.*c', i, 'x')) FROM c;"
+  "INSERT INTO tmp(id, vec) VALUES(1, veles_vec('[1,2,3]'));"
+  "UPDATE marker SET t=2;"
+  "COMMIT",
+  /* 3: overwrite and update */
+  "BEGIN;"
+  "UPDATE emb SET vec = veles_normalize(vec) WHERE id % 3 = 0;"
+  "INSERT OR REPLACE INTO emb(id, vec) SELECT id + 1000, vec FROM emb"
+  " WHERE id < 10;"
+  "UPDATE meta SET json = json_set(json, '$.tag', 'u') WHERE id % 2 = 0;"
+  "INSERT OR REPLACE INTO meta(id, json) VALUES(7, '{\"tag\":\"r\",\"n\":7}');"
+  "UPDATE emb SET id = 500 WHERE id = 5;"
+  "UPDATE marker SET t=3;"
+  "COMMIT",
+  /* 4, 5: deletes, autocommit statements (one per step: a step must be
+  ** atomic for "before or after" to mean something) */
+  "DELETE FROM emb WHERE id % 4 = 0",
+  "DELETE FROM meta WHERE id % 5 = 0",
+  /* 6: savepoints; a failing statement inside the transaction */
+  "BEGIN;"
+  "SAVEPOINT a;"
+  "INSERT INTO emb(id, vec) VALUES(2000, '[1,1,1,1,1,1,1,1]');"
+  "INSERT INTO meta(id, json) VALUES(2000, '{\"tag\":\"s\"}');"
+  "ROLLBACK TO a; RELEASE a;"
+  "INSERT OR IGNORE INTO emb(id, vec) VALUES(1, '[9,9,9,9,9,9,9,9]'),"
+  " (3000, '[3,3,3,3,3,3,3,3]');"
+  "INSERT INTO meta(id, json) VALUES(3000, '{\"tag\":\"s\",\"n\":3}');"
+  "UPDATE marker SET t=5;"
+  "COMMIT",
+  /* 7: reads: lookups, scans, search, the veles_* functions */
+  "SELECT id, veles_json(vec), veles_dim(vec) FROM emb WHERE id IN (1,2,3);"
+  "SELECT count(*), sum(veles_distance(vec, '[0,0,0,0,0,0,0,0]')) FROM emb;"
+  "SELECT id FROM emb WHERE id > 10 AND id <= 20 ORDER BY id DESC;"
+  "SELECT id, round(distance, 3) FROM emb WHERE vec MATCH "
+  " '[1,2,3,4,-1,0,0.5,1]' AND k = 5;"
+  "SELECT group_concat(id) FROM meta WHERE tag = 't1';"
+  "SELECT json FROM meta WHERE id = 3;"
+  "SELECT veles_json(veles_normalize('[3,4]')),"
+  " veles_distance('[1,0]', '[0,1]', 'cosine'), veles_version() IS NOT NULL;"
+  "SELECT v.id, p.n FROM emb v JOIN meta p USING(id) WHERE p.tag='t3'",
+  /* 8: drop a table */
+  "DROP TABLE tmp",
+  /* 9: later commits still work */
+  "BEGIN;"
+  "INSERT INTO emb(id, vec) VALUES(4000, '[4,4,4,4,4,4,4,4]');"
+  "INSERT INTO meta(id, json) VALUES(4000, '{\"tag\":\"z\"}');"
+  "UPDATE marker SET t=7;"
+  "COMMIT",
+};
+#define NSTEP ((int)(sizeof(azStep)/sizeof(azStep[0])))
+#define STEP_READ 7
+
+static char zErr[1000];
+static char *zOut = 0;           /* rows a read step returned */
+
+/* Run step i; 0 or the error (message in zErr). *ppDb for step 0. */
+static int runStep(int i, sqlite3 **ppDb){
+  sqlite3 *db = *ppDb;
+  const char *zTail = azStep[i];
+  int rc = SQLITE_OK;
+  zErr[0] = 0;
+  if( i==0 ){
+    char *zMsg = 0;
+    rc = sqlite3_open_v2("oom.db", ppDb, SQLITE_OPEN_READWRITE
+                         |SQLITE_OPEN_CREATE, 0);
+    if( rc==SQLITE_OK ){
+      sqlite3_enable_load_extension(*ppDb, 1);
+      rc = sqlite3_load_extension(*ppDb, tModulePath(), 0, &zMsg);
+    }
+    if( rc ){
+      snprintf(zErr, sizeof(zErr), "%s", zMsg ? zMsg
+               : (*ppDb ? sqlite3_errmsg(*ppDb) : "no connection"));
+      sqlite3_free(zMsg);
+      sqlite3_close(*ppDb);
+      *ppDb = 0;
+    }
+    return rc;
+  }
+  sqlite3_free(zOut);
+  zOut = 0;
+  {
+    sqlite3_str *pOut = sqlite3_str_new(0);
+    while( rc==SQLITE_OK && zTail && zTail[0] ){
+      sqlite3_stmt *p = 0;
+      rc = sqlite3_prepare_v2(db, zTail, -1, &p, &zTail);
+      if( rc || p==0 ) break;
+      while( (rc = sqlite3_step(p))==SQLITE_ROW ){
+        int c;
+        for(c=0; c<sqlite3_column_count(p); c++){
+          const unsigned char *z = sqlite3_column_text(p, c);
+          sqlite3_str_appendf(pOut, "%s%s", c ? "|" : "", z ? (char*)z
+                              : "NULL");
+        }
+        sqlite3_str_appendchar(pOut, 1, '\n');
+      }
+      if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+      if( rc ){
+        rc = sqlite3_extended_errcode(db);
+        snprintf(zErr, sizeof(zErr), "%s", sqlite3_errmsg(db));
+      }
+      sqlite3_finalize(p);
+    }
+    if( rc && zErr[0]==0 ){
+      snprintf(zErr, sizeof(zErr), "%s", sqlite3_errmsg(db));
+    }
+    if( rc==SQLITE_OK && sqlite3_str_errcode(pOut) ){
+      /* the harness's own buffer ran out of memory */
+      rc = SQLITE_NOMEM;
+      snprintf(zErr, sizeof(zErr), "out of memory (test harness)");
+    }
+    zOut = sqlite3_str_finish(pOut);
+    if( zOut==0 ) zOut = sqlite3_mprintf("");
+  }
+  return rc;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, int n){
+  const unsigned char *a = p;
+  int i;
+  for(i=0; i<n; i++){ h ^= a[i]; h *= 1099511628211ull; }
+  return h;
+}
+
+static void digestRows(sqlite3 *db, const char *zSql, sqlite3_str *pStr){
+  sqlite3_stmt *p = 0;
+  uint64_t h = 14695981039346656037ull;
+  int n = 0, rc;
+  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) ){
+    sqlite3_str_appendf(pStr, " -");
+    return;
+  }
+  while( (rc = sqlite3_step(p))==SQLITE_ROW ){
+    int c;
+    for(c=0; c<sqlite3_column_count(p); c++){
+      h = fnv(h, sqlite3_column_blob(p, c), sqlite3_column_bytes(p, c));
+      h = fnv(h, "|", 1);
+    }
+    n++;
+  }
+  if( rc!=SQLITE_DONE ){
+    sqlite3_str_appendf(pStr, " ERROR: %s", sqlite3_errmsg(db));
+  }else{
+    sqlite3_str_appendf(pStr, " %d:%016llx", n, (unsigned long long)h);
+  }
+  sqlite3_finalize(p);
+}
+
+/* The database's state as text (0 connection: "closed"). */
+static char *digest(sqlite3 *db){
+  sqlite3_str *p;
+  if( db==0 ) return sqlite3_mprintf("closed");
+  p = sqlite3_str_new(0);
+  digestRows(db, "SELECT type, name, sql FROM sqlite_schema ORDER BY name", p);
+  digestRows(db, "SELECT t FROM marker", p);
+  digestRows(db, "SELECT id, vec FROM emb", p);
+  digestRows(db, "SELECT id, json FROM meta", p);
+  digestRows(db, "SELECT id, vec FROM tmp", p);
+  return sqlite3_str_finish(p);
+}
+
+static void removeFiles(void){
+  char zCmd[64];
+  snprintf(zCmd, sizeof(zCmd), "rm -f oom.db*");
+  if( system(zCmd)!=0 ) exit(2);
+}
+
+static sqlite3 *setJournal(sqlite3 *db){
+  if( db ){
+    sqlite3_exec(db, "PRAGMA synchronous=OFF", 0, 0, 0);
+    if( strcmp(zJournal, "wal")==0 ){
+      sqlite3_exec(db, "PRAGMA journal_mode=wal", 0, 0, 0);
+    }
+  }
+  return db;
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+static char *azRef[NSTEP];       /* state after each step */
+static char *zRefRead = 0;       /* rows of the read step */
+static long anAlloc[NSTEP];      /* allocations each step makes */
+static sqlite3_int64 iBaseMem;   /* memory in use with no connection */
+static int nIter = 0, nNomem = 0, nOk = 0, nBefore = 0;
+static int nKnown = 0;           /* runs that met a known defect */
+static int bStrict = 0;          /* VELES_OOM_STRICT=1: known defects fail */
+
+static void reference(void){
+  sqlite3 *db = 0;
+  int i;
+  removeFiles();
+  for(i=0; i<NSTEP; i++){
+    arm(0, 0);
+    if( runStep(i, &db) ) fprintf(stderr, "reference step %d: %s\n", i, zErr);
+    anAlloc[i] = nAlloc;
+    disarm();
+    if( i==0 ) setJournal(db);
+    if( i==STEP_READ ) zRefRead = sqlite3_mprintf("%s", zOut);
+    azRef[i] = digest(db);
+  }
+  tClose(db);
+}
+
+static void oomLoop(int iStep, int bPers, int nStride){
+  long k;
+  int nLoopFault = 0;
+  for(k=1; k<=anAlloc[iStep]+1; k+=nStride){
+    sqlite3 *db = 0;
+    char zCase[80], *zBefore, *zGot;
+    int i, rc;
+    snprintf(zCase, sizeof(zCase), "%s.step%d.%s.%ld", zJournal, iStep,
+             bPers ? "persist" : "once", k);
+    removeFiles();
+    for(i=0; i<iStep; i++){
+      if( runStep(i, &db) ) fprintf(stderr, "setup %d: %s\n", i, zErr);
+      if( i==0 ) setJournal(db);
+    }
+    zBefore = digest(db);
+    arm(k, bPers);
+    rc = runStep(iStep, &db);
+    disarm();
+    nIter++;
+    if( nStepFault ) nLoopFault++;
+    if( iStep==0 && db ) setJournal(db);
+    /* 1. out of memory, or the right answer */
+    if( rc ){
+      nNomem++;
+      /* sqlite3_load_extension() turns any failure of the entry point
+      ** into SQLITE_ERROR "error during initialization: <message>" */
+      if( !bStrict && strncmp(zErr, "payloads: malformed field declaration",
+                              37)==0 ){
+        /* KNOWN DEFECT (docs/reliability.md): parseFields() in
+        ** payloads.c reports a failed allocation as a malformed
+        ** declaration; VELES_OOM_STRICT=1 makes it fail the test */
+        nKnown++;
+      }else if( !tCheck(zCase, (rc & 0xff)==SQLITE_NOMEM
+                         || strstr(zErr, "out of memory")!=0
+                         || (iStep==0 && strncmp(zErr, "error during "
+                                         "initialization", 26)==0),
+                  "fails with SQLITE_NOMEM") ){
+        fprintf(stderr, "  got %d: %s\n", rc, zErr);
+      }
+      if( db && !sqlite3_get_autocommit(db) ){
+        sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+      }
+    }else{
+      nOk++;
+      if( iStep==STEP_READ
+       && !tCheck(zCase, strcmp(zOut, zRefRead)==0, "the same rows") ){
+        fprintf(stderr, "  expected %s\n  got      %s\n", zRefRead, zOut);
+      }
+    }
+    /* 2. before or after */
+    zGot = digest(db);
+    if( strcmp(zGot, zBefore)==0 && strcmp(zGot, azRef[iStep])!=0 ){
+      nBefore++;
+      if( !tCheck(zCase, rc!=SQLITE_OK, "success changes the state") ){
+        fprintf(stderr, "  got %s\n", zGot);
+      }
+      if( db==0 ){
+        rc = runStep(0, &db);
+        setJournal(db);
+      }else{
+        rc = runStep(iStep, &db);
+      }
+      if( !tCheck(zCase, rc==SQLITE_OK, "the step succeeds afterwards") ){
+        fprintf(stderr, "  %s\n", zErr);
+      }
+    }else if( !tCheck(zCase, strcmp(zGot, azRef[iStep])==0,
+                      "state is before or after") ){
+      fprintf(stderr, "  rc %d %s\n  before %s\n  after  %s\n  got    %s\n",
+              rc, zErr, zBefore, azRef[iStep], zGot);
+    }
+    sqlite3_free(zGot);
+    sqlite3_free(zBefore);
+    if( db ) tRows(zCase, db, "PRAGMA integrity_check", "ok");
+    /* 3. and on to the end */
+    for(i=iStep+1; db && i<NSTEP; i++){
+      if( runStep(i, &db) ){
+        tCheck(zCase, 0, "later steps succeed");
+        fprintf(stderr, "  step %d: %s\n", i, zErr);
+        break;
+      }
+    }
+    zGot = digest(db);
+    if( !tCheck(zCase, strcmp(zGot, azRef[NSTEP-1])==0, "end state") ){
+      fprintf(stderr, "  expected %s\n  got      %s\n", azRef[NSTEP-1], zGot);
+    }
+    sqlite3_free(zGot);
+    if( db ) tRows(zCase, db, "PRAGMA integrity_check", "ok");
+    tClose(db);
+    /* 4. nothing leaked */
+    sqlite3_free(zOut);
+    zOut = 0;
+    if( !tCheck(zCase, sqlite3_memory_used()==iBaseMem,
+                "memory in use is back to the baseline") ){
+      fprintf(stderr, "  %lld bytes, baseline %lld\n", sqlite3_memory_used(),
+              iBaseMem);
+      iBaseMem = sqlite3_memory_used();
+    }
+  }
+  printf("%s step %d %s: %ld allocations, k stride %d, %d runs with a "
+         "fault\n", zJournal, iStep, bPers ? "persistent" : "once",
+         anAlloc[iStep], nStride, nLoopFault);
+}
+
+int main(int argc, char **argv){
+  int bLong = getenv("VELES_LONG")!=0 && atoi(getenv("VELES_LONG"))>0;
+  static sqlite3_mem_methods wrap;
+  /* KNOWN DEFECT (docs/reliability.md): an allocation failure inside
+  ** sqlite3_veles_init() after the first module is registered makes
+  ** sqlite3_load_extension() unload veles.so while the connection still
+  ** holds the module, and sqlite3_close() then calls into the unmapped
+  ** library (SIGSEGV). Step 0 (open and load) runs only with
+  ** VELES_OOM_LOAD=1 until the entry point is fixed. */
+  int bLoad = getenv("VELES_OOM_LOAD")!=0 && atoi(getenv("VELES_OOM_LOAD"))>0;
+  int m, i;
+  sqlite3_config(SQLITE_CONFIG_GETMALLOC, &orig);
+  wrap = orig;
+  wrap.xMalloc = oomMalloc;
+  wrap.xRealloc = oomRealloc;
+  if( sqlite3_config(SQLITE_CONFIG_MALLOC, &wrap)!=SQLITE_OK ){
+    fprintf(stderr, "cannot install the allocator\n");
+    return 2;
+  }
+  bStrict = getenv("VELES_OOM_STRICT")!=0
+            && atoi(getenv("VELES_OOM_STRICT"))>0;
+  tInit(argc, argv);
+  if( !bLoad ){
+    printf("skipped: step 0 (load under OOM, known defect; "
+           "VELES_OOM_LOAD=1 runs it)\n");
+  }
+  for(m=0; m<2; m++){
+    zJournal = m ? "wal" : "delete";
+    /* a first round loads the module and SQLite's global state */
+    reference();
+    for(i=0; i<NSTEP; i++) sqlite3_free(azRef[i]);
+    sqlite3_free(zRefRead);
+    sqlite3_free(zOut);
+    zOut = 0;
+    reference();
+    sqlite3_free(zOut);
+    zOut = 0;
+    /* in use from now on: the reference digests and rows */
+    iBaseMem = sqlite3_memory_used();
+    for(i=bLoad ? 0 : 1; i<NSTEP; i++){
+      int nStride = bLong ? 1 : (int)(anAlloc[i]/60 + 1);
+      oomLoop(i, 0, nStride);
+      oomLoop(i, 1, nStride*4);
+    }
+    for(i=0; i<NSTEP; i++) sqlite3_free(azRef[i]);
+    sqlite3_free(zRefRead);
+    sqlite3_free(zOut);
+    zOut = 0;
+  }
+  printf("%d runs, %ld faults injected: %d steps failed with NOMEM, "
+         "%d succeeded; state before %d\n", nIter, nFault, nNomem, nOk,
+         nBefore);
+  if( nKnown ){
+    printf("known defect: %d runs reported an allocation failure in "
+           "payloads' CREATE as a malformed field declaration "
+           "(VELES_OOM_STRICT=1 fails them)\n", nKnown);
+  }
+  return tDone();
+}
