@@ -118,3 +118,6 @@ if(NOT VELES_SANITIZE)
       TIMEOUT 300)
   endif()
 endif()
+
+# libFuzzer targets (-DVELES_FUZZ=ON with clang): test/fuzz/fuzz.cmake
+include(${PROJECT_SOURCE_DIR}/test/fuzz/fuzz.cmake)
