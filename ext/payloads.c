@@ -354,16 +354,17 @@ static int isSpace(char c){
 
 /*
 ** Read an identifier at z[*pi]: bare, "double", `back` or [bracket]
-** quoted. Returns a new string (sqlite3_free it), 0 when malformed.
+** quoted. Returns a new string (sqlite3_free it), 0 when malformed or
+** out of memory (then *pbNoMem is set).
 */
-static char *readIdent(const char *z, int *pi){
+static char *readIdent(const char *z, int *pi, int *pbNoMem){
   int i = *pi, n = 0;
   char *zOut;
   if( z[i]=='"' || z[i]=='`' || z[i]=='[' ){
     char cEnd = z[i]=='[' ? ']' : z[i];
     int j;
     zOut = sqlite3_malloc64(strlen(z)+1);
-    if( zOut==0 ) return 0;
+    if( zOut==0 ){ *pbNoMem = 1; return 0; }
     for(j=i+1; z[j]; j++){
       if( z[j]==cEnd ){
         if( cEnd!=']' && z[j+1]==cEnd ){ zOut[n++] = cEnd; j++; continue; }
@@ -382,6 +383,7 @@ static char *readIdent(const char *z, int *pi){
   if( !isIdentStart(z[i]) ) return 0;
   while( isIdentChar(z[i+n]) ) n++;
   zOut = sqlite3_mprintf("%.*s", n, &z[i]);
+  if( zOut==0 ) *pbNoMem = 1;
   *pi = i+n;
   return zOut;
 }
@@ -435,18 +437,23 @@ static int parseFields(int argc, const char *const*argv,
     const char *zArg = argv[i+3];
     PayField *pF = &aField[i];
     char *zType = 0;
-    int k = 0;
+    int k = 0, bNoMem = 0;
     while( isSpace(zArg[k]) ) k++;
-    pF->zName = readIdent(zArg, &k);
+    pF->zName = readIdent(zArg, &k, &bNoMem);
     if( pF->zName ){
       int k0;
       while( isSpace(zArg[k]) ) k++;
       k0 = k;
       while( isIdentChar(zArg[k]) ) k++;
-      if( k>k0 ) zType = sqlite3_mprintf("%.*s", k-k0, &zArg[k0]);
+      if( k>k0 ){
+        zType = sqlite3_mprintf("%.*s", k-k0, &zArg[k0]);
+        if( zType==0 ) bNoMem = 1;
+      }
       while( isSpace(zArg[k]) ) k++;
     }
-    if( pF->zName==0 || zType==0 || zArg[k]!=0 ){
+    if( bNoMem ){
+      rc = SQLITE_NOMEM;
+    }else if( pF->zName==0 || zType==0 || zArg[k]!=0 ){
       *pzErr = sqlite3_mprintf("payloads: malformed field declaration: "
           "expected 'name TYPE', got '%s'", zArg);
       rc = SQLITE_ERROR;
