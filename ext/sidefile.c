@@ -260,6 +260,17 @@ static void unmap(VsFile *p){
 
 void vsFileClose(VsFile *p){
   if( p==0 ) return;
+  if( p->fd>=0 && (p->nBufSlot>0 || p->nFlightSlot>0) ){
+    /* Buffered slots at close belong to a transaction that is still open:
+    ** the table is being closed under it (DROP TABLE later undone by
+    ** ROLLBACK TO, a schema reset), and the transaction may yet commit
+    ** map rows that reference them. A rolled-back transaction discarded
+    ** its buffer already. Write them and make them durable now: the
+    ** table's next instance has nothing to flush or sync at xSync. */
+    char *zErr = 0;
+    if( vsFileFlush(p, &zErr)==SQLITE_OK ) (void)fdatasync(p->fd);
+    sqlite3_free(zErr);
+  }
   unmap(p);
   vsWriterFree(p->pWriter);
   if( p->fd>=0 ) close(p->fd);
