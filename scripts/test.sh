@@ -24,3 +24,6 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz (libFuzzer, ASan + UBSan; docs/fuzzing.md)"
+bash scripts/fuzz.sh
