@@ -274,7 +274,11 @@ void faultfsTrack(const char *zDir, const char *zShadowDir){
   snprintf(zTrackDir, sizeof(zTrackDir), "%s", zDir);
   snprintf(zShadow, sizeof(zShadow), "%s", zShadowDir);
   mkdir(zShadow, 0755);
-  nFile = 0;
+  while( nFile>0 ){
+    nFile--;
+    free(aFile[nFile].aRange);
+    aFile[nFile].aRange = 0;
+  }
   memset(aFd, 0, sizeof(aFd));
   nSync = nOp = nFault = 0;
   kCut = 0;

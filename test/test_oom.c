@@ -17,7 +17,7 @@
 **      same under VELES_SANITIZE).
 **
 ** k runs over every allocation of the step; in CI with a stride that
-** keeps the run short (about 60 values of k per step); VELES_LONG=1 takes every k.
+** keeps the run short (about 60 values of k per step, 25 under ASan); VELES_LONG=1 takes every k.
 ** cJSON (payload validation) allocates with libc's malloc and is not
 ** covered.
 */
@@ -269,6 +269,11 @@ static sqlite3_int64 iBaseMem;   /* memory in use with no connection */
 static int nIter = 0, nNomem = 0, nOk = 0, nBefore = 0;
 static int nKnown = 0;           /* runs that met a known defect */
 static int bStrict = 0;          /* VELES_OOM_STRICT=1: known defects fail */
+#if defined(__SANITIZE_ADDRESS__)
+static const int bSanitize = 1;  /* ASan is slow: fewer values of k */
+#else
+static const int bSanitize = 0;
+#endif
 
 static void reference(void){
   sqlite3 *db = 0;
@@ -429,7 +434,7 @@ int main(int argc, char **argv){
     /* in use from now on: the reference digests and rows */
     iBaseMem = sqlite3_memory_used();
     for(i=bLoad ? 0 : 1; i<NSTEP; i++){
-      int nStride = bLong ? 1 : (int)(anAlloc[i]/60 + 1);
+      int nStride = bLong ? 1 : (int)(anAlloc[i]/(bSanitize ? 25 : 60) + 1);
       oomLoop(i, 0, nStride);
       oomLoop(i, 1, nStride*4);
     }
