@@ -153,6 +153,8 @@ struct VecTable {
   i64 aPendId[VEC_PENDING_ROWS];
   i64 aPendSlot[VEC_PENDING_ROWS];
   int nPend;
+  int bFlushing;                /* flushPending() is running */
+  int nRollback;                /* ROLLBACK and ROLLBACK TO calls so far */
   i64 iMaxId;                   /* largest id in the map and pending */
   int bMaxKnown;                /* iMaxId is known (this transaction) */
   float *aScratch;              /* one vector, for JSON input */
@@ -220,7 +222,7 @@ static int dbError(VecTable *p, int rc){
 static int prepareStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt){
   static const char *const azSql[STMT_COUNT] = {
     "SELECT slot FROM \"%w\".\"%w_map\" WHERE id=?1",
-    "INSERT INTO \"%w\".\"%w_map\"(id, slot) VALUES(?1, ?2)",
+    "INSERT OR FAIL INTO \"%w\".\"%w_map\"(id, slot) VALUES(?1, ?2)",
     "UPDATE \"%w\".\"%w_map\" SET slot=?2 WHERE id=?1",
     "UPDATE \"%w\".\"%w_map\" SET id=?2 WHERE id=?1",
     "DELETE FROM \"%w\".\"%w_map\" WHERE id=?1 RETURNING slot",
@@ -237,7 +239,8 @@ static int prepareStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt){
     if( eStmt==STMT_INSERT_MANY ){
       sqlite3_str *pStr = sqlite3_str_new(0);
       int i;
-      sqlite3_str_appendf(pStr, "INSERT INTO \"%w\".\"%w_map\"(id, slot) "
+      /* OR FAIL: no statement journal, so no nested xSavepoint calls */
+      sqlite3_str_appendf(pStr, "INSERT OR FAIL INTO \"%w\".\"%w_map\"(id, slot) "
                           "VALUES(?,?)", p->zSchema, p->zName);
       for(i=1; i<VEC_PENDING_ROWS; i++) sqlite3_str_appendall(pStr, ",(?,?)");
       zSql = sqlite3_str_finish(pStr);
@@ -797,6 +800,7 @@ static void restoreDim(VecTable *p){
 
 static int vecRollback(sqlite3_vtab *pVtab){
   VecTable *p = (VecTable*)pVtab;
+  p->nRollback++;
   p->nPend = 0;
   p->bMaxKnown = 0;
   if( p->pFile ) vsFileDiscard(p->pFile);
@@ -839,6 +843,7 @@ static int vecRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
   /* Buffered slots from before the savepoint stay referenced: write
   ** them out; those after it are garbage either way. */
   if( p->pFile ) rc = vsFileFlush(p->pFile, &zErr);
+  p->nRollback++;
   p->nPend = 0;
   p->bMaxKnown = 0;
   vsSlotsRollbackTo(&p->slots, iSavepoint);
@@ -879,21 +884,43 @@ static int runWrite(VecTable *p, int eStmt, i64 iA, i64 iB){
 /* Write the pending map rows (see PENDING INSERTS). */
 static int flushPending(VecTable *p){
   sqlite3_stmt *pStmt;
-  int rc = SQLITE_OK, i, n = p->nPend;
-  if( n==0 ) return SQLITE_OK;
-  p->nPend = 0;
+  int rc = SQLITE_OK, i = 0, n = p->nPend;
+  int iRollbacks = p->nRollback;
+  i64 iLastRowid;
+  if( n==0 || p->bFlushing ) return SQLITE_OK;
+  p->bFlushing = 1;
+  /* the user's last_insert_rowid() is not ours to change */
+  iLastRowid = sqlite3_last_insert_rowid(p->db);
   if( n==VEC_PENDING_ROWS ){
     rc = prepareStmt(p, STMT_INSERT_MANY, &pStmt);
-    if( rc ) return rc;
-    for(i=0; i<n; i++){
-      sqlite3_bind_int64(pStmt, 2*i+1, p->aPendId[i]);
-      sqlite3_bind_int64(pStmt, 2*i+2, p->aPendSlot[i]);
+    if( rc==SQLITE_OK ){
+      for(i=0; i<n; i++){
+        sqlite3_bind_int64(pStmt, 2*i+1, p->aPendId[i]);
+        sqlite3_bind_int64(pStmt, 2*i+2, p->aPendSlot[i]);
+      }
+      rc = stepInt(p, pStmt, 0, 0);
     }
-    return stepInt(p, pStmt, 0, 0);
+    i = rc==SQLITE_OK ? n : 0;
+  }else{
+    for(i=0; i<n; i++){
+      rc = runWrite(p, STMT_INSERT, p->aPendId[i], p->aPendSlot[i]);
+      if( rc ) break;
+    }
   }
-  for(i=0; rc==SQLITE_OK && i<n; i++){
-    rc = runWrite(p, STMT_INSERT, p->aPendId[i], p->aPendSlot[i]);
+  if( p->nRollback!=iRollbacks ){
+    /* the failure rolled the transaction (or statement) back, from
+    ** inside the nested statement: the pending rows went with it */
+    p->nPend = 0;
+  }else{
+    /* rows not written stay pending: a failed write loses nothing */
+    if( i>0 && i<n ){
+      memmove(p->aPendId, &p->aPendId[i], sizeof(i64)*(size_t)(n-i));
+      memmove(p->aPendSlot, &p->aPendSlot[i], sizeof(i64)*(size_t)(n-i));
+    }
+    p->nPend = n-i;
   }
+  sqlite3_set_last_insert_rowid(p->db, iLastRowid);
+  p->bFlushing = 0;
   return rc;
 }
 
@@ -1580,7 +1607,11 @@ static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
   ** as SQLite reads (streaming) */
   if( idxNum & VEC_PLAN_K ){
     sqlite3_value *pK = argv[iArg++];
-    if( sqlite3_value_numeric_type(pK)!=SQLITE_INTEGER
+    int eType = sqlite3_value_numeric_type(pK);
+    /* a whole-number real (bindings such as better-sqlite3 bind numbers
+    ** as reals) counts as an integer, as it does for ids */
+    if( (eType!=SQLITE_INTEGER && (eType!=SQLITE_FLOAT
+          || sqlite3_value_double(pK)!=(double)sqlite3_value_int64(pK)))
      || sqlite3_value_int64(pK)<1 ){
       char *z = describeValue(pK);
       setError(p, "vectors: k must be a positive integer: got %s",

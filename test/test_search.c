@@ -247,6 +247,8 @@ static void testErrors(sqlite3 *db){
          "vectors: k must be a positive integer: got 'ab'");
   tError("2.8", db, "SELECT id FROM s1 WHERE vec MATCH '[1,0]' AND k = NULL",
          "vectors: k must be a positive integer: got NULL");
+  tRows("2.8a", db, "SELECT count(*) FROM (SELECT id FROM s1 WHERE "
+        "vec MATCH '[1,0]' AND k = 2.0)", "2");
   tError("2.9", db, "SELECT id FROM s1 WHERE k = 3",
          "vectors: k = N needs vec MATCH: no MATCH given");
   tError("2.10", db, "SELECT id FROM s1 WHERE id MATCH 3 AND k = 1",
