@@ -308,7 +308,8 @@ static void readAll(sqlite3 *db, const Dmg *d, int t, int iSkip,
   sqlite3_finalize(p);
 }
 
-static void checkTable(sqlite3 *db, const Dmg *d, int t, const char *zWhen){
+static void checkTable(sqlite3 *db, const Dmg *d, int t, int bFirst,
+                       const char *zWhen){
   char zSql[100];
   int rc;
   const char *z;
@@ -320,6 +321,10 @@ static void checkTable(sqlite3 *db, const Dmg *d, int t, const char *zWhen){
   }
   if( t==d->t && !d->bHeaderOk && strcmp(z, "ok")==0 ){
     fzFail("%s: %s is 'ok' with a damaged header", zWhen, zSql);
+  }
+  if( bFirst && !healthy(d, t) && strcmp(z, "ok")==0 ){
+    fzFail("%s: %s is 'ok' with a short file or a non-finite vector",
+           zWhen, zSql);
   }
 }
 
@@ -442,7 +447,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
   if( mode&8 ) sqlite3_exec(db, "PRAGMA journal_mode=WAL", 0, 0, 0);
   for(t=0; t<2; t++){
     readAll(db, &d, t, 0, "first read");
-    checkTable(db, &d, t, "first check");
+    checkTable(db, &d, t, 1, "first check");
     search(db, &d, t);
     snprintf(zSql, sizeof(zSql), "INSERT INTO %s(vec, id) VALUES (?, ?)",
              aTab[t].zName);
@@ -456,7 +461,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
       fzFail("%s: %s", zSql, sqlite3_errmsg(db));
     }
     readAll(db, &d, t, 1, "read after writes");
-    checkTable(db, &d, t, "check after writes");
+    checkTable(db, &d, t, 0, "check after writes");
   }
   sqlite3_close(db);
   db = openDb(zDb);
