@@ -267,8 +267,6 @@ static char *zRefRead = 0;       /* rows of the read step */
 static long anAlloc[NSTEP];      /* allocations each step makes */
 static sqlite3_int64 iBaseMem;   /* memory in use with no connection */
 static int nIter = 0, nNomem = 0, nOk = 0, nBefore = 0;
-static int nKnown = 0;           /* runs that met a known defect */
-static int bStrict = 0;          /* VELES_OOM_STRICT=1: known defects fail */
 #if defined(__SANITIZE_ADDRESS__)
 static const int bSanitize = 1;  /* ASan is slow: fewer values of k */
 #else
@@ -317,13 +315,7 @@ static void oomLoop(int iStep, int bPers, int nStride){
       nNomem++;
       /* sqlite3_load_extension() turns any failure of the entry point
       ** into SQLITE_ERROR "error during initialization: <message>" */
-      if( !bStrict && strncmp(zErr, "payloads: malformed field declaration",
-                              37)==0 ){
-        /* KNOWN DEFECT (docs/reliability.md): parseFields() in
-        ** payloads.c reports a failed allocation as a malformed
-        ** declaration; VELES_OOM_STRICT=1 makes it fail the test */
-        nKnown++;
-      }else if( !tCheck(zCase, (rc & 0xff)==SQLITE_NOMEM
+      if( !tCheck(zCase, (rc & 0xff)==SQLITE_NOMEM
                          || strstr(zErr, "out of memory")!=0
                          || (iStep==0 && strncmp(zErr, "error during "
                                          "initialization", 26)==0),
@@ -413,8 +405,6 @@ int main(int argc, char **argv){
     fprintf(stderr, "cannot install the allocator\n");
     return 2;
   }
-  bStrict = getenv("VELES_OOM_STRICT")!=0
-            && atoi(getenv("VELES_OOM_STRICT"))>0;
   tInit(argc, argv);
   if( !bLoad ){
     printf("skipped: step 0 (load under OOM, known defect; "
@@ -446,10 +436,5 @@ int main(int argc, char **argv){
   printf("%d runs, %ld faults injected: %d steps failed with NOMEM, "
          "%d succeeded; state before %d\n", nIter, nFault, nNomem, nOk,
          nBefore);
-  if( nKnown ){
-    printf("known defect: %d runs reported an allocation failure in "
-           "payloads' CREATE as a malformed field declaration "
-           "(VELES_OOM_STRICT=1 fails them)\n", nKnown);
-  }
   return tDone();
 }
