@@ -6,7 +6,8 @@
 **
 ** It works on every SQLite version and on both modules; on SQLite 3.44
 ** and newer the modules also hand the same check to PRAGMA
-** integrity_check through xIntegrity (vsCheckTable is shared).
+** integrity_check through xIntegrity (vsCheckIntegrity), which skips the
+** shadow tables' own integrity_check that the PRAGMA does anyway.
 **
 ** What is checked, reading only (nothing is repaired):
 **   vectors   <t>_config: ident, dim, metric, format present and valid;
@@ -38,6 +39,7 @@ struct Check {
   sqlite3_str *pOut;            /* problems, one per line */
   int nProblem;
   int rc;                       /* an error that stopped the check */
+  int bShadow;                  /* also integrity_check the shadow tables */
 };
 
 static void problem(Check *c, const char *zFormat, ...){
@@ -95,7 +97,9 @@ static void listRows(Check *c, sqlite3_stmt *pStmt, const char *zWhat){
 
 /* SQLite's own integrity_check of one shadow table and its indexes. */
 static void checkShadow(Check *c, const char *zShadow){
-  sqlite3_stmt *pStmt = query(c, "PRAGMA \"%w\".integrity_check(\"%w_%w\")",
+  sqlite3_stmt *pStmt;
+  if( !c->bShadow ) return;     /* PRAGMA integrity_check does it itself */
+  pStmt = query(c, "PRAGMA \"%w\".integrity_check(\"%w_%w\")",
                               c->zSchema, c->zTable, zShadow);
   if( pStmt==0 ) return;
   while( sqlite3_step(pStmt)==SQLITE_ROW ){
@@ -278,7 +282,7 @@ static void checkPayloads(Check *c){
 }
 
 int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
-                 char **pzReport){
+                 int bShadow, char **pzReport){
   Check c;
   sqlite3_stmt *pStmt = 0;
   char *zSql;
@@ -287,6 +291,7 @@ int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
   c.db = db;
   c.zSchema = zSchema;
   c.zTable = zTable;
+  c.bShadow = bShadow;
   *pzReport = 0;
   zSql = sqlite3_mprintf("SELECT sql FROM \"%w\".sqlite_schema "
                          "WHERE type='table' AND name=?", zSchema);
@@ -322,6 +327,15 @@ int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
   return SQLITE_OK;
 }
 
+int vsCheckIntegrity(sqlite3 *db, const char *zSchema, const char *zTable,
+                     char **pzErr){
+  char *zReport = 0;
+  int rc = vsCheckTable(db, zSchema, zTable, 0, &zReport);
+  if( rc==SQLITE_NOTFOUND ) rc = SQLITE_OK;
+  *pzErr = zReport;
+  return rc;
+}
+
 /* veles_check('table') or veles_check('schema.table') */
 static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zArg = (const char*)sqlite3_value_text(argv[0]);
@@ -342,7 +356,7 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     return;
   }
   rc = vsCheckTable(sqlite3_context_db_handle(ctx), zSchema,
-                    zDot ? zDot+1 : zArg, &zReport);
+                    zDot ? zDot+1 : zArg, 1, &zReport);
   if( rc==SQLITE_NOTFOUND ){
     char *zErr = sqlite3_mprintf("veles_check: expected the name of a "
         "vectors or payloads table, got '%s'", zArg);

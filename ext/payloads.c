@@ -1972,31 +1972,40 @@ static int payRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
 
 /* ---- registration ---------------------------------------------------- */
 
-static sqlite3_module payModule = {
-  /* iVersion    */ 3,
-  /* xCreate     */ payCreate,
-  /* xConnect    */ payConnect,
-  /* xBestIndex  */ payBestIndex,
-  /* xDisconnect */ payDisconnect,
-  /* xDestroy    */ payDestroy,
-  /* xOpen       */ payOpen,
-  /* xClose      */ payClose,
-  /* xFilter     */ payFilter,
-  /* xNext       */ payNext,
-  /* xEof        */ payEof,
-  /* xColumn     */ payColumn,
-  /* xRowid      */ payRowid,
-  /* xUpdate     */ payUpdate,
-  /* xBegin      */ payBegin,
-  /* xSync       */ paySync,
-  /* xCommit     */ payCommit,
-  /* xRollback   */ payRollback,
-  /* xFindMethod */ 0,
-  /* xRename     */ payRename,
-  /* xSavepoint  */ paySavepoint,
-  /* xRelease    */ payRelease,
-  /* xRollbackTo */ payRollbackTo,
-  /* xShadowName */ payShadowName
+static int payIntegrity(sqlite3_vtab *pVtab, const char *zSchema,
+                        const char *zTabName, int mFlags, char **pzErr){
+  (void)mFlags;
+  return vsCheckIntegrity(((PayTable*)pVtab)->db, zSchema, zTabName, pzErr);
+}
+
+static VsModule payModule = {
+  {
+    /* iVersion    */ 4,
+    /* xCreate     */ payCreate,
+    /* xConnect    */ payConnect,
+    /* xBestIndex  */ payBestIndex,
+    /* xDisconnect */ payDisconnect,
+    /* xDestroy    */ payDestroy,
+    /* xOpen       */ payOpen,
+    /* xClose      */ payClose,
+    /* xFilter     */ payFilter,
+    /* xNext       */ payNext,
+    /* xEof        */ payEof,
+    /* xColumn     */ payColumn,
+    /* xRowid      */ payRowid,
+    /* xUpdate     */ payUpdate,
+    /* xBegin      */ payBegin,
+    /* xSync       */ paySync,
+    /* xCommit     */ payCommit,
+    /* xRollback   */ payRollback,
+    /* xFindMethod */ 0,
+    /* xRename     */ payRename,
+    /* xSavepoint  */ paySavepoint,
+    /* xRelease    */ payRelease,
+    /* xRollbackTo */ payRollbackTo,
+    /* xShadowName */ payShadowName,
+  },
+  /* xIntegrity (3.44+) */ payIntegrity,
 };
 
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){
@@ -2006,6 +2015,6 @@ int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){
   (void)pConn;
   if( pPC==0 ) return SQLITE_NOMEM;
   memset(pPC, 0, sizeof(*pPC));
-  return sqlite3_create_module_v2(db, "payloads", &payModule, pPC,
+  return sqlite3_create_module_v2(db, "payloads", &payModule.base, pPC,
                                   sqlite3_free);
 }

@@ -1853,40 +1853,46 @@ static int vecFindFunction(sqlite3_vtab *pVtab, int nArg, const char *zName,
   return 0;
 }
 
-static sqlite3_module vectorsModule = {
-  /* iVersion    */ 3,
-  /* xCreate     */ vecCreate,
-  /* xConnect    */ vecConnect,
-  /* xBestIndex  */ vecBestIndex,
-  /* xDisconnect */ vecDisconnect,
-  /* xDestroy    */ vecDestroy,
-  /* xOpen       */ vecOpen,
-  /* xClose      */ vecClose,
-  /* xFilter     */ vecFilter,
-  /* xNext       */ vecNext,
-  /* xEof        */ vecEof,
-  /* xColumn     */ vecColumn,
-  /* xRowid      */ vecRowid,
-  /* xUpdate     */ vecUpdate,
-  /* xBegin      */ vecBegin,
-  /* xSync       */ vecSync,
-  /* xCommit     */ vecCommit,
-  /* xRollback   */ vecRollback,
-  /* xFindFunction */ vecFindFunction,
-  /* xRename     */ vecRename,
-  /* xSavepoint  */ vecSavepoint,
-  /* xRelease    */ vecRelease,
-  /* xRollbackTo */ vecRollbackTo,
-  /* xShadowName */ vecShadowName,
-#if SQLITE_VERSION_NUMBER>=3044000
-  /* xIntegrity  */ 0,
-#endif
+static int vecIntegrity(sqlite3_vtab *pVtab, const char *zSchema,
+                        const char *zTabName, int mFlags, char **pzErr){
+  (void)mFlags;
+  return vsCheckIntegrity(((VecTable*)pVtab)->db, zSchema, zTabName, pzErr);
+}
+
+static VsModule vectorsModule = {
+  {
+    /* iVersion    */ 4,
+    /* xCreate     */ vecCreate,
+    /* xConnect    */ vecConnect,
+    /* xBestIndex  */ vecBestIndex,
+    /* xDisconnect */ vecDisconnect,
+    /* xDestroy    */ vecDestroy,
+    /* xOpen       */ vecOpen,
+    /* xClose      */ vecClose,
+    /* xFilter     */ vecFilter,
+    /* xNext       */ vecNext,
+    /* xEof        */ vecEof,
+    /* xColumn     */ vecColumn,
+    /* xRowid      */ vecRowid,
+    /* xUpdate     */ vecUpdate,
+    /* xBegin      */ vecBegin,
+    /* xSync       */ vecSync,
+    /* xCommit     */ vecCommit,
+    /* xRollback   */ vecRollback,
+    /* xFindFunction */ vecFindFunction,
+    /* xRename     */ vecRename,
+    /* xSavepoint  */ vecSavepoint,
+    /* xRelease    */ vecRelease,
+    /* xRollbackTo */ vecRollbackTo,
+    /* xShadowName */ vecShadowName,
+  },
+  /* xIntegrity (3.44+) */ vecIntegrity,
 };
 
 int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
   int rc;
   vsConnRef(pConn);
-  rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule, pConn,
+  rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule.base, pConn,
                                 vsConnUnref);
   if( rc==SQLITE_OK ) rc = vsSearchRegister(db);
   return rc;

@@ -99,8 +99,24 @@ void vsConnDropMemFile(VsConn *p, const char *zIdent);
 ** SQLITE_NOTFOUND when it is not a veles table.
 */
 int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
-                 char **pzReport);
+                 int bShadow, char **pzReport);
 int vsCheckRegister(sqlite3 *db);
+
+/*
+** SQLite 3.44 added xIntegrity after xShadowName (module iVersion 4), and
+** PRAGMA integrity_check calls it. The headers this builds with may be
+** older, so a module is declared as this struct: the same layout with the
+** one more member. Older SQLite reads only the members it knows.
+*/
+typedef struct VsModule VsModule;
+struct VsModule {
+  sqlite3_module base;
+  int (*xIntegrity)(sqlite3_vtab *pVtab, const char *zSchema,
+                    const char *zTabName, int mFlags, char **pzErr);
+};
+/* xIntegrity for either module, given the table's connection. */
+int vsCheckIntegrity(sqlite3 *db, const char *zSchema, const char *zTable,
+                     char **pzErr);
 
 /* ---- registration ---------------------------------------------------- */
 int vsVectorsRegister(sqlite3 *db, VsConn *pConn);

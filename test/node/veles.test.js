@@ -163,6 +163,23 @@ test('3.3 durable across connections; PRAGMA integrity_check', { skip }, () => {
   db.close();
 });
 
+test('3.4 PRAGMA integrity_check reports damage through xIntegrity', { skip }, () => {
+  const db = fresh('i.db');
+  db.exec(`CREATE VIRTUAL TABLE emb USING vectors(dim=2);
+           INSERT INTO emb VALUES (1, '[1,2]'), (2, '[3,4]');
+           CREATE VIRTUAL TABLE meta USING payloads(lang TEXT);
+           INSERT INTO meta(id, json) VALUES (1, '{"lang":"en"}');`);
+  assert.deepStrictEqual(db.prepare('PRAGMA integrity_check').pluck().all(), ['ok']);
+  // edit shadow rows as an application with defensive mode off could
+  db.unsafeMode(true);
+  db.exec(`UPDATE emb_map SET slot = 9 WHERE id = 2;
+           UPDATE meta_data SET lang = 'fr' WHERE id = 1;`);
+  const report = db.prepare('PRAGMA integrity_check').pluck().all().join('\n');
+  assert.match(report, /emb: slots past the end of the side file \(2 slots\): 9/);
+  assert.match(report, /meta: ids whose field lang differs from their payload: 1/);
+  db.close();
+});
+
 // 4. search
 test('4.0 search', { skip }, () => {
   const db = fresh('s.db');
