@@ -147,6 +147,15 @@ static void checkVectors(Check *c){
   if( iFormat!=1 ) problem(c, "%s_config: format missing or not 1", c->zTable);
   if( c->nProblem ) return;
 
+  /* a scan of the table writes its connection's buffered vectors, so
+  ** that the file shows this transaction's own writes too (a damaged
+  ** table fails the scan: the checks below say why) */
+  pStmt = query(c, "SELECT count(*) FROM \"%w\".\"%w\"", c->zSchema,
+                c->zTable);
+  if( pStmt ) sqlite3_step(pStmt);
+  sqlite3_finalize(pStmt);
+  if( c->nProblem || c->rc ) return;
+
   /* the side file */
   zDb = sqlite3_db_filename(c->db, c->zSchema);
   if( zDb && zDb[0] ){

@@ -1476,7 +1476,7 @@ static int slotsOfIds(VecTable *p, const i64 *aIds, i64 nIds,
       }
     }
     if( rc==SQLITE_OK && *pnSlot>1 ){
-      qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
+      if( *pnSlot>1 ) qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
     }
   }else{
     /* open addressing, ids are >= 0 so -1 marks an empty entry */
@@ -1669,7 +1669,9 @@ static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
   if( rc==SQLITE_OK && pCur->nIds>0 ){
     /* ascending, distinct, within the bounds */
     i64 j = 0;
-    qsort(pCur->aIds, (size_t)pCur->nIds, sizeof(i64), cmpI64);
+    if( pCur->nIds>1 ){
+      qsort(pCur->aIds, (size_t)pCur->nIds, sizeof(i64), cmpI64);
+    }
     for(i=0; i<pCur->nIds; i++){
       i64 x = pCur->aIds[i];
       if( (j==0 || x!=pCur->aIds[j-1]) && x>=pCur->iMinId && x<=pCur->iMaxId ){
@@ -1741,6 +1743,8 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   if( idxNum & VEC_PLAN_MATCH ) return searchFilter(pCur, idxNum, argv);
   rc = checkUsable(p);
   if( rc==SQLITE_OK ) rc = flushPending(p);
+  /* another connection may have stored the first vector */
+  if( rc==SQLITE_OK && p->nDim==0 ) rc = refreshDim(p);
   if( rc ) return rc;
   if( idxNum & VEC_PLAN_EQ ){
     int bFound = 0;
@@ -1754,14 +1758,21 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
     }
     return rc;
   }else{
-    sqlite3_str *pSql = sqlite3_str_new(p->db);
+    sqlite3_str *pSql;
     const char *zSep = " WHERE";
-    char *zSql;
+    char *zSql = 0;
     int i;
     static const struct { int bit; const char *zOp; } aOp[] = {
       {VEC_PLAN_GT, ">"}, {VEC_PLAN_GE, ">="},
       {VEC_PLAN_LT, "<"}, {VEC_PLAN_LE, "<="},
     };
+    /* a scan puts the buffered vectors in the file: whoever reads the
+    ** file next (veles_check, another process) finds them there */
+    if( p->pFile ){
+      rc = vsFileFlush(p->pFile, &zSql);
+      if( rc ) return takeError(p, rc, zSql);
+    }
+    pSql = sqlite3_str_new(p->db);
     sqlite3_str_appendf(pSql, "SELECT id, slot FROM \"%w\".\"%w_map\"",
                         p->zSchema, p->zName);
     for(i=0; i<4; i++){

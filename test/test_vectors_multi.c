@@ -40,6 +40,12 @@ static void testTwoConnections(const char *zMode){
         "6|0000C0400000C040\n7|0000E0400000E040");
   tRows(strcmp(zMode, "wal") ? "1.4" : "1.5", b,
         "SELECT count(DISTINCT slot), count(*) FROM v_map", "5|5");
+  /* a table without dim: the other connection's first vector fixes it,
+  ** and this one reads it at once */
+  tExec(a, "CREATE VIRTUAL TABLE nodim USING vectors");
+  tExec(b, "INSERT INTO nodim VALUES (1,'[1,2,3]')");
+  tRows(strcmp(zMode, "wal") ? "1.6" : "1.7", a,
+        "SELECT id, hex(vec) FROM nodim", "1|0000803F0000004000004040");
   tClose(a);
   tClose(b);
 }
