@@ -381,8 +381,8 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(zSchema);
 }
 
-int vsCheckRegister(sqlite3 *db){
+int vsCheckRegister(sqlite3 *db, int bRemove){
   return sqlite3_create_function(db, "veles_check", 1,
                                  SQLITE_UTF8|SQLITE_DIRECTONLY, 0,
-                                 checkFunc, 0, 0);
+                                 bRemove ? 0 : checkFunc, 0, 0);
 }

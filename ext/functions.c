@@ -200,7 +200,7 @@ static void kernelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, vsDistanceKernelName(), -1, SQLITE_STATIC);
 }
 
-int vsFunctionsRegister(sqlite3 *db){
+int vsFunctionsRegister(sqlite3 *db, int bRemove){
   static const struct {
     const char *zName;
     int nArg;
@@ -223,7 +223,8 @@ int vsFunctionsRegister(sqlite3 *db){
     int eFlags = SQLITE_UTF8 | SQLITE_INNOCUOUS;
     if( aFunc[i].bDeterministic ) eFlags |= SQLITE_DETERMINISTIC;
     rc = sqlite3_create_function(db, aFunc[i].zName, aFunc[i].nArg, eFlags,
-                                 0, aFunc[i].xFunc, 0, 0);
+                                 0, bRemove ? 0 : aFunc[i].xFunc, 0, 0);
+    if( bRemove ) rc = SQLITE_OK;   /* remove all, whatever happens */
   }
   return rc;
 }

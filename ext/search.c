@@ -186,33 +186,45 @@ struct Job {
   int bThread;            /* tid was started */
 };
 
-/* Score nRow consecutive slots from iSlot (all live, all wanted). */
+/* The score a row must beat to enter h: its worst, or +Inf if not full. */
+static double heapBar(const Heap *h){
+  return h->n==h->nMax ? h->a[0].rDist : HUGE_VAL;
+}
+
+/*
+** Score nRow consecutive slots from iSlot (all live, all wanted). A row
+** whose score is sound and above the heap's worst is dropped at once
+** (the usual case: one compare with a value held in a register);
+** heapPush() would drop it too, and makes the same choice for the rest.
+*/
 static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
   const VsSearch *p = pJob->p;
   const int n = p->nDim;
   const float *aRow = p->aMatrix + iSlot*(i64)n;
+  const i64 *aId = p->aId + iSlot;
   float aSum[VS_SEARCH_CHUNK];
   i64 i;
   Heap *h = &pJob->heap;
+  double rBar = heapBar(h);
   switch( p->eMetric ){
     case VS_METRIC_L2:
       vsDistanceBatch(VS_BATCH_L2SQUARED, p->aQuery, aRow, nRow, n, aSum);
       for(i=0; i<nRow; i++){
         double r = aSum[i];
-        if( !sumIsSound(aSum[i]) ){
-          r = l2SquaredDouble(p->aQuery, aRow+i*n, n);
-        }else if( h->n==h->nMax && r>h->a[0].rDist ){
-          continue;                              /* the usual case: quick */
-        }
-        heapPush(h, r, p->aId[iSlot+i], iSlot+i);
+        if( r>rBar && sumIsSound(aSum[i]) ) continue;
+        if( !sumIsSound(aSum[i]) ) r = l2SquaredDouble(p->aQuery, aRow+i*n, n);
+        heapPush(h, r, aId[i], iSlot+i);
+        rBar = heapBar(h);
       }
       break;
     case VS_METRIC_DOT:
       vsDistanceBatch(VS_BATCH_DOT, p->aQuery, aRow, nRow, n, aSum);
       for(i=0; i<nRow; i++){
         double r = aSum[i];
+        if( -r>rBar && sumIsSound(aSum[i]) ) continue;
         if( !sumIsSound(aSum[i]) ) r = dotDouble(p->aQuery, aRow+i*n, n);
-        heapPush(h, r==0.0 ? 0.0 : -r, p->aId[iSlot+i], iSlot+i);
+        heapPush(h, r==0.0 ? 0.0 : -r, aId[i], iSlot+i);
+        rBar = heapBar(h);
       }
       break;
     default: {                                   /* VS_METRIC_COSINE */
@@ -232,7 +244,9 @@ static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
           if( c<-1.0 ) c = -1.0;
           r = 1.0 - c;
         }
-        heapPush(h, r, p->aId[iSlot+i], iSlot+i);
+        if( r>rBar ) continue;
+        heapPush(h, r, aId[i], iSlot+i);
+        rBar = heapBar(h);
       }
       break;
     }
@@ -310,12 +324,14 @@ static void threadsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_int(ctx, vsSearchThreads());
 }
 
-int vsSearchRegister(sqlite3 *db){
+int vsSearchRegister(sqlite3 *db, int bRemove){
+  void (*xFunc)(sqlite3_context*, int, sqlite3_value**) =
+      bRemove ? 0 : threadsFunc;
   int rc = sqlite3_create_function(db, "veles_threads", 0,
-      SQLITE_UTF8|SQLITE_DIRECTONLY, 0, threadsFunc, 0, 0);
-  if( rc==SQLITE_OK ){
+      SQLITE_UTF8|SQLITE_DIRECTONLY, 0, xFunc, 0, 0);
+  if( rc==SQLITE_OK || bRemove ){
     rc = sqlite3_create_function(db, "veles_threads", 1,
-        SQLITE_UTF8|SQLITE_DIRECTONLY, 0, threadsFunc, 0, 0);
+        SQLITE_UTF8|SQLITE_DIRECTONLY, 0, xFunc, 0, 0);
   }
   return rc;
 }

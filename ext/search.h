@@ -58,6 +58,6 @@ int vsSearchRun(const VsSearch *p, VsSearchHit **paHit, i64 *pnHit);
 /* The scan-thread setting (process-wide): 0 = automatic. */
 int vsSearchThreads(void);
 /* Register veles_threads() on db. */
-int vsSearchRegister(sqlite3 *db);
+int vsSearchRegister(sqlite3 *db, int bRemove);
 
 #endif /* SEARCH_H */

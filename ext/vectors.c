@@ -1905,6 +1905,6 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
   vsConnRef(pConn);
   rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule.base, pConn,
                                 vsConnUnref);
-  if( rc==SQLITE_OK ) rc = vsSearchRegister(db);
+  if( rc==SQLITE_OK ) rc = vsSearchRegister(db, 0);
   return rc;
 }

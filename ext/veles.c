@@ -9,6 +9,7 @@
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT1
 #include "veles_int.h"
+#include "search.h"
 
 #ifdef _WIN32
 __declspec(dllexport)
@@ -28,8 +29,19 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
   if( pConn==0 ) return SQLITE_NOMEM;
   rc = vsVectorsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsPayloadsRegister(db, pConn);
-  if( rc==SQLITE_OK ) rc = vsFunctionsRegister(db);
-  if( rc==SQLITE_OK ) rc = vsCheckRegister(db);
+  if( rc==SQLITE_OK ) rc = vsFunctionsRegister(db, 0);
+  if( rc==SQLITE_OK ) rc = vsCheckRegister(db, 0);
+  if( rc ){
+    /* SQLite unloads the library after a failure: take back every
+    ** module and function that points into it */
+    sqlite3_create_module_v2(db, "vectors", 0, 0, 0);
+    sqlite3_create_module_v2(db, "payloads", 0, 0, 0);
+    vsFunctionsRegister(db, 1);
+    vsCheckRegister(db, 1);
+    vsSearchRegister(db, 1);
+    *pzErrMsg = sqlite3_mprintf("veles: cannot register its modules and "
+                                "functions: %s", sqlite3_errstr(rc));
+  }
   vsConnUnref(pConn);
   return rc;
 }

@@ -100,7 +100,7 @@ void vsConnDropMemFile(VsConn *p, const char *zIdent);
 */
 int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
                  int bShadow, char **pzReport);
-int vsCheckRegister(sqlite3 *db);
+int vsCheckRegister(sqlite3 *db, int bRemove);
 
 /*
 ** SQLite 3.44 added xIntegrity after xShadowName (module iVersion 4), and
@@ -118,9 +118,12 @@ struct VsModule {
 int vsCheckIntegrity(sqlite3 *db, const char *zSchema, const char *zTable,
                      char **pzErr);
 
-/* ---- registration ---------------------------------------------------- */
+/* ---- registration ----------------------------------------------------
+** Functions are registered with bRemove==0, and removed again (bRemove=1)
+** when loading fails halfway: nothing may point into a library that
+** SQLite unloads after a failed sqlite3_veles_init(). */
 int vsVectorsRegister(sqlite3 *db, VsConn *pConn);
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn);
-int vsFunctionsRegister(sqlite3 *db);
+int vsFunctionsRegister(sqlite3 *db, int bRemove);
 
 #endif /* VELES_INT_H */
