@@ -277,6 +277,11 @@ int main(int argc, char **argv){
            aVeles[i], r, zTarget);
   }
   printf("%s\n", nMiss ? "some targets missed" : "all targets met");
+  /* machine-readable lines for scripts/bench.sh and its chart */
+  for(i=0; i<NOP; i++){
+    printf("ratio\tpayloads N=%d\t%s\t%.3f\t%.2f\n", N, azName[i],
+           aPlain[i]/aVeles[i], aTarget[i]>0 ? aTarget[i] : 0.0);
+  }
   for(i=0; i<N; i++) free(azJson[i]);
   free(azJson);
   free(aOrder);

@@ -366,6 +366,15 @@ static void runDim(const char *zDir, int nDim, int bVec0){
          (NQUERY/tVeles1)/(NPLAIN/tPlain));
   printf("  scan rate / plain read, 1 thread:      %6.2f  (2 threads: %.2f)\n",
          tRead1/tVeles1*NQUERY, tReadT/tVeles*NQUERY);
+  /* machine-readable lines for scripts/bench.sh and its chart */
+  if( bVec0 ){
+    printf("ratio\tsearch %dx%d k=%d\tqueries/s vs sqlite-vec\t%.3f\t3\n",
+           N, nDim, K, tVec0/tVeles1);
+  }
+  printf("ratio\tsearch %dx%d k=%d\tqueries/s vs plain table\t%.3f\t0\n",
+         N, nDim, K, (NQUERY/tVeles1)/(NPLAIN/tPlain));
+  printf("ratio\tsearch %dx%d k=%d\tscan rate / plain read\t%.3f\t0.7\n",
+         N, nDim, K, tRead1/tVeles1*NQUERY);
   fflush(stdout);
 
   munmap((char*)aMapped-4096, 4096+nFloat*4);
