@@ -166,17 +166,20 @@ static void testRandomSql(sqlite3 *db){
 }
 
 /* 8.2: the pair and batch kernels called directly, with every vector
-** ending at an unmapped page and unaligned rows */
+** ending at an unmapped page, unaligned rows, and row counts that reach
+** the kernels' 8- and 16-row groups and their partial last group */
 static void testKernelsDirect(void){
   int n, nBad = 0;
   char zMsg[200] = "";
   for(n=1; n<=300; n++){
-    int nRow = 1 + (n*7) % 11;          /* 1..11 rows: every remainder of 4 */
+    /* 1..11 rows (every remainder of 4), and for every third n 33..40
+    ** rows, which reach the 8- and 16-row groups of the batch kernels */
+    int nRow = (n%3)==0 ? 33 + n%8 : 1 + (n*7) % 11;
     void *pMapQ, *pMapM;
     size_t nMapQ, nMapM;
     float *q = guardAlloc(n, &pMapQ, &nMapQ);
     float *m = guardAlloc(n*nRow, &pMapM, &nMapM);
-    float aOut[12];
+    float aOut[41];
     int r;
     randVector(q, n, n%3);
     randVector(m, n*nRow, n%3);
