@@ -12,7 +12,9 @@ out=build/bench-results.tsv
 for b in build/bench_vectors build/bench_payloads build/bench_search; do
   [ -x "$b" ] || continue
   echo "== $b"
-  "$b" build/veles.so "build/bench-scratch/$(basename "$b")" | tee -a "$out"
+  dir="build/bench-scratch/$(basename "$b")"
+  mkdir -p "$dir"
+  "$b" build/veles.so "$dir" | tee -a "$out"
 done
 /usr/bin/python3 scripts/bench_chart.py "$out" docs/bench.svg
 echo "chart: docs/bench.svg"
