@@ -153,7 +153,7 @@ static int verify(sqlite3 *db, int b, int *aTag){
 static void crashLoop(const char *zMode, int nIter, unsigned seed){
   char zDb[64], zLog[64], zCase[32];
   static int aTag[NID];
-  int iter, bModel = 0, nFailBefore;
+  int iter, bModel = 0, nFailBefore, nStall = 0, bAck0 = 0;
   sqlite3 *db;
   snprintf(zDb, sizeof(zDb), "crash-%s.db", zMode);
   snprintf(zLog, sizeof(zLog), "crash-%s.log", zMode);
@@ -174,7 +174,9 @@ static void crashLoop(const char *zMode, int nIter, unsigned seed){
     pid = fork();
     if( pid==0 ) writer(zDb, zMode, bModel+1, fdAck);
     close(fdAck);
-    usleep(1000 + (unsigned)(rand() % 300000));
+    /* a kill lands 1-300 ms in; after kills without progress (a large
+    ** batch takes longer than that with fsyncs) the window widens */
+    usleep(1000 + (unsigned)(rand() % (300000*(1 + nStall))));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     bAck = lastAck(zLog);
@@ -189,6 +191,8 @@ static void crashLoop(const char *zMode, int nIter, unsigned seed){
       n = batchOps(bModel, aOpId, aOpDel, 20000);
       for(i=0; i<n; i++) aTag[aOpId[i]] = aOpDel[i] ? 0 : bModel;
     }
+    nStall = bDb>bAck0 ? 0 : nStall+1;
+    bAck0 = bDb;
     nFailBefore = 0;
     if( bOk ) bOk = verify(db, bDb, aTag);
     if( !tCheck(zCase, bOk, "state equals the last committed batch") ){
