@@ -644,11 +644,11 @@ const char *vsDistanceMetricName(int eMetric){
 }
 
 /* True when an f32 sum can be trusted (see "Precision" above). */
-static int sumIsSound(float r){
+int vsDistanceSumIsSound(float r){
   return isfinite(r) && fabsf(r)>=1e-30f;
 }
 
-static double l2SquaredDouble(const float *a, const float *b, int n){
+double vsDistanceL2SquaredDouble(const float *a, const float *b, int n){
   double s = 0;
   int i;
   for(i=0; i<n; i++){
@@ -658,7 +658,7 @@ static double l2SquaredDouble(const float *a, const float *b, int n){
   return s;
 }
 
-static double dotDouble(const float *a, const float *b, int n){
+double vsDistanceDotDouble(const float *a, const float *b, int n){
   double s = 0;
   int i;
   for(i=0; i<n; i++) s += (double)a[i]*(double)b[i];
@@ -668,11 +668,12 @@ static double dotDouble(const float *a, const float *b, int n){
 /* sum (a-b)^2, or a.b, as f32 when sound, else in double. */
 static double sumL2(const VsKernel *p, const float *a, const float *b, int n){
   float r = p->xL2(a, b, n);
-  return sumIsSound(r) ? (double)r : l2SquaredDouble(a, b, n);
+  return vsDistanceSumIsSound(r) ? (double)r
+                                 : vsDistanceL2SquaredDouble(a, b, n);
 }
 static double sumDot(const VsKernel *p, const float *a, const float *b, int n){
   float r = p->xDot(a, b, n);
-  return sumIsSound(r) ? (double)r : dotDouble(a, b, n);
+  return vsDistanceSumIsSound(r) ? (double)r : vsDistanceDotDouble(a, b, n);
 }
 
 double vsDistance(int eMetric, const float *a, const float *b, int n){

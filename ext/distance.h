@@ -82,4 +82,10 @@ const char *vsDistanceKernelName(void);
 */
 int vsDistanceSetKernel(const char *zName);
 
+/* Sums the f32 kernels cannot be trusted with (not finite, or below
+** 1e-30 in magnitude) are recomputed in double with these. */
+int vsDistanceSumIsSound(float r);
+double vsDistanceL2SquaredDouble(const float *a, const float *b, int n);
+double vsDistanceDotDouble(const float *a, const float *b, int n);
+
 #endif /* DISTANCE_H */

@@ -1093,31 +1093,6 @@ static int payRowid(sqlite3_vtab_cursor *pBase, sqlite3_int64 *pRowid){
 
 /* ---- JSON validation and field extraction ---------------------------- */
 
-/* Length of the JSON number at z (strict grammar), 0 when malformed. */
-static int jsonNumberLength(const char *z){
-  int i = 0;
-  if( z[i]=='-' ) i++;
-  if( z[i]=='0' ){
-    i++;
-  }else if( z[i]>='1' && z[i]<='9' ){
-    while( z[i]>='0' && z[i]<='9' ) i++;
-  }else{
-    return 0;
-  }
-  if( z[i]=='.' ){
-    i++;
-    if( z[i]<'0' || z[i]>'9' ) return 0;
-    while( z[i]>='0' && z[i]<='9' ) i++;
-  }
-  if( z[i]=='e' || z[i]=='E' ){
-    i++;
-    if( z[i]=='+' || z[i]=='-' ) i++;
-    if( z[i]<'0' || z[i]>'9' ) return 0;
-    while( z[i]>='0' && z[i]<='9' ) i++;
-  }
-  return i;
-}
-
 static int isNumberChar(char c){
   return (c>='0' && c<='9') || c=='-' || c=='+' || c=='.' || c=='e'
       || c=='E';
@@ -1187,7 +1162,7 @@ static int jsonScan(const char *z, int n, const char **pzWhy){
         i++;
         break;
       case 4: {
-        int nRun = 0, nNum = jsonNumberLength(&z[i]);
+        int nRun = 0, nNum = vsJsonNumberLength(&z[i]);
         while( i+nRun<n && isNumberChar(z[i+nRun]) ) nRun++;
         if( nNum!=nRun ){
           *pzWhy = "malformed number";

@@ -154,28 +154,6 @@ static void heapPush(Heap *h, double rScore, i64 iId, i64 iSlot){
 
 /* ---- scoring --------------------------------------------------------- */
 
-/* See "Scores" above. */
-static int sumIsSound(float r){
-  return isfinite(r) && fabsf(r)>=1e-30f;
-}
-
-static double l2SquaredDouble(const float *a, const float *b, int n){
-  double s = 0;
-  int i;
-  for(i=0; i<n; i++){
-    double d = (double)a[i] - (double)b[i];
-    s += d*d;
-  }
-  return s;
-}
-
-static double dotDouble(const float *a, const float *b, int n){
-  double s = 0;
-  int i;
-  for(i=0; i<n; i++) s += (double)a[i]*(double)b[i];
-  return s;
-}
-
 /* One thread's share of a search. */
 typedef struct Job Job;
 struct Job {
@@ -234,8 +212,10 @@ static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
       if( runBeatsNothing(aSum, nRow, rBar, 0) ) break;
       for(i=0; i<nRow; i++){
         double r = aSum[i];
-        if( r>rBar && sumIsSound(aSum[i]) ) continue;
-        if( !sumIsSound(aSum[i]) ) r = l2SquaredDouble(p->aQuery, aRow+i*n, n);
+        if( r>rBar && vsDistanceSumIsSound(aSum[i]) ) continue;
+        if( !vsDistanceSumIsSound(aSum[i]) ){
+          r = vsDistanceL2SquaredDouble(p->aQuery, aRow+i*n, n);
+        }
         heapPush(h, r, aId[i], iSlot+i);
         rBar = heapBar(h);
       }
@@ -245,8 +225,10 @@ static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
       if( runBeatsNothing(aSum, nRow, rBar, 1) ) break;
       for(i=0; i<nRow; i++){
         double r = aSum[i];
-        if( -r>rBar && sumIsSound(aSum[i]) ) continue;
-        if( !sumIsSound(aSum[i]) ) r = dotDouble(p->aQuery, aRow+i*n, n);
+        if( -r>rBar && vsDistanceSumIsSound(aSum[i]) ) continue;
+        if( !vsDistanceSumIsSound(aSum[i]) ){
+          r = vsDistanceDotDouble(p->aQuery, aRow+i*n, n);
+        }
         heapPush(h, r==0.0 ? 0.0 : -r, aId[i], iSlot+i);
         rBar = heapBar(h);
       }
@@ -262,7 +244,9 @@ static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
           r = 1.0;                               /* no direction */
         }else{
           double c = aSum[i];
-          if( !sumIsSound(aSum[i]) ) c = dotDouble(p->aQuery, aRow+i*n, n);
+          if( !vsDistanceSumIsSound(aSum[i]) ){
+            c = vsDistanceDotDouble(p->aQuery, aRow+i*n, n);
+          }
           c = c / (rQ*(double)aNorm[i]);
           if( c>1.0 ) c = 1.0;
           if( c<-1.0 ) c = -1.0;

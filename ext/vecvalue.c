@@ -31,8 +31,7 @@ static const char *typeName(int eType){
   }
 }
 
-/* Length of the JSON number at z, or 0 when z does not start with one. */
-static int jsonNumberLength(const char *z){
+int vsJsonNumberLength(const char *z){
   int i = 0;
   if( z[i]=='-' ) i++;
   if( z[i]=='0' ){
@@ -93,7 +92,7 @@ static int parseJson(const char *z, const char *zWho,
       char *zEnd = 0;
       char zNum[400];
       while( isJsonSpace(z[i]) ) i++;
-      nNum = jsonNumberLength(&z[i]);
+      nNum = vsJsonNumberLength(&z[i]);
       if( nNum==0 ){
         const char *zWhat = "other text";
         if( z[i]==0 ) zWhat = "end of text";

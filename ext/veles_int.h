@@ -53,6 +53,10 @@ int vsVectorParseInto(sqlite3_value *pVal, const char *zWho, int nDim,
                       float *aScratch, const void **ppVec, int *pnOut,
                       char **pzErr);
 
+/* Length of the JSON number (RFC 8259 grammar) at z, 0 when z does not
+** start with one. */
+int vsJsonNumberLength(const char *z);
+
 /* Render a vector as JSON text, e.g. "[1.0,-2.5]"; sqlite3_free() it. */
 char *vsVectorToJson(const float *a, int n);
 
