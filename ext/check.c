@@ -25,6 +25,7 @@
 */
 #include "veles_int.h"
 #include "sidefile.h"
+#include "distance.h"
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -131,8 +132,7 @@ static void checkVectors(Check *c){
            && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
       nDim = sqlite3_column_int(pStmt, 1);
     }else if( strcmp(zKey, "metric")==0 ){
-      bMetric = !strcmp(zVal, "l2") || !strcmp(zVal, "cosine")
-             || !strcmp(zVal, "dot");
+      bMetric = vsDistanceMetric(zVal)>=0;
     }else if( strcmp(zKey, "format")==0 ){
       iFormat = sqlite3_column_int(pStmt, 1);
     }

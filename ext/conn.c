@@ -158,11 +158,10 @@ void vsConnUnref(void *pArg){
   sqlite3_free(p);
 }
 
-int vsConnDeferUnlink(VsConn *p, const char *zSchema, const char *zTable,
-                      const char *zIdent, const char *zPath){
+int vsConnDeferUnlink(VsConn *p, const char *zSchema, const char *zIdent,
+                      const char *zPath){
   DeferredUnlink *u = sqlite3_malloc(sizeof(*u));
   const char *zDbFile = sqlite3_db_filename(p->db, zSchema);
-  (void)zTable;
   if( u==0 ) return SQLITE_NOMEM;
   memset(u, 0, sizeof(*u));
   u->zDbFile = sqlite3_mprintf("%s", zDbFile ? zDbFile : "");

@@ -185,8 +185,6 @@ struct VecCursor {
   i64 nWant;                    /* rows asked of the last run */
 };
 
-static const char *const azMetric[] = { "l2", "cosine", "dot" };
-
 static int flushPending(VecTable *p);
 static void searchReset(VecCursor *pCur);
 
@@ -343,14 +341,11 @@ static int parseOption(const char *zArg, int *pnDim, int *peMetric,
         *pnDim = (int)n;
       }
     }else if( sqlite3_stricmp(zKey, "metric")==0 ){
-      int i;
-      for(i=0; i<3 && sqlite3_stricmp(zVal, azMetric[i]); i++){}
-      if( i==3 ){
+      *peMetric = vsDistanceMetric(zVal);
+      if( *peMetric<0 ){
         *pzErr = sqlite3_mprintf("vectors: unknown metric: expected l2, "
             "cosine or dot, got '%s'", zVal);
         rc = SQLITE_ERROR;
-      }else{
-        *peMetric = i;
       }
     }else{
       *pzErr = sqlite3_mprintf("vectors: unknown option: expected dim or "
@@ -363,7 +358,8 @@ static int parseOption(const char *zArg, int *pnDim, int *peMetric,
   return rc;
 }
 
-/* The side file's path, or 0 (with *pbMemory set) for an in-memory db. */
+/* The side file's path, or 0 (with p->bMemory set) for a temp or
+** :memory: database. */
 static int sideFilePath(VecTable *p, char **pzPath){
   const char *zDb = sqlite3_db_filename(p->db, p->zSchema);
   *pzPath = 0;
@@ -371,7 +367,7 @@ static int sideFilePath(VecTable *p, char **pzPath){
     p->bMemory = 1;
     return SQLITE_OK;
   }
-  *pzPath = sqlite3_mprintf("%s-vectors-%s", zDb, p->zIdent);
+  *pzPath = vsFileName(zDb, p->zIdent);
   return *pzPath ? SQLITE_OK : SQLITE_NOMEM;
 }
 
@@ -430,7 +426,7 @@ static int vecCreate(sqlite3 *db, void *pAux, int argc,
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
       "('metric', %Q), ('format', %d);",
       p->zSchema, p->zName, p->zSchema, p->zName, p->zSchema, p->zName,
-      p->zIdent, nDim, azMetric[eMetric], VEC_FORMAT);
+      p->zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT);
   if( zSql==0 ){
     rc = SQLITE_NOMEM;
   }else{
@@ -490,9 +486,7 @@ static int readConfig(VecTable *p, char **pzErr){
     }else if( strcmp(zKey, "dim")==0 ){
       p->nDim = sqlite3_column_int(pStmt, 1);
     }else if( strcmp(zKey, "metric")==0 ){
-      int i;
-      for(i=0; i<3 && strcmp(zVal, azMetric[i]); i++){}
-      p->eMetric = i<3 ? i : -1;
+      p->eMetric = vsDistanceMetric(zVal);
     }
   }
   rc = sqlite3_finalize(pStmt);
@@ -509,15 +503,12 @@ static int vecConnect(sqlite3 *db, void *pAux, int argc,
                       const char *const *argv, sqlite3_vtab **ppVtab,
                       char **pzErr){
   VecTable *p;
-  int rc, i, nDimArg = 0, eMetricArg = -1;
+  int rc;
   char *zPath = 0;
+  (void)argc;                   /* the options were read at CREATE: the
+                                ** stored settings rule */
   *ppVtab = 0;
   vsConnSettle((VsConn*)pAux);
-  for(i=3; i<argc; i++){
-    char *zErr = 0;
-    /* options were validated at CREATE; the stored settings rule */
-    if( parseOption(argv[i], &nDimArg, &eMetricArg, &zErr) ) sqlite3_free(zErr);
-  }
   p = newTable(db, (VsConn*)pAux, argv[1], argv[2]);
   if( p==0 ) return SQLITE_NOMEM;
   rc = readConfig(p, pzErr);
@@ -570,14 +561,13 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
   sqlite3_free(zSql);
   if( rc ) return dbError(p, rc);
-  /* The side file goes only once the drop has committed (conn.c). */
-  rc = vsConnDeferUnlink(p->pConn, p->zSchema, p->zName, p->zIdent,
-                         p->bMemory || p->pFile==0 ? 0 : vsFilePath(p->pFile));
-  if( rc==SQLITE_OK && !p->bMemory && p->pFile==0 ){
+  /* The side file (or in-memory store) goes only once the drop has
+  ** committed (conn.c). */
+  {
     char *zPath = 0;
     rc = sideFilePath(p, &zPath);
-    if( rc==SQLITE_OK && zPath ){
-      rc = vsConnDeferUnlink(p->pConn, p->zSchema, p->zName, p->zIdent, zPath);
+    if( rc==SQLITE_OK ){
+      rc = vsConnDeferUnlink(p->pConn, p->zSchema, p->zIdent, zPath);
     }
     sqlite3_free(zPath);
   }

@@ -84,10 +84,11 @@ typedef struct VsFile VsFile;
 VsConn *vsConnNew(sqlite3 *db);
 void vsConnRef(VsConn *p);
 void vsConnUnref(void *p);
-/* Remember that the side file zPath belongs to a table whose DROP is in
-** progress; it is unlinked once the drop is known to have committed. */
-int vsConnDeferUnlink(VsConn *p, const char *zSchema, const char *zTable,
-                      const char *zIdent, const char *zPath);
+/* Remember that the side file zPath (0: the in-memory store) of table
+** zIdent is being dropped; it goes once the drop is known to have
+** committed. */
+int vsConnDeferUnlink(VsConn *p, const char *zSchema, const char *zIdent,
+                      const char *zPath);
 /* Settle deferred unlinks if the connection is outside a transaction. */
 void vsConnSettle(VsConn *p);
 /* The in-memory store of a temp/:memory: table, kept across reconnects. */
