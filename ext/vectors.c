@@ -608,6 +608,38 @@ static int vecShadowName(const char *zSuffix){
       || sqlite3_stricmp(zSuffix, "map")==0;
 }
 
+/* Set *piOut to the integer pVal equals, if any: only then can an id be
+** equal to pVal. */
+static int exactInteger(sqlite3_value *pVal, i64 *piOut){
+  int eType = sqlite3_value_numeric_type(pVal);
+  if( eType==SQLITE_INTEGER ){
+    *piOut = sqlite3_value_int64(pVal);
+    return 1;
+  }
+  if( eType==SQLITE_FLOAT ){
+    double r = sqlite3_value_double(pVal);
+    if( r>=-9223372036854775808.0 && r<9223372036854775808.0
+     && r==(double)(i64)r ){
+      *piOut = (i64)r;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The id bounds a plan may carry, as idxNum bits and SQL operators. */
+static const struct { int bit; const char *zOp; } aIdBound[4] = {
+  {VEC_PLAN_GT, ">"}, {VEC_PLAN_GE, ">="},
+  {VEC_PLAN_LT, "<"}, {VEC_PLAN_LE, "<="},
+};
+
+/* The error for a map row whose slot does not hold that id. */
+static int mapDamaged(VecTable *p, i64 iId, i64 iSlot){
+  setError(p, "vectors: table %s: %s_map is damaged: id %lld points to "
+           "slot %lld", p->zName, p->zName, iId, iSlot);
+  return SQLITE_CORRUPT_VTAB;
+}
+
 /* ------------------------------------------------------------------ */
 /* Keeping the slot array current                                     */
 /* ------------------------------------------------------------------ */
@@ -961,9 +993,7 @@ static int deleteRow(VecTable *p, i64 iId, int *pbFound){
   rc = stepInt(p, pStmt, &iSlot, pbFound);
   if( rc==SQLITE_OK && *pbFound ){
     if( iSlot<0 || iSlot>=p->slots.nSlot || p->slots.aId[iSlot]!=iId ){
-      setError(p, "vectors: table %s: %s_map is damaged: id %lld points "
-               "to slot %lld", p->zName, p->zName, iId, iSlot);
-      return SQLITE_CORRUPT_VTAB;
+      return mapDamaged(p, iId, iSlot);
     }
     rc = vsSlotsFree(&p->slots, iSlot);
   }
@@ -1144,6 +1174,26 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 /* Reading                                                            */
 /* ------------------------------------------------------------------ */
 
+/*
+** Use the id bounds found by xBestIndex (aRange: the GT, GE, LT, LE
+** constraints, -1 when absent; one lower and one upper bound at most):
+** give each its argv slot after *pnArg and return their idxNum bits.
+** *prCost is divided by rDiv per bound.
+*/
+static int planIdBounds(sqlite3_index_info *pInfo, const int *aRange,
+                        int *pnArg, double *prCost, double rDiv){
+  int idxNum = 0, i;
+  for(i=0; i<4; i++){
+    if( aRange[i]<0 ) continue;
+    if( i==1 && aRange[0]>=0 ) continue;
+    if( i==3 && aRange[2]>=0 ) continue;
+    idxNum |= aIdBound[i].bit;
+    pInfo->aConstraintUsage[aRange[i]].argvIndex = ++*pnArg;
+    *prCost /= rDiv;
+  }
+  return idxNum;
+}
+
 /* True when the ORDER BY, if any, is "distance" or "distance, id": the
 ** order a search returns, so that LIMIT can serve as its k. */
 static int orderIsDistance(const sqlite3_index_info *pInfo){
@@ -1167,9 +1217,7 @@ static int orderIsDistance(const sqlite3_index_info *pInfo){
 static int searchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
                            int iMatch, int iK, int iLimit, int iOffset,
                            int iEq, const int *aRange){
-  static const int aPlan[4] = {VEC_PLAN_GT, VEC_PLAN_GE,
-                               VEC_PLAN_LT, VEC_PLAN_LE};
-  int idxNum = VEC_PLAN_MATCH, nArg = 0, i;
+  int idxNum = VEC_PLAN_MATCH, nArg = 0;
   int bOrder = orderIsDistance(pInfo);
   double rCost = 1e5;
   pInfo->aConstraintUsage[iMatch].argvIndex = ++nArg;
@@ -1208,14 +1256,7 @@ static int searchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
     pInfo->aConstraintUsage[iEq].omit = 1;
     rCost = (idxNum & VEC_PLAN_IN) ? 100 : 10;
   }
-  for(i=0; i<4; i++){
-    if( aRange[i]<0 ) continue;
-    if( i==1 && aRange[0]>=0 ) continue;
-    if( i==3 && aRange[2]>=0 ) continue;
-    idxNum |= aPlan[i];
-    pInfo->aConstraintUsage[aRange[i]].argvIndex = ++nArg;
-    rCost /= 2;
-  }
+  idxNum |= planIdBounds(pInfo, aRange, &nArg, &rCost, 2);
   pInfo->orderByConsumed = bOrder && pInfo->nOrderBy>0;
   pInfo->idxNum = idxNum;
   pInfo->estimatedCost = rCost;
@@ -1279,17 +1320,7 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
     pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
     rCost = 10;
   }else{
-    static const int aPlan[4] = {VEC_PLAN_GT, VEC_PLAN_GE,
-                                 VEC_PLAN_LT, VEC_PLAN_LE};
-    for(i=0; i<4; i++){
-      if( aRange[i]<0 ) continue;
-      /* one lower and one upper bound at most */
-      if( i==1 && aRange[0]>=0 ) continue;
-      if( i==3 && aRange[2]>=0 ) continue;
-      idxNum |= aPlan[i];
-      pInfo->aConstraintUsage[aRange[i]].argvIndex = ++nArg;
-      rCost /= 4;
-    }
+    idxNum = planIdBounds(pInfo, aRange, &nArg, &rCost, 4);
     pInfo->estimatedRows = (sqlite3_int64)rCost;
   }
   if( pInfo->nOrderBy==1
@@ -1339,25 +1370,6 @@ static int scanStep(VecCursor *pCur){
 /* ------------------------------------------------------------------ */
 
 #define VEC_LOOKUP_MAX 64       /* up to this many prefilter ids: lookups */
-
-/* Set *piOut to the integer pVal equals, if any: only then can an id be
-** equal to pVal. */
-static int exactInteger(sqlite3_value *pVal, i64 *piOut){
-  int eType = sqlite3_value_numeric_type(pVal);
-  if( eType==SQLITE_INTEGER ){
-    *piOut = sqlite3_value_int64(pVal);
-    return 1;
-  }
-  if( eType==SQLITE_FLOAT ){
-    double r = sqlite3_value_double(pVal);
-    if( r>=-9223372036854775808.0 && r<9223372036854775808.0
-     && r==(double)(i64)r ){
-      *piOut = (i64)r;
-      return 1;
-    }
-  }
-  return 0;
-}
 
 /*
 ** Narrow [*piLo, *piHi] to the ids for which "id <op> pVal" holds, with
@@ -1457,16 +1469,14 @@ static int slotsOfIds(VecTable *p, const i64 *aIds, i64 nIds,
       rc = lookupSlot(p, aIds[i], &iSlot, &bFound);
       if( rc==SQLITE_OK && bFound ){
         if( iSlot<0 || iSlot>=p->slots.nSlot || p->slots.aId[iSlot]!=aIds[i] ){
-          setError(p, "vectors: table %s: %s_map is damaged: id %lld points "
-                   "to slot %lld", p->zName, p->zName, aIds[i], iSlot);
-          rc = SQLITE_CORRUPT_VTAB;
+          rc = mapDamaged(p, aIds[i], iSlot);
         }else{
           rc = appendI64(paSlot, pnSlot, &nAlloc, iSlot);
         }
       }
     }
     if( rc==SQLITE_OK && *pnSlot>1 ){
-      if( *pnSlot>1 ) qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
+      qsort(*paSlot, (size_t)*pnSlot, sizeof(i64), cmpI64);
     }
   }else{
     /* open addressing, ids are >= 0 so -1 marks an empty entry */
@@ -1581,8 +1591,6 @@ static int searchSnapshot(VecTable *p){
 ** search computes more when it runs out).
 */
 static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
-  static const int aBound[4] = {VEC_PLAN_GT, VEC_PLAN_GE,
-                                VEC_PLAN_LT, VEC_PLAN_LE};
   VecTable *p = (VecTable*)pCur->base.pVtab;
   i64 nWant = -1, nAlloc = 0, i;
   int rc = SQLITE_OK, iArg = 1, nVec = 0;
@@ -1597,19 +1605,17 @@ static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
   ** as SQLite reads (streaming) */
   if( idxNum & VEC_PLAN_K ){
     sqlite3_value *pK = argv[iArg++];
-    int eType = sqlite3_value_numeric_type(pK);
     /* a whole-number real (bindings such as better-sqlite3 bind numbers
     ** as reals) counts as an integer, as it does for ids */
-    if( (eType!=SQLITE_INTEGER && (eType!=SQLITE_FLOAT
-          || sqlite3_value_double(pK)!=(double)sqlite3_value_int64(pK)))
-     || sqlite3_value_int64(pK)<1 ){
+    if( !exactInteger(pK, &pCur->iK) || pCur->iK<1 ){
       char *z = describeValue(pK);
       setError(p, "vectors: k must be a positive integer: got %s",
                z ? z : "?");
       sqlite3_free(z);
+      pCur->iK = -1;
       return SQLITE_ERROR;
     }
-    nWant = pCur->iK = sqlite3_value_int64(pK);
+    nWant = pCur->iK;
   }
   if( idxNum & VEC_PLAN_LIMIT ){
     i64 nLimit = sqlite3_value_int64(argv[iArg++]);
@@ -1653,8 +1659,9 @@ static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
     }
   }
   for(i=0; i<4; i++){
-    if( idxNum & aBound[i] ) applyBound(aBound[i], argv[iArg++],
-                                        &pCur->iMinId, &pCur->iMaxId);
+    if( idxNum & aIdBound[i].bit ){
+      applyBound(aIdBound[i].bit, argv[iArg++], &pCur->iMinId, &pCur->iMaxId);
+    }
   }
   if( rc==SQLITE_OK && pCur->nIds>0 ){
     /* ascending, distinct, within the bounds */
@@ -1738,11 +1745,7 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   if( rc ) return rc;
   if( idxNum & VEC_PLAN_EQ ){
     int bFound = 0;
-    int eType = sqlite3_value_numeric_type(argv[0]);
-    if( eType==SQLITE_INTEGER
-     || (eType==SQLITE_FLOAT && sqlite3_value_double(argv[0])
-                                ==(double)sqlite3_value_int64(argv[0])) ){
-      pCur->iId = sqlite3_value_int64(argv[0]);
+    if( exactInteger(argv[0], &pCur->iId) ){
       rc = lookupSlot(p, pCur->iId, &pCur->iSlot, &bFound);
       pCur->bEof = !bFound;
     }
@@ -1752,10 +1755,6 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
     const char *zSep = " WHERE";
     char *zSql = 0;
     int i;
-    static const struct { int bit; const char *zOp; } aOp[] = {
-      {VEC_PLAN_GT, ">"}, {VEC_PLAN_GE, ">="},
-      {VEC_PLAN_LT, "<"}, {VEC_PLAN_LE, "<="},
-    };
     /* a scan puts the buffered vectors in the file: whoever reads the
     ** file next (veles_check, another process) finds them there */
     if( p->pFile ){
@@ -1766,8 +1765,9 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
     sqlite3_str_appendf(pSql, "SELECT id, slot FROM \"%w\".\"%w_map\"",
                         p->zSchema, p->zName);
     for(i=0; i<4; i++){
-      if( idxNum & aOp[i].bit ){
-        sqlite3_str_appendf(pSql, "%s id %s ?%d", zSep, aOp[i].zOp, ++iArg);
+      if( idxNum & aIdBound[i].bit ){
+        sqlite3_str_appendf(pSql, "%s id %s ?%d", zSep, aIdBound[i].zOp,
+                            ++iArg);
         zSep = " AND";
       }
     }
