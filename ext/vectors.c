@@ -702,9 +702,11 @@ static int refreshDim(VecTable *p){
 /*
 ** Make p->slots reflect the database as this connection sees it now,
 ** rebuilding it from <table>_map if another connection committed since
-** it was built. bWal selects how unreferenced slots are treated.
+** it was built. When rebuilt, unreferenced slots are free (bDelay==0) or
+** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
+** transaction gives them its own).
 */
-static int refreshSlots(VecTable *p, int bWal){
+static int refreshSlots(VecTable *p, int bDelay, i64 iSeq){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
   char *zSql, *zErr = 0;
@@ -745,7 +747,7 @@ static int refreshSlots(VecTable *p, int bWal){
   }
   sqlite3_finalize(pStmt);
   if( rc!=SQLITE_DONE ) return dbError(p, rc);
-  rc = vsSlotsLoadFinish(&p->slots, bWal, bWal ? walSequence(p) : 0);
+  rc = vsSlotsLoadFinish(&p->slots, bDelay, iSeq);
   if( rc ) return rc;
   vsNormsForgetAll(&p->norms);      /* any slot may hold other bytes now */
   p->iDataVersion = iVersion;
@@ -760,7 +762,7 @@ static int refreshSlots(VecTable *p, int bWal){
 static int vecBegin(sqlite3_vtab *pVtab){
   VecTable *p = (VecTable*)pVtab;
   sqlite3_stmt *pStmt;
-  i64 iSync = 2;
+  i64 iSync = 2, iSeq;
   int rc;
   vsConnSettle(p->pConn);
   if( p->zBroken ) return SQLITE_OK;     /* writes will report it */
@@ -775,10 +777,10 @@ static int vecBegin(sqlite3_vtab *pVtab){
   if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &iSync, 0);
   if( rc ) return rc;
   p->bSync = iSync!=0;
-  rc = refreshSlots(p, p->bWal);
+  iSeq = p->bWal ? walSequence(p) : 0;
+  rc = refreshSlots(p, p->bWal, iSeq);
   if( rc ) return rc;
-  rc = vsSlotsReleasePending(&p->slots, !p->bWal,
-                             p->bWal ? walSequence(p) : 0);
+  rc = vsSlotsReleasePending(&p->slots, !p->bWal, iSeq);
   if( rc ) return rc;
   vsSlotsBegin(&p->slots);
   p->nPend = 0;
@@ -1580,7 +1582,9 @@ static int searchRun(VecCursor *pCur){
 static int searchSnapshot(VecTable *p){
   int rc = checkUsable(p);
   if( rc==SQLITE_OK ) rc = flushPending(p);
-  if( rc==SQLITE_OK ) rc = refreshSlots(p, 1);
+  /* freed slots count as pending: always safe outside a write
+  ** transaction, and the WAL header need not be read */
+  if( rc==SQLITE_OK ) rc = refreshSlots(p, 1, VS_SEQ_UNKNOWN);
   return rc;
 }
 
