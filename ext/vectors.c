@@ -217,6 +217,15 @@ static int dbError(VecTable *p, int rc){
   return rc;
 }
 
+/* Take over zErr (or leave the message alone when it is 0). */
+static int adoptError(VecTable *p, int rc, char *zErr){
+  if( zErr ){
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  }
+  return rc;
+}
+
 static int prepareStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt){
   static const char *const azSql[STMT_COUNT] = {
     "SELECT slot FROM \"%w\".\"%w_map\" WHERE id=?1",
@@ -1052,10 +1061,82 @@ static int newRowId(VecTable *p, sqlite3_value **argv, i64 iOld, i64 *piNew){
     return nextId(p, piNew);
   }
   rc = vsIdFromValue(pId, "vectors", piNew, &zErr);
-  if( rc ){
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
+  return rc ? adoptError(p, rc, zErr) : SQLITE_OK;
+}
+
+/*
+** The vector argument of an INSERT or UPDATE: *ppVec points at it (the
+** value's own blob, p->aScratch, or *paOwned while the dimension is not
+** fixed; the caller frees *paOwned), *pnVec gets its length.
+*/
+static int vectorArg(VecTable *p, sqlite3_value *pVal, const void **ppVec,
+                     int *pnVec, float **paOwned){
+  char *zErr = 0;
+  int rc;
+  if( p->nDim==0 ){
+    rc = vsVectorParse(pVal, "vectors", 0, paOwned, pnVec, &zErr);
+    *ppVec = *paOwned;
+    return adoptError(p, rc, zErr);
   }
+  if( p->nScratch<p->nDim ){
+    sqlite3_free(p->aScratch);
+    p->aScratch = sqlite3_malloc64(sizeof(float)*(u64)p->nDim);
+    p->nScratch = p->aScratch ? p->nDim : 0;
+    if( p->aScratch==0 ) return SQLITE_NOMEM;
+  }
+  rc = vsVectorParseInto(pVal, "vectors", p->nDim, p->aScratch, ppVec, pnVec,
+                         &zErr);
+  return adoptError(p, rc, zErr);
+}
+
+/* INSERT of row iNew (OR REPLACE when the conflict mode says so). */
+static int insertRow(VecTable *p, i64 iNew, const void *pVec,
+                     const VsSlotsMark *pMark){
+  i64 iSlot = -1;
+  int rc = knowMaxId(p);
+  if( rc ) return rc;
+  if( iNew>p->iMaxId ){
+    /* above every id: no conflict possible, the map row can wait */
+    if( p->nPend==VEC_PENDING_ROWS ) rc = flushPending(p);
+    if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iNew, &iSlot);
+    if( rc==SQLITE_OK ){
+      p->aPendId[p->nPend] = iNew;
+      p->aPendSlot[p->nPend] = iSlot;
+      p->nPend++;
+      p->iMaxId = iNew;
+    }
+    return rc;
+  }
+  rc = flushPending(p);
+  if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iNew, &iSlot);
+  if( rc==SQLITE_OK ) rc = runWrite(p, STMT_INSERT, iNew, iSlot);
+  if( (rc & 0xff)==SQLITE_CONSTRAINT ){
+    /* the id exists: nothing was changed, so OR IGNORE can skip it */
+    vsSlotsMarkRestore(&p->slots, pMark);
+    if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ) return uniqueError(p);
+    rc = replaceVector(p, iNew, pVec);
+  }
+  return rc;
+}
+
+/* UPDATE of row iOld: to id iNew, and to vector pVec unless it is 0. */
+static int updateRow(VecTable *p, i64 iOld, i64 iNew, const void *pVec){
+  i64 iSlot = -1;
+  int rc = SQLITE_OK, bFound = 0;
+  if( iNew!=iOld ){
+    rc = lookupSlot(p, iNew, &iSlot, &bFound);
+    if( rc==SQLITE_OK && bFound ){
+      if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
+        return uniqueError(p);
+      }
+      rc = deleteRow(p, iNew, &bFound);               /* OR REPLACE */
+    }
+    if( rc==SQLITE_OK ) rc = lookupSlot(p, iOld, &iSlot, &bFound);
+    if( rc==SQLITE_OK ) rc = runWrite(p, STMT_MOVE, iOld, iNew);
+    if( rc==SQLITE_OK && iNew>p->iMaxId ) p->iMaxId = iNew;
+    if( rc==SQLITE_OK && bFound ) rc = vsSlotsSet(&p->slots, iSlot, iNew);
+  }
+  if( rc==SQLITE_OK && pVec ) rc = replaceVector(p, iNew, pVec);
   return rc;
 }
 
@@ -1072,9 +1153,8 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   VsSlotsMark mark;
   float *aOwned = 0;
   const void *pVec = 0;
-  char *zErr = 0;
   int rc, bFound = 0, nVec = 0, i;
-  i64 iOld = -1, iNew = -1, iSlot = -1;
+  i64 iOld = -1, iNew = -1;
 
   rc = checkUsable(p);
   if( rc ) return rc;
@@ -1093,74 +1173,18 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     iOld = sqlite3_value_int64(argv[0]);
   }
   rc = newRowId(p, argv, iOld, &iNew);
-  if( rc ) return rc;
-
-  /* The vector, unless an UPDATE leaves it as it is. */
-  if( iOld<0 || !sqlite3_value_nochange(argv[2+VEC_COLUMN_VEC]) ){
-    if( p->nDim>0 && p->nScratch<p->nDim ){
-      sqlite3_free(p->aScratch);
-      p->aScratch = sqlite3_malloc64(sizeof(float)*(u64)p->nDim);
-      p->nScratch = p->aScratch ? p->nDim : 0;
-      if( p->aScratch==0 ) return SQLITE_NOMEM;
-    }
-    if( p->nDim>0 ){
-      rc = vsVectorParseInto(argv[2+VEC_COLUMN_VEC], "vectors", p->nDim,
-                             p->aScratch, &pVec, &nVec, &zErr);
-    }else{
-      rc = vsVectorParse(argv[2+VEC_COLUMN_VEC], "vectors", 0,
-                         &aOwned, &nVec, &zErr);
-      pVec = aOwned;
-    }
-    if( rc ){
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zErr;
-      return rc;
-    }
+  /* the vector, unless an UPDATE leaves it as it is */
+  if( rc==SQLITE_OK
+   && (iOld<0 || !sqlite3_value_nochange(argv[2+VEC_COLUMN_VEC])) ){
+    rc = vectorArg(p, argv[2+VEC_COLUMN_VEC], &pVec, &nVec, &aOwned);
   }
+  if( rc ) return rc;
 
   vsSlotsMarkGet(&p->slots, &mark);
   if( pVec && p->nDim==0 ) rc = fixDimension(p, nVec);
-  if( rc ){
-    /* nothing to do */
-  }else if( iOld<0 && (rc = knowMaxId(p))!=SQLITE_OK ){
-    /* error */
-  }else if( iOld<0 && iNew>p->iMaxId ){               /* INSERT, new top id */
-    if( p->nPend==VEC_PENDING_ROWS ) rc = flushPending(p);
-    if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iNew, &iSlot);
-    if( rc==SQLITE_OK ){
-      p->aPendId[p->nPend] = iNew;
-      p->aPendSlot[p->nPend] = iSlot;
-      p->nPend++;
-      p->iMaxId = iNew;
-    }
-  }else if( iOld<0 ){                                 /* INSERT */
-    rc = flushPending(p);
-    if( rc==SQLITE_OK ) rc = writeVector(p, pVec, iNew, &iSlot);
-    if( rc==SQLITE_OK ) rc = runWrite(p, STMT_INSERT, iNew, iSlot);
-    if( (rc & 0xff)==SQLITE_CONSTRAINT ){
-      vsSlotsMarkRestore(&p->slots, &mark);
-      if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
-        rc = uniqueError(p);
-      }else{
-        rc = replaceVector(p, iNew, pVec);            /* OR REPLACE */
-      }
-    }
-  }else{                                              /* UPDATE */
-    if( iNew!=iOld ){
-      rc = lookupSlot(p, iNew, &iSlot, &bFound);
-      if( rc==SQLITE_OK && bFound ){
-        if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
-          rc = uniqueError(p);
-        }else{
-          rc = deleteRow(p, iNew, &bFound);           /* OR REPLACE */
-        }
-      }
-      if( rc==SQLITE_OK ) rc = lookupSlot(p, iOld, &iSlot, &bFound);
-      if( rc==SQLITE_OK ) rc = runWrite(p, STMT_MOVE, iOld, iNew);
-      if( rc==SQLITE_OK && iNew>p->iMaxId ) p->iMaxId = iNew;
-      if( rc==SQLITE_OK && bFound ) rc = vsSlotsSet(&p->slots, iSlot, iNew);
-    }
-    if( rc==SQLITE_OK && pVec ) rc = replaceVector(p, iNew, pVec);
+  if( rc==SQLITE_OK ){
+    rc = iOld<0 ? insertRow(p, iNew, pVec, &mark)
+                : updateRow(p, iOld, iNew, pVec);
   }
   sqlite3_free(aOwned);
   if( rc ){
@@ -1701,10 +1725,7 @@ static int searchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
       /* no vector stored yet: check the query, find nothing */
       rc = vsVectorParse(argv[0], "vectors", 0, &pCur->aQuery, &nVec, &zErr);
     }
-    if( rc && zErr ){
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zErr;
-    }
+    if( rc ) rc = adoptError(p, rc, zErr);
   }
   if( rc==SQLITE_OK ) rc = searchRun(pCur);
   if( rc==SQLITE_OK ) searchSeek(pCur, 0);
@@ -1759,8 +1780,9 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
     const char *zSep = " WHERE";
     char *zSql = 0;
     int i;
-    /* a scan puts the buffered vectors in the file: whoever reads the
-    ** file next (veles_check, another process) finds them there */
+    /* a full scan writes this connection's buffered vectors to the file,
+    ** so that veles_check, which reads the file through its own handle,
+    ** sees this transaction's writes too */
     if( p->pFile ){
       rc = vsFileFlush(p->pFile, &zSql);
       if( rc ) return takeError(p, rc, zSql);
