@@ -23,12 +23,11 @@
 ** shared, and noise only ever adds time.
 */
 #define _GNU_SOURCE
-#include <sqlite3.h>
+#include "benchutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static int N = 100000;
@@ -36,45 +35,10 @@ static const char *zModule;
 static char **azJson;     /* the N payloads */
 static int *aOrder;       /* a random permutation of 1..N */
 
-static double now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec*1e-9;
-}
-
-static void check(sqlite3 *db, int rc, const char *zWhat){
-  if( rc!=SQLITE_OK && rc!=SQLITE_DONE && rc!=SQLITE_ROW ){
-    fprintf(stderr, "%s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "");
-    exit(1);
-  }
-}
-
-static void exec(sqlite3 *db, const char *zSql){
-  check(db, sqlite3_exec(db, zSql, 0, 0, 0), zSql);
-}
-
-/* Remove zFile and its journals. */
-static void removeDb(const char *zFile){
-  static const char *azSuffix[4] = { "", "-journal", "-wal", "-shm" };
-  char zPath[256];
-  int i;
-  for(i=0; i<4; i++){
-    snprintf(zPath, sizeof(zPath), "%s%s", zFile, azSuffix[i]);
-    unlink(zPath);
-  }
-}
-
+/* A fresh database with veles loaded (both sides load it). */
 static sqlite3 *openDb(const char *zFile){
-  sqlite3 *db;
-  char *zErr = 0;
-  removeDb(zFile);
-  check(0, sqlite3_open(zFile, &db), "open");
-  sqlite3_enable_load_extension(db, 1);
-  if( sqlite3_load_extension(db, zModule, 0, &zErr) ){
-    fprintf(stderr, "load: %s\n", zErr);
-    exit(1);
-  }
-  exec(db, "PRAGMA synchronous=FULL");
+  sqlite3 *db = benchOpen(zFile, zModule);
+  benchExec(db, "PRAGMA synchronous=FULL");
   return db;
 }
 
@@ -109,30 +73,30 @@ static void makeData(void){
 static double store(sqlite3 *db, const char *zTab){
   sqlite3_stmt *pStmt;
   char zSql[100];
-  double t0 = now();
+  double t0 = benchNow();
   int i;
   snprintf(zSql, sizeof(zSql), "INSERT INTO %s(id, json) VALUES (?, ?)", zTab);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
-  exec(db, "BEGIN");
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  benchExec(db, "BEGIN");
   for(i=0; i<N; i++){
     sqlite3_bind_int(pStmt, 1, i+1);
     sqlite3_bind_text(pStmt, 2, azJson[i], -1, SQLITE_STATIC);
-    check(db, sqlite3_step(pStmt), "store");
+    benchCheck(db, sqlite3_step(pStmt), "store");
     sqlite3_reset(pStmt);
   }
-  exec(db, "COMMIT");
+  benchExec(db, "COMMIT");
   sqlite3_finalize(pStmt);
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 static double retrieve(sqlite3 *db, const char *zTab){
   sqlite3_stmt *pStmt;
   char zSql[100];
-  double t0 = now();
+  double t0 = benchNow();
   long long nByte = 0;
   int i;
   snprintf(zSql, sizeof(zSql), "SELECT json FROM %s WHERE id = ?", zTab);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
   for(i=0; i<N; i++){
     sqlite3_bind_int(pStmt, 1, aOrder[i]);
     if( sqlite3_step(pStmt)!=SQLITE_ROW ){
@@ -144,16 +108,16 @@ static double retrieve(sqlite3 *db, const char *zTab){
   }
   sqlite3_finalize(pStmt);
   if( nByte==0 ) exit(1);
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 /* Run zSql for 20 lang values; returns seconds, *pnRow the rows seen. */
 static double filter(sqlite3 *db, const char *zSql, long long *pnRow){
   sqlite3_stmt *pStmt;
-  double t0 = now();
+  double t0 = benchNow();
   int i;
   *pnRow = 0;
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
   for(i=0; i<20; i++){
     char zLang[8];
     snprintf(zLang, sizeof(zLang), "l%02d", i*5);
@@ -162,25 +126,25 @@ static double filter(sqlite3 *db, const char *zSql, long long *pnRow){
     sqlite3_reset(pStmt);
   }
   sqlite3_finalize(pStmt);
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 static double deleteTenth(sqlite3 *db, const char *zTab){
   sqlite3_stmt *pStmt;
   char zSql[100];
-  double t0 = now();
+  double t0 = benchNow();
   int i;
   snprintf(zSql, sizeof(zSql), "DELETE FROM %s WHERE id = ?", zTab);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
-  exec(db, "BEGIN");
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0), zSql);
+  benchExec(db, "BEGIN");
   for(i=0; i<N/10; i++){
     sqlite3_bind_int(pStmt, 1, aOrder[i]);
-    check(db, sqlite3_step(pStmt), "delete");
+    benchCheck(db, sqlite3_step(pStmt), "delete");
     sqlite3_reset(pStmt);
   }
-  exec(db, "COMMIT");
+  benchExec(db, "COMMIT");
   sqlite3_finalize(pStmt);
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 #define NOP 5
@@ -189,7 +153,7 @@ static double deleteTenth(sqlite3 *db, const char *zTab){
 ** filter saw. Plain stores have no fields: a[1] repeats a[0]. */
 static void runPlain(double *a, long long *pnRow){
   sqlite3 *db = openDb("plain.db");
-  exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, "
+  benchExec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, "
            "json TEXT CHECK (json_valid(json)))");
   a[0] = store(db, "t");
   a[1] = a[0];
@@ -198,26 +162,26 @@ static void runPlain(double *a, long long *pnRow){
                 "json_extract(json, '$.lang') = ?", pnRow);
   a[4] = deleteTenth(db, "t");
   sqlite3_close(db);
-  removeDb("plain.db");
+  benchRemoveDb("plain.db");
 }
 
 /* One round on payloads tables, without and with declared fields. */
 static void runVeles(double *a, long long *pnRow){
   sqlite3 *db = openDb("veles.db");
-  exec(db, "CREATE VIRTUAL TABLE meta USING payloads");
+  benchExec(db, "CREATE VIRTUAL TABLE meta USING payloads");
   a[0] = store(db, "meta");
   a[2] = retrieve(db, "meta");
   a[4] = deleteTenth(db, "meta");
   sqlite3_close(db);
-  removeDb("veles.db");
+  benchRemoveDb("veles.db");
 
   db = openDb("veles2.db");
-  exec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
+  benchExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
            "year INTEGER, score REAL)");
   a[1] = store(db, "meta");
   a[3] = filter(db, "SELECT id FROM meta WHERE lang = ?", pnRow);
   sqlite3_close(db);
-  removeDb("veles2.db");
+  benchRemoveDb("veles2.db");
 }
 
 int main(int argc, char **argv){
@@ -233,11 +197,7 @@ int main(int argc, char **argv){
     fprintf(stderr, "usage: %s MODULE DIR [N] [ROUNDS]\n", argv[0]);
     return 2;
   }
-  zModule = realpath(argv[1], 0);
-  if( zModule==0 ){
-    fprintf(stderr, "no module at %s\n", argv[1]);
-    return 2;
-  }
+  zModule = benchModule(argv[1]);
   if( argc>3 ) N = atoi(argv[3]);
   if( argc>4 ) nRound = atoi(argv[4]);
   if( N<10 || nRound<1 ){

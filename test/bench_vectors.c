@@ -12,49 +12,22 @@
 ** ROUNDS rounds (default 3) and each operation's best time is kept.
 */
 #define _GNU_SOURCE
-#include <sqlite3.h>
+#include "benchutil.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static int N = 100000;
 static int DIM = 128;
 static const char *zModule;
 
-static double now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec*1e-9;
-}
-
-static void check(sqlite3 *db, int rc, const char *zWhat){
-  if( rc!=SQLITE_OK && rc!=SQLITE_DONE && rc!=SQLITE_ROW ){
-    fprintf(stderr, "%s: %s\n", zWhat, sqlite3_errmsg(db));
-    exit(1);
-  }
-}
-
-static void exec(sqlite3 *db, const char *zSql){
-  check(db, sqlite3_exec(db, zSql, 0, 0, 0), zSql);
-}
-
+/* A fresh database, veles loaded on its side. */
 static sqlite3 *openDb(const char *zFile, int bVeles){
-  sqlite3 *db;
-  char *zErr = 0;
-  unlink(zFile);
-  check(0, sqlite3_open(zFile, &db), "open");
-  if( bVeles ){
-    sqlite3_enable_load_extension(db, 1);
-    if( sqlite3_load_extension(db, zModule, 0, &zErr) ){
-      fprintf(stderr, "load: %s\n", zErr);
-      exit(1);
-    }
-  }
-  exec(db, "PRAGMA synchronous=FULL");
+  sqlite3 *db = benchOpen(zFile, bVeles ? zModule : 0);
+  benchExec(db, "PRAGMA synchronous=FULL");
   return db;
 }
 
@@ -79,33 +52,33 @@ static void makeData(void){
 static double insertRows(sqlite3 *db, const char *zTable, int nBatch){
   sqlite3_stmt *p;
   char zSql[128];
-  double t0 = now();
+  double t0 = benchNow();
   int i;
   snprintf(zSql, sizeof(zSql), "INSERT INTO %s(id, vec) VALUES (?, ?)", zTable);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
-  exec(db, "BEGIN");
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  benchExec(db, "BEGIN");
   for(i=0; i<N; i++){
     sqlite3_bind_int(p, 1, i+1);
     sqlite3_bind_blob(p, 2, &aData[(size_t)i*DIM], DIM*4, SQLITE_STATIC);
-    check(db, sqlite3_step(p), "insert");
+    benchCheck(db, sqlite3_step(p), "insert");
     sqlite3_reset(p);
     if( nBatch && (i+1)%nBatch==0 && i+1<N ){
-      exec(db, "COMMIT");
-      exec(db, "BEGIN");
+      benchExec(db, "COMMIT");
+      benchExec(db, "BEGIN");
     }
   }
-  exec(db, "COMMIT");
+  benchExec(db, "COMMIT");
   sqlite3_finalize(p);
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 static double getById(sqlite3 *db, const char *zTable){
   sqlite3_stmt *p;
   char zSql[128];
-  double t0 = now(), sum = 0;
+  double t0 = benchNow(), sum = 0;
   int i;
   snprintf(zSql, sizeof(zSql), "SELECT vec FROM %s WHERE id=?", zTable);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
   for(i=0; i<N; i++){
     sqlite3_bind_int(p, 1, aOrder[i]);
     if( sqlite3_step(p)!=SQLITE_ROW ){ fprintf(stderr, "missing\n"); exit(1); }
@@ -114,39 +87,39 @@ static double getById(sqlite3 *db, const char *zTable){
   }
   sqlite3_finalize(p);
   if( sum==12345.678 ) printf(" ");
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 static double deleteTenth(sqlite3 *db, const char *zTable){
   sqlite3_stmt *p;
   char zSql[128];
-  double t0 = now();
+  double t0 = benchNow();
   int i;
   snprintf(zSql, sizeof(zSql), "DELETE FROM %s WHERE id=?", zTable);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
-  exec(db, "BEGIN");
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  benchExec(db, "BEGIN");
   for(i=0; i<N/10; i++){
     sqlite3_bind_int(p, 1, aOrder[i]);
-    check(db, sqlite3_step(p), "delete");
+    benchCheck(db, sqlite3_step(p), "delete");
     sqlite3_reset(p);
   }
-  exec(db, "COMMIT");
+  benchExec(db, "COMMIT");
   sqlite3_finalize(p);
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 static double fullScan(sqlite3 *db, const char *zTable){
   sqlite3_stmt *p;
   char zSql[128];
-  double t0 = now(), sum = 0;
+  double t0 = benchNow(), sum = 0;
   snprintf(zSql, sizeof(zSql), "SELECT id, vec FROM %s", zTable);
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
   while( sqlite3_step(p)==SQLITE_ROW ){
     sum += ((const float*)sqlite3_column_blob(p, 1))[0];
   }
   sqlite3_finalize(p);
   if( sum==12345.678 ) printf(" ");
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 /* Bytes of all files whose names start with zPrefix. */
@@ -175,9 +148,8 @@ static void runSide(int bVeles, double *a, long long *pnBytes){
     snprintf(zSql, sizeof(zSql),
              "CREATE TABLE t(id INTEGER PRIMARY KEY, vec BLOB)");
   }
-  system("rm -f side1.db* side2.db*");
   db = openDb("side1.db", bVeles);
-  exec(db, zSql);
+  benchExec(db, zSql);
   a[0] = insertRows(db, zTable, 0);
   *pnBytes = filesBytes("side1.db");
   a[2] = getById(db, zTable);
@@ -185,10 +157,11 @@ static void runSide(int bVeles, double *a, long long *pnBytes){
   a[4] = fullScan(db, zTable);
   sqlite3_close(db);
   db = openDb("side2.db", bVeles);
-  exec(db, zSql);
+  benchExec(db, zSql);
   a[1] = insertRows(db, zTable, 1000);
   sqlite3_close(db);
-  system("rm -f side1.db* side2.db*");
+  benchRemoveDb("side1.db");
+  benchRemoveDb("side2.db");
 }
 
 int main(int argc, char **argv){
@@ -203,7 +176,7 @@ int main(int argc, char **argv){
     fprintf(stderr, "usage: %s MODULE DIR [N] [DIM] [ROUNDS]\n", argv[0]);
     return 2;
   }
-  zModule = realpath(argv[1], 0);
+  zModule = benchModule(argv[1]);
   if( argc>3 ) N = atoi(argv[3]);
   if( argc>4 ) DIM = atoi(argv[4]);
   if( argc>5 ) nRound = atoi(argv[5]);

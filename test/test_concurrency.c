@@ -163,14 +163,8 @@ static void reader(const char *zDb, double tEnd){
 /* The number of acknowledged transactions of writer w. */
 static int acked(const char *zDb, int w){
   char zLog[128];
-  FILE *f;
-  int n = -1, x;
   snprintf(zLog, sizeof(zLog), "%s.w%d", zDb, w);
-  f = fopen(zLog, "r");
-  if( f==0 ) return 0;
-  while( fscanf(f, "%d", &x)==1 ) n = x;
-  fclose(f);
-  return n+1;
+  return tLastLogged(zLog, -1) + 1;
 }
 
 static void runMode(const char *zMode, double nSecond){

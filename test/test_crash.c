@@ -100,16 +100,6 @@ static void writer(const char *zDb, const char *zMode, int b, int fdAck){
   }
 }
 
-/* Last acknowledged batch in the log (0 if none). */
-static int lastAck(const char *zLog){
-  FILE *f = fopen(zLog, "r");
-  int b = 0, x;
-  if( f==0 ) return 0;
-  while( fscanf(f, "%d", &x)==1 ) b = x;
-  fclose(f);
-  return b;
-}
-
 /* Check the database holds exactly the state after batch b. */
 static int verify(sqlite3 *db, int b, int *aTag){
   sqlite3_stmt *p = 0;
@@ -179,7 +169,7 @@ static void crashLoop(const char *zMode, int nIter, unsigned seed){
     usleep(1000 + (unsigned)(rand() % (300000*(1 + nStall))));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    bAck = lastAck(zLog);
+    bAck = tLastLogged(zLog, 0);
     db = tOpen(zDb);
     bDb = (int)tInt(db, "SELECT b FROM progress");
     snprintf(zCase, sizeof(zCase), "%s.%d", zMode, iter);

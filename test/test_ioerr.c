@@ -24,7 +24,6 @@
 #include "testutil.h"
 #include "faultfs.h"
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,40 +125,11 @@ static int runTxn(sqlite3 *db, int t){
 
 /* ---- states ---------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const void *p, int n){
-  const unsigned char *a = p;
-  int i;
-  for(i=0; i<n; i++){ h ^= a[i]; h *= 1099511628211ull; }
-  return h;
-}
-
-static void digestRows(sqlite3 *db, const char *zSql, sqlite3_str *pStr){
-  sqlite3_stmt *p = 0;
-  uint64_t h = 14695981039346656037ull;
-  int n = 0, rc;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) ){
-    sqlite3_str_appendf(pStr, " ERROR: %s", sqlite3_errmsg(db));
-    return;
-  }
-  while( (rc = sqlite3_step(p))==SQLITE_ROW ){
-    sqlite3_int64 id = sqlite3_column_int64(p, 0);
-    h = fnv(h, &id, sizeof(id));
-    h = fnv(h, sqlite3_column_blob(p, 1), sqlite3_column_bytes(p, 1));
-    n++;
-  }
-  if( rc!=SQLITE_DONE ){
-    sqlite3_str_appendf(pStr, " ERROR: %s", sqlite3_errmsg(db));
-  }else{
-    sqlite3_str_appendf(pStr, " %d:%016llx", n, (unsigned long long)h);
-  }
-  sqlite3_finalize(p);
-}
-
 static char *digest(sqlite3 *db){
   sqlite3_str *p = sqlite3_str_new(0);
   sqlite3_str_appendf(p, "t=%lld", tInt(db, "SELECT t FROM marker"));
-  digestRows(db, "SELECT id, vec FROM emb", p);
-  digestRows(db, "SELECT id, json FROM meta", p);
+  tDigestRows(db, "SELECT id, vec FROM emb", p);
+  tDigestRows(db, "SELECT id, json FROM meta", p);
   return sqlite3_str_finish(p);
 }
 
@@ -312,7 +282,7 @@ static void faultLoop(const char *zMode, int t, int eOps,
 }
 
 int main(int argc, char **argv){
-  int bLong = getenv("VELES_LONG")!=0 && atoi(getenv("VELES_LONG"))>0;
+  int bLong = tLong();
   static const char *azMode[] = {"delete", "wal", "truncate"};
   static const int aErrno[] = {EIO, ENOSPC};
   char zCwd[512];

@@ -22,7 +22,6 @@
 ** covered.
 */
 #include "testutil.h"
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,47 +201,16 @@ static int runStep(int i, sqlite3 **ppDb){
   return rc;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, int n){
-  const unsigned char *a = p;
-  int i;
-  for(i=0; i<n; i++){ h ^= a[i]; h *= 1099511628211ull; }
-  return h;
-}
-
-static void digestRows(sqlite3 *db, const char *zSql, sqlite3_str *pStr){
-  sqlite3_stmt *p = 0;
-  uint64_t h = 14695981039346656037ull;
-  int n = 0, rc;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) ){
-    sqlite3_str_appendf(pStr, " -");
-    return;
-  }
-  while( (rc = sqlite3_step(p))==SQLITE_ROW ){
-    int c;
-    for(c=0; c<sqlite3_column_count(p); c++){
-      h = fnv(h, sqlite3_column_blob(p, c), sqlite3_column_bytes(p, c));
-      h = fnv(h, "|", 1);
-    }
-    n++;
-  }
-  if( rc!=SQLITE_DONE ){
-    sqlite3_str_appendf(pStr, " ERROR: %s", sqlite3_errmsg(db));
-  }else{
-    sqlite3_str_appendf(pStr, " %d:%016llx", n, (unsigned long long)h);
-  }
-  sqlite3_finalize(p);
-}
-
 /* The database's state as text (0 connection: "closed"). */
 static char *digest(sqlite3 *db){
   sqlite3_str *p;
   if( db==0 ) return sqlite3_mprintf("closed");
   p = sqlite3_str_new(0);
-  digestRows(db, "SELECT type, name, sql FROM sqlite_schema ORDER BY name", p);
-  digestRows(db, "SELECT t FROM marker", p);
-  digestRows(db, "SELECT id, vec FROM emb", p);
-  digestRows(db, "SELECT id, json FROM meta", p);
-  digestRows(db, "SELECT id, vec FROM tmp", p);
+  tDigestRows(db, "SELECT type, name, sql FROM sqlite_schema ORDER BY name", p);
+  tDigestRows(db, "SELECT t FROM marker", p);
+  tDigestRows(db, "SELECT id, vec FROM emb", p);
+  tDigestRows(db, "SELECT id, json FROM meta", p);
+  tDigestRows(db, "SELECT id, vec FROM tmp", p);
   return sqlite3_str_finish(p);
 }
 
@@ -389,7 +357,7 @@ static void oomLoop(int iStep, int bPers, int nStride){
 }
 
 int main(int argc, char **argv){
-  int bLong = getenv("VELES_LONG")!=0 && atoi(getenv("VELES_LONG"))>0;
+  int bLong = tLong();
   static sqlite3_mem_methods wrap;
   /* Step 0 (open and load): an allocation failure inside
   ** sqlite3_veles_init() once made sqlite3_load_extension() unload

@@ -23,7 +23,6 @@
 #include "testutil.h"
 #include "faultfs.h"
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,38 +154,6 @@ static sqlite3 *openWriter(const char *zMode, const char *zSync){
 
 /* ---- what a state looks like ----------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const void *p, int n){
-  const unsigned char *a = p;
-  int i;
-  for(i=0; i<n; i++){ h ^= a[i]; h *= 1099511628211ull; }
-  return h;
-}
-
-/* "count:hash" of zSql's rows, appended to pStr; 0 on error */
-static int digestRows(sqlite3 *db, const char *zSql, sqlite3_str *pStr){
-  sqlite3_stmt *p = 0;
-  uint64_t h = 14695981039346656037ull;
-  int n = 0, rc;
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) ){
-    sqlite3_str_appendf(pStr, "ERROR: %s", sqlite3_errmsg(db));
-    return 0;
-  }
-  while( (rc = sqlite3_step(p))==SQLITE_ROW ){
-    sqlite3_int64 id = sqlite3_column_int64(p, 0);
-    h = fnv(h, &id, sizeof(id));
-    h = fnv(h, sqlite3_column_blob(p, 1), sqlite3_column_bytes(p, 1));
-    n++;
-  }
-  if( rc!=SQLITE_DONE ){
-    sqlite3_str_appendf(pStr, "ERROR: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(p);
-    return 0;
-  }
-  sqlite3_finalize(p);
-  sqlite3_str_appendf(pStr, " %d:%016llx", n, (unsigned long long)h);
-  return 1;
-}
-
 /* The state as text: "t=<marker> emb ... big ... meta ...", "t=-1" when
 ** transaction 0 never committed, or an ERROR. *piTxn gets the marker. */
 static char *digest(sqlite3 *db, int *piTxn){
@@ -200,9 +167,9 @@ static char *digest(sqlite3 *db, int *piTxn){
     /* nothing committed: no table either */
     sqlite3_str_appendf(p, " tables=%lld",
                         tInt(db, "SELECT count(*) FROM sqlite_schema"));
-  }else if( digestRows(db, "SELECT id, vec FROM emb", p)
-         && digestRows(db, "SELECT id, vec FROM big", p) ){
-    digestRows(db, "SELECT id, json FROM meta", p);
+  }else if( tDigestRows(db, "SELECT id, vec FROM emb", p)
+         && tDigestRows(db, "SELECT id, vec FROM big", p) ){
+    tDigestRows(db, "SELECT id, json FROM meta", p);
   }
   *piTxn = t;
   return sqlite3_str_finish(p);
@@ -230,15 +197,6 @@ static void reference(void){
     azRef[t] = digest(db, &x);
   }
   tClose(db);
-}
-
-static int lastAck(const char *zLog){
-  FILE *f = fopen(zLog, "r");
-  int t = -1, x;
-  if( f==0 ) return -1;
-  while( fscanf(f, "%d", &x)==1 ) t = x;
-  fclose(f);
-  return t;
 }
 
 /* One configuration: k = 1, 2, ... until the workload completes.
@@ -289,7 +247,7 @@ static int powerLoop(const char *zMode, const char *zSync, int eGarble,
       break;
     }
     /* the reboot */
-    tAck = lastAck(zLog);
+    tAck = tLastLogged(zLog, -1);
     /* tracked without faults: its syncs are simulated, hence fast */
     faultfsTrack(zDataDir, zShadowDir);
     db = tOpen(zDb);
@@ -356,7 +314,7 @@ static int powerLoop(const char *zMode, const char *zSync, int eGarble,
 }
 
 int main(int argc, char **argv){
-  int bLong = getenv("VELES_LONG")!=0 && atoi(getenv("VELES_LONG"))>0;
+  int bLong = tLong();
   char zCwd[512];
   unsigned seed;
   tInit(argc, argv);

@@ -21,7 +21,10 @@ foreach(src ${VELES_TEST_SOURCES})
 endforeach()
 
 # Benchmarks: every test/bench_*.c is a program (not a ctest test; these
-# machines are shared and noisy). Run them with scripts/bench.sh.
+# machines are shared and noisy), with the helpers of test/benchutil.c.
+# Run them with scripts/bench.sh.
+add_library(benchutil STATIC ${PROJECT_SOURCE_DIR}/test/benchutil.c)
+target_link_libraries(benchutil PUBLIC SQLite::SQLite3)
 file(GLOB VELES_BENCH_SOURCES CONFIGURE_DEPENDS
      ${PROJECT_SOURCE_DIR}/test/bench_*.c)
 foreach(src ${VELES_BENCH_SOURCES})
@@ -29,7 +32,7 @@ foreach(src ${VELES_BENCH_SOURCES})
   add_executable(${name} ${src})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/test
                              ${PROJECT_SOURCE_DIR}/include)
-  target_link_libraries(${name} PRIVATE testutil m)
+  target_link_libraries(${name} PRIVATE benchutil m)
   add_dependencies(${name} veles)
 endforeach()
 

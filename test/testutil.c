@@ -3,6 +3,7 @@
 #include "testutil.h"
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,52 @@ int tCheck(const char *zCase, int bOk, const char *zWhat){
     fprintf(stderr, "FAIL %s: %s\n", zCase, zWhat);
   }
   return bOk;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, int n){
+  const unsigned char *a = p;
+  int i;
+  for(i=0; i<n; i++){ h ^= a[i]; h *= 1099511628211ull; }
+  return h;
+}
+
+int tDigestRows(sqlite3 *db, const char *zSql, sqlite3_str *pStr){
+  sqlite3_stmt *p = 0;
+  uint64_t h = 14695981039346656037ull;
+  int n = 0, rc;
+  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) ){
+    sqlite3_str_appendf(pStr, " ERROR: %s", sqlite3_errmsg(db));
+    return 0;
+  }
+  while( (rc = sqlite3_step(p))==SQLITE_ROW ){
+    int c;
+    for(c=0; c<sqlite3_column_count(p); c++){
+      h = fnv(h, sqlite3_column_blob(p, c), sqlite3_column_bytes(p, c));
+      h = fnv(h, "|", 1);
+    }
+    n++;
+  }
+  if( rc!=SQLITE_DONE ){
+    sqlite3_str_appendf(pStr, " ERROR: %s", sqlite3_errmsg(db));
+  }else{
+    sqlite3_str_appendf(pStr, " %d:%016llx", n, (unsigned long long)h);
+  }
+  sqlite3_finalize(p);
+  return rc==SQLITE_DONE;
+}
+
+int tLastLogged(const char *zLog, int iNone){
+  FILE *f = fopen(zLog, "r");
+  int v = iNone, x;
+  if( f==0 ) return iNone;
+  while( fscanf(f, "%d", &x)==1 ) v = x;
+  fclose(f);
+  return v;
+}
+
+int tLong(void){
+  const char *z = getenv("VELES_LONG");
+  return z!=0 && atoi(z)>0;
 }
 
 long long tFileSize(const char *zPath){

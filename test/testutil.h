@@ -39,6 +39,16 @@ char *tQuery(sqlite3 *db, const char *zSql);
 /* First column of the first row as an integer (-1 on error/no row). */
 long long tInt(sqlite3 *db, const char *zSql);
 
+/* Append " <rows>:<hash>" for the rows of zSql to pStr: a 64-bit FNV-1a
+** hash of every column's bytes, so two states compare by their digests.
+** On an error, " ERROR: <message>" instead, and returns 0. */
+int tDigestRows(sqlite3 *db, const char *zSql, sqlite3_str *pStr);
+/* The last integer in the file zLog (a writer's log of acknowledged
+** commits), or iNone when the file is missing or holds none. */
+int tLastLogged(const char *zLog, int iNone);
+/* VELES_LONG set to a positive number: run every variant. */
+int tLong(void);
+
 /* Size in bytes of a file in the scratch directory, -1 when absent. */
 long long tFileSize(const char *zPath);
 /* Number of files whose name starts with zPrefix in the scratch dir. */
