@@ -5,8 +5,8 @@
 **    inside BEGIN ... ROLLBACK brings the table back, and even an
 **    autocommit DROP can fail to commit. So xDestroy never deletes a side
 **    file: it records it here. vsConnSettle(), run outside explicit
-**    transactions at the start of each veles table's use and when the
-**    connection closes, asks the *committed* database (through a fresh
+**    transactions when a vectors table is created, connected or begins a
+**    write, and when the connection closes, asks the *committed* database (through a fresh
 **    read-only connection) whether a table with that identifier still
 **    exists: if not, the drop committed and the file is unlinked; if it
 **    does and we are outside any transaction, the drop was rolled back

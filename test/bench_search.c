@@ -29,7 +29,7 @@
 ** The top-10 ids of veles and sqlite-vec are compared for every query.
 */
 #define _GNU_SOURCE
-#include <sqlite3.h>
+#include "benchutil.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 # include <immintrin.h>
@@ -54,46 +53,12 @@ static const char *zModule;
 static char *zVec0;
 static char zKernel[32] = "?";
 
-static double now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec*1e-9;
-}
-
-static void check(sqlite3 *db, int rc, const char *zWhat){
-  if( rc!=SQLITE_OK && rc!=SQLITE_DONE && rc!=SQLITE_ROW ){
-    fprintf(stderr, "%s: %s\n", zWhat, db ? sqlite3_errmsg(db) : "?");
-    exit(1);
-  }
-}
-
-static void exec(sqlite3 *db, const char *zSql){
-  check(db, sqlite3_exec(db, zSql, 0, 0, 0), zSql);
-}
-
-static int loadExt(sqlite3 *db, const char *zPath, char **pzErr){
-  sqlite3_enable_load_extension(db, 1);
-  return sqlite3_load_extension(db, zPath, 0, pzErr);
-}
-
+/* A fresh database zFile with veles and/or sqlite-vec loaded. */
 static sqlite3 *openDb(const char *zFile, int bVeles, int bVec0){
-  sqlite3 *db;
-  char *zErr = 0;
-  char zWal[512];
-  unlink(zFile);
-  snprintf(zWal, sizeof(zWal), "%s-journal", zFile);
-  unlink(zWal);
-  check(0, sqlite3_open(zFile, &db), "open");
-  if( bVeles && loadExt(db, zModule, &zErr) ){
-    fprintf(stderr, "load %s: %s\n", zModule, zErr);
-    exit(1);
-  }
-  if( bVec0 && loadExt(db, zVec0, &zErr) ){
-    fprintf(stderr, "load %s: %s\n", zVec0, zErr);
-    exit(1);
-  }
-  exec(db, "PRAGMA synchronous=OFF");
-  exec(db, "PRAGMA cache_size=-1048576");   /* 1 GiB: the plain table fits */
+  sqlite3 *db = benchOpen(zFile, bVeles ? zModule : 0);
+  if( bVec0 ) benchMustLoad(db, zVec0);
+  benchExec(db, "PRAGMA synchronous=OFF");
+  benchExec(db, "PRAGMA cache_size=-1048576");   /* 1 GiB: the plain table fits */
   return db;
 }
 
@@ -111,15 +76,15 @@ static void insertAll(sqlite3 *db, const char *zSql, const float *aData,
                       int nDim){
   sqlite3_stmt *p;
   int i;
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
-  exec(db, "BEGIN");
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  benchExec(db, "BEGIN");
   for(i=0; i<N; i++){
     sqlite3_bind_int(p, 1, i+1);
     sqlite3_bind_blob(p, 2, &aData[(size_t)i*nDim], nDim*4, SQLITE_STATIC);
-    check(db, sqlite3_step(p), zSql);
+    benchCheck(db, sqlite3_step(p), zSql);
     sqlite3_reset(p);
   }
-  exec(db, "COMMIT");
+  benchExec(db, "COMMIT");
   sqlite3_finalize(p);
 }
 
@@ -177,7 +142,7 @@ static volatile float fSink;
 static double plainRead(const float *a, size_t n, int nThread){
   ReadJob aJob[64];
   pthread_t aTid[64];
-  double t0 = now();
+  double t0 = benchNow();
   int i;
   for(i=0; i<nThread; i++){
     aJob[i].a = a + n*i/nThread;
@@ -186,7 +151,7 @@ static double plainRead(const float *a, size_t n, int nThread){
   }
   readJob(&aJob[0]);
   for(i=1; i<nThread; i++) pthread_join(aTid[i], 0);
-  t0 = now()-t0;
+  t0 = benchNow()-t0;
   for(i=0; i<nThread; i++) fSink += aJob[i].r;
   return t0;
 }
@@ -221,7 +186,7 @@ static const float *mapSideFile(const char *zDir, int nDim, size_t nFloat){
 /* Run nQuery queries; the ids of query q go to aIds[q*K..]. */
 static double runQueries(sqlite3 *db, sqlite3_stmt *p, const float *aQuery,
                          int nDim, int nQuery, long long *aIds){
-  double t0 = now();
+  double t0 = benchNow();
   int q;
   for(q=0; q<nQuery; q++){
     int i = 0, rc;
@@ -231,22 +196,22 @@ static double runQueries(sqlite3 *db, sqlite3_stmt *p, const float *aQuery,
       if( i<K && aIds ) aIds[q*K+i] = sqlite3_column_int64(p, 0);
       i++;
     }
-    check(db, rc, "query");
+    benchCheck(db, rc, "query");
     sqlite3_reset(p);
   }
-  return now()-t0;
+  return benchNow()-t0;
 }
 
 static void setThreads(sqlite3 *db, int n){
   char zSql[64];
   snprintf(zSql, sizeof(zSql), "SELECT veles_threads(%d)", n);
-  exec(db, zSql);
+  benchExec(db, zSql);
 }
 
 static int intOf(sqlite3 *db, const char *zSql){
   sqlite3_stmt *p;
   int r = -1;
-  check(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
+  benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &p, 0), zSql);
   if( sqlite3_step(p)==SQLITE_ROW ) r = sqlite3_column_int(p, 0);
   sqlite3_finalize(p);
   return r;
@@ -276,26 +241,26 @@ static void runDim(const char *zDir, int nDim, int bVec0){
   dbV = openDb(zFile, 1, 0);
   snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE v USING vectors(dim=%d)",
            nDim);
-  exec(dbV, zSql);
+  benchExec(dbV, zSql);
   insertAll(dbV, "INSERT INTO v(id, vec) VALUES (?, ?)", aData, nDim);
   if( bVec0 ){
     snprintf(zFile, sizeof(zFile), "%s/vec0-%d.db", zDir, nDim);
     dbS = openDb(zFile, 0, 1);
     snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE v USING "
              "vec0(embedding float[%d])", nDim);
-    exec(dbS, zSql);
+    benchExec(dbS, zSql);
     insertAll(dbS, "INSERT INTO v(rowid, embedding) VALUES (?, ?)", aData,
               nDim);
-    check(dbS, sqlite3_prepare_v2(dbS, "SELECT rowid, distance FROM v WHERE "
+    benchCheck(dbS, sqlite3_prepare_v2(dbS, "SELECT rowid, distance FROM v WHERE "
           "embedding MATCH ?1 AND k = ?2", -1, &pS, 0), "vec0 query");
   }
   snprintf(zFile, sizeof(zFile), "%s/plain-%d.db", zDir, nDim);
   dbP = openDb(zFile, 1, 0);
-  exec(dbP, "CREATE TABLE t(id INTEGER PRIMARY KEY, vec BLOB)");
+  benchExec(dbP, "CREATE TABLE t(id INTEGER PRIMARY KEY, vec BLOB)");
   insertAll(dbP, "INSERT INTO t(id, vec) VALUES (?, ?)", aData, nDim);
-  check(dbV, sqlite3_prepare_v2(dbV, "SELECT id, distance FROM v WHERE "
+  benchCheck(dbV, sqlite3_prepare_v2(dbV, "SELECT id, distance FROM v WHERE "
         "vec MATCH ?1 AND k = ?2", -1, &pV, 0), "veles query");
-  check(dbP, sqlite3_prepare_v2(dbP, "SELECT id, veles_distance(vec, ?1) AS d "
+  benchCheck(dbP, sqlite3_prepare_v2(dbP, "SELECT id, veles_distance(vec, ?1) AS d "
         "FROM t ORDER BY d LIMIT ?2", -1, &pP, 0), "plain query");
 
   aMapped = mapSideFile(zDir, nDim, nFloat);
@@ -418,7 +383,7 @@ static int findVec0(const char *zArg){
     return 0;
   }
   sqlite3_open(":memory:", &db);
-  rc = loadExt(db, zVec0, &zErr);
+  rc = benchLoad(db, zVec0, &zErr);
   if( rc ){
     printf("sqlite-vec: %s does not load into SQLite %s: %s; its side is "
            "skipped\n", zVec0, sqlite3_libversion(), zErr);
@@ -444,18 +409,14 @@ int main(int argc, char **argv){
             "[VEC0]\n", argv[0]);
     return 2;
   }
-  zModule = realpath(argv[1], 0);
+  zModule = benchModule(argv[1]);
   if( argc>3 ) N = atoi(argv[3]);
   if( argc>4 ) NROUND = atoi(argv[4]);
   if( argc>5 ) NQUERY = atoi(argv[5]);
   if( argc>6 ) NPLAIN = atoi(argv[6]);
-  if( zModule==0 ){
-    fprintf(stderr, "no module %s\n", argv[1]);
-    return 2;
-  }
   bVec0 = findVec0(argc>7 ? argv[7] : 0);
   sqlite3_open(":memory:", &db);
-  if( loadExt(db, zModule, &zErr)==SQLITE_OK ){
+  if( benchLoad(db, zModule, &zErr)==SQLITE_OK ){
     sqlite3_stmt *p;
     sqlite3_prepare_v2(db, "SELECT veles_version(), veles_kernel(), "
                        "veles_threads()", -1, &p, 0);
