@@ -215,34 +215,22 @@ static int checkBlob(const unsigned char *p, int nByte, const char *zWho,
 /* Copy a blob of f32 into *paOut, refusing NaN and infinities. */
 static int parseBlob(const unsigned char *p, int nByte, const char *zWho,
                      float **paOut, int *pnOut, char **pzErr){
-  int n, i;
   float *a;
-  if( nByte==0 || (nByte % 4)!=0 ){
-    *pzErr = sqlite3_mprintf("%s: vector blob length must be a positive "
-        "multiple of 4 bytes (f32), got %d bytes", zWho, nByte);
-    return SQLITE_ERROR;
-  }
-  n = nByte/4;
-  if( n>VS_MAX_DIM ){
-    *pzErr = sqlite3_mprintf("%s: vector too long: expected at most %d "
-        "elements, got %d", zWho, VS_MAX_DIM, n);
-    return SQLITE_ERROR;
-  }
+  int rc = checkBlob(p, nByte, zWho, pzErr);
+  if( rc ) return rc;
   a = sqlite3_malloc64((u64)nByte);
   if( a==0 ) return SQLITE_NOMEM;
   memcpy(a, p, (size_t)nByte);
-  for(i=0; i<n; i++){
-    if( !isfinite(a[i]) ){
-      *pzErr = sqlite3_mprintf("%s: vector element %d is %s: only finite "
-          "numbers are stored", zWho, i,
-          isnan(a[i]) ? "NaN" : (a[i]>0 ? "+Inf" : "-Inf"));
-      sqlite3_free(a);
-      return SQLITE_ERROR;
-    }
-  }
   *paOut = a;
-  *pnOut = n;
+  *pnOut = nByte/4;
   return SQLITE_OK;
+}
+
+/* The refusal of a vector of n elements where nDim are expected. */
+static int dimensionMismatch(const char *zWho, int nDim, int n, char **pzErr){
+  *pzErr = sqlite3_mprintf("%s: dimension mismatch: expected %d, got %d",
+                           zWho, nDim, n);
+  return SQLITE_ERROR;
 }
 
 int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
@@ -267,10 +255,8 @@ int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
   }
   if( rc ) return rc;
   if( nDim>0 && n!=nDim ){
-    *pzErr = sqlite3_mprintf("%s: dimension mismatch: expected %d, got %d",
-                             zWho, nDim, n);
     sqlite3_free(a);
-    return SQLITE_ERROR;
+    return dimensionMismatch(zWho, nDim, n, pzErr);
   }
   *paOut = a;
   *pnOut = n;
@@ -316,10 +302,8 @@ int vsVectorParseInto(sqlite3_value *pVal, const char *zWho, int nDim,
     const unsigned char *p = sqlite3_value_blob(pVal);
     int nByte = sqlite3_value_bytes(pVal);
     rc = checkBlob(p, nByte, zWho, pzErr);
-    if( rc==SQLITE_OK && nDim>0 && nByte!=nDim*4 ){
-      *pzErr = sqlite3_mprintf("%s: dimension mismatch: expected %d, got %d",
-                               zWho, nDim, nByte/4);
-      rc = SQLITE_ERROR;
+    if( rc==SQLITE_OK && nByte!=nDim*4 ){
+      rc = dimensionMismatch(zWho, nDim, nByte/4, pzErr);
     }
     if( rc==SQLITE_OK ){
       *ppVec = p;
