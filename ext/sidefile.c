@@ -285,7 +285,6 @@ char *vsFileName(const char *zDbFile, const char *zIdent){
   return sqlite3_mprintf("%s-vectors-%s", zDbFile, zIdent);
 }
 
-int vsFileIsMemory(VsFile *p){ return p->zPath==0; }
 const char *vsFilePath(VsFile *p){ return p->zPath; }
 
 int vsFileSetDim(VsFile *p, int nDim, int bWrite, char **pzErr){

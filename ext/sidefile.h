@@ -22,7 +22,6 @@ int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
                VsFile **pp, char **pzErr);
 void vsFileClose(VsFile *p);
-int vsFileIsMemory(VsFile *p);
 const char *vsFilePath(VsFile *p);
 
 /* Set the dimension (once the first vector fixes it, or back to 0 when

@@ -78,7 +78,6 @@ int vsSlotsLoadStart(VsSlots *p, i64 nSlot){
 int vsSlotsLoadRow(VsSlots *p, i64 iSlot, i64 iId){
   if( iSlot<0 || iSlot>=p->nSlot || p->aId[iSlot]>=0 ) return SQLITE_CORRUPT;
   p->aId[iSlot] = iId;
-  p->nLive++;
   return SQLITE_OK;
 }
 
@@ -154,8 +153,6 @@ void vsSlotsMarkGet(VsSlots *p, VsSlotsMark *pMark){
 void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
   while( p->nUndo>pMark->nUndo ){
     VsSlotsUndo *u = &p->aUndo[--p->nUndo];
-    if( p->aId[u->iSlot]>=0 ) p->nLive--;
-    if( u->iOldId>=0 ) p->nLive++;
     p->aId[u->iSlot] = u->iOldId;
   }
   p->nSlot = pMark->nSlot;
@@ -242,8 +239,6 @@ int vsSlotsSet(VsSlots *p, i64 iSlot, i64 iId){
   p->aUndo[p->nUndo].iSlot = iSlot;
   p->aUndo[p->nUndo].iOldId = p->aId[iSlot];
   p->nUndo++;
-  if( p->aId[iSlot]>=0 ) p->nLive--;
-  if( iId>=0 ) p->nLive++;
   p->aId[iSlot] = iId;
   return SQLITE_OK;
 }

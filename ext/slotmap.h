@@ -25,7 +25,6 @@ struct VsSlots {
   i64 *aId;               /* aId[slot]: id stored there, or -1 if none */
   i64 nSlot;              /* slots in use or known: the high-water mark */
   i64 nAlloc;             /* allocated entries of aId */
-  i64 nLive;              /* entries of aId that are not -1 */
   i64 *aFree;             /* slots safe to write now; popped from the end */
   i64 nFree, nFreeAlloc;
   VsSlotsPending *aPend;  /* freed slots waiting until no reader sees them */
