@@ -702,6 +702,6 @@ double vsDistance(int eMetric, const float *a, const float *b, int n){
   return NAN;
 }
 
-float vsDistanceNorm(const float *a, int n){
-  return (float)sqrt(sumDot(kernel(), a, a, n));
+double vsDistanceNorm(const float *a, int n){
+  return sqrt(sumDot(kernel(), a, a, n));
 }

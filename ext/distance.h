@@ -66,8 +66,9 @@ void vsDistanceBatch(int eKind, const float *q, const float *aMatrix,
 */
 double vsDistance(int eMetric, const float *a, const float *b, int n);
 
-/* Euclidean norm of a, in the same way (+Inf only if it exceeds FLT_MAX). */
-float vsDistanceNorm(const float *a, int n);
+/* Euclidean norm of a, in the same way. A double: the norm of finite f32
+** elements may exceed FLT_MAX (up to 256 * FLT_MAX at n = 65536). */
+double vsDistanceNorm(const float *a, int n);
 
 /* The kernel in use: "avx512", "avx2+fma", "neon" or "scalar". */
 const char *vsDistanceKernelName(void);

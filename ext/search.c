@@ -36,8 +36,8 @@
 ** right to f32 rounding over the whole finite f32 range, as
 ** veles_distance() is; for ordinary data this never happens.
 **
-** Norm cache (cosine). VsNorms holds one float per slot, NaN when not
-** known. A cosine scan computes a missing norm right after the batch
+** Norm cache (cosine). VsNorms holds one double per slot, NaN when not
+** known (a double, as the norm of finite f32 elements may exceed FLT_MAX). A cosine scan computes a missing norm right after the batch
 ** kernel has read the row (it is still in cache) and stores it, so the
 ** first cosine search after a bulk load pays about one extra in-cache
 ** pass and later searches none. vectors.c forgets a slot's norm when the
@@ -95,9 +95,9 @@ void vsNormsForgetAll(VsNorms *p){
 static int normsReserve(VsNorms *p, i64 nSlot){
   if( nSlot>p->nAlloc ){
     i64 nNew = p->nAlloc ? p->nAlloc : 1024, i;
-    float *aNew;
+    double *aNew;
     while( nNew<nSlot ) nNew *= 2;
-    aNew = sqlite3_realloc64(p->aNorm, sizeof(float)*(u64)nNew);
+    aNew = sqlite3_realloc64(p->aNorm, sizeof(double)*(u64)nNew);
     if( aNew==0 ) return SQLITE_NOMEM;
     for(i=p->nAlloc; i<nNew; i++) aNew[i] = NAN;
     p->aNorm = aNew;
@@ -234,20 +234,20 @@ static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
       }
       break;
     default: {                                   /* VS_METRIC_COSINE */
-      float *aNorm = p->pNorms->aNorm + iSlot;
+      double *aNorm = p->pNorms->aNorm + iSlot;
       double rQ = pJob->rQueryNorm;
       vsDistanceBatch(VS_BATCH_DOT, p->aQuery, aRow, nRow, n, aSum);
       for(i=0; i<nRow; i++){
         double r;
         if( isnan(aNorm[i]) ) aNorm[i] = vsDistanceNorm(aRow+i*n, n);
-        if( rQ==0.0 || aNorm[i]==0.0f ){
+        if( rQ==0.0 || aNorm[i]==0.0 ){
           r = 1.0;                               /* no direction */
         }else{
           double c = aSum[i];
           if( !vsDistanceSumIsSound(aSum[i]) ){
             c = vsDistanceDotDouble(p->aQuery, aRow+i*n, n);
           }
-          c = c / (rQ*(double)aNorm[i]);
+          c = c / (rQ*aNorm[i]);
           if( c>1.0 ) c = 1.0;
           if( c<-1.0 ) c = -1.0;
           r = 1.0 - c;

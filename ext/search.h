@@ -17,13 +17,13 @@ struct VsSearchHit {
 
 /*
 ** Cached Euclidean norms of the slots of a cosine table, aNorm[slot],
-** NaN when not known. Filled in by the scans that need them; a slot's
+** NaN when not known (doubles: a norm may exceed the f32 range). Filled in by the scans that need them; a slot's
 ** entry is forgotten whenever the slot is written, all of them when the
 ** slot array is rebuilt from the database.
 */
 typedef struct VsNorms VsNorms;
 struct VsNorms {
-  float *aNorm;
+  double *aNorm;
   i64 nAlloc;             /* entries of aNorm */
 };
 

@@ -393,6 +393,29 @@ static void testAdversarial(sqlite3 *db){
         "3|4.242641e+38\n4|4.242641e+38\n1|6.000000e+38\n2|6.000000e+38");
   tRows("4.9", db, "SELECT id, printf('%.3e', distance) FROM a5 WHERE "
         "vec MATCH '[0,0]' AND k = 2", "4|0.000e+00\n3|1.000e-40");
+  /* cosine: a norm beyond the f32 range (|[3e38,3e38]| = 4.2e38), of a
+  ** row or of the query, is still a norm, not +Inf */
+  tExec(db, "CREATE VIRTUAL TABLE a6 USING vectors(dim=2, metric=cosine)");
+  tExec(db, "INSERT INTO a6 VALUES (1,'[3e38,3e38]'),(2,'[1,0]'),"
+            "(3,'[1e-30,1e-30]'),(4,'[-3e38,3e38]')");
+  tRows("4.10", db, "SELECT id, printf('%.6f', distance) FROM (SELECT id, "
+        "distance FROM a6 WHERE vec MATCH '[1,1]' AND k = 4) ORDER BY id",
+        "1|0.000000\n2|0.292893\n3|0.000000\n4|1.000000");
+  tRows("4.11", db, "SELECT id, printf('%.6f', distance) FROM (SELECT id, "
+        "distance FROM a6 WHERE vec MATCH '[3e38,3e38]' AND k = 4) "
+        "ORDER BY id", "1|0.000000\n2|0.292893\n3|0.000000\n4|1.000000");
+  /* dot: a product beyond the f32 range, +Inf meeting -Inf, tiny
+  ** products, and zero (0.0, never -0.0) */
+  tExec(db, "CREATE VIRTUAL TABLE a7 USING vectors(dim=2, metric=dot)");
+  tExec(db, "INSERT INTO a7 VALUES (1,'[1e30,1e30]'),(2,'[1e30,-1e30]'),"
+            "(3,'[-1e30,-1e30]'),(4,'[1e-30,1e-30]'),(5,'[0,0]')");
+  tRows("4.12", db, "SELECT id, printf('%.6e', distance) FROM a7 WHERE "
+        "vec MATCH '[1e30,1e30]' AND k = 5",
+        "1|-2.000000e+60\n4|-2.000000e+00\n2|0.000000e+00\n5|0.000000e+00\n"
+        "3|2.000000e+60");
+  tRows("4.13", db, "SELECT id, distance FROM a7 WHERE "
+        "vec MATCH '[1e-30,-1e-30]' AND k = 5",
+        "2|-2.0\n1|0.0\n3|0.0\n4|0.0\n5|0.0");
 }
 
 /* ---- 5. brute-force reference ---------------------------------------- */
