@@ -3,7 +3,8 @@
 ** data, by
 **   veles      CREATE VIRTUAL TABLE v USING vectors(dim=D)
 **              SELECT id, distance FROM v WHERE vec MATCH ?1 AND k = ?2
-**              (with the default scan threads, and with veles_threads(1))
+**              (with veles_threads(1) and veles_threads(2); the default
+**              veles_threads() is printed too)
 **   sqlite-vec CREATE VIRTUAL TABLE v USING vec0(embedding float[D])
 **              SELECT rowid, distance FROM v WHERE embedding MATCH ?1 AND k = ?2
 **   plain      CREATE TABLE t(id INTEGER PRIMARY KEY, vec BLOB)

@@ -35,7 +35,7 @@ static unsigned rngNext(unsigned *s){
 ** large, so its vectors overflow the write-behind buffer. */
 static int batchOps(int b, int *aId, int *aDel, int nMax){
   unsigned s = 2654435761u * (unsigned)b + 1;
-  int n = (b%7==0) ? 10000 : 50, i;
+  int n = (b%7==0) ? 13000 : 50, i;
   if( n>nMax ) n = nMax;
   for(i=0; i<n; i++){
     aId[i] = (int)(rngNext(&s) % NID);
