@@ -1373,41 +1373,77 @@ static int jsonLocate(const char *z, const PayField *pF){
 }
 
 /*
-** An INTEGER field's value. Below 2^53 in magnitude the double cJSON read
-** is exact; beyond it the digits are read again from the text.
+** The JSON number at z (valid grammar) as an exact 64-bit integer.
+** Returns 0 and sets *piVal when its value is an integer in range, 1
+** when it has a fractional part, 2 when it is outside the 64-bit range.
+** Works on the digits, so 9007199254740993.0, 1.5e18 and
+** 9223372036854775807 are read exactly.
+*/
+static int jsonExactInteger(const char *z, i64 *piVal){
+  u64 u = 0;
+  int bNeg = 0, bOver = 0, bAny = 0, bFrac = 0;
+  int nZero = 0;          /* zeros seen but not yet multiplied in */
+  i64 iExp = 0, iExp10 = 0;
+  int i = 0;
+  if( z[i]=='-' ){ bNeg = 1; i++; }
+  for(; (z[i]>='0' && z[i]<='9') || (z[i]=='.' && !bFrac); i++){
+    unsigned int dgt;
+    if( z[i]=='.' ){ bFrac = 1; continue; }
+    if( bFrac ) iExp--;
+    dgt = (unsigned int)(z[i]-'0');
+    if( dgt==0 ){ nZero++; continue; }
+    /* a nonzero digit: u = u*10^(nZero+1) + dgt */
+    for(nZero++; nZero>0 && !bOver; nZero--){
+      if( u > 0xffffffffffffffffULL/10 ) bOver = 1; else u *= 10;
+    }
+    nZero = 0;
+    if( !bOver && u > 0xffffffffffffffffULL - dgt ) bOver = 1;
+    u += dgt;
+    bAny = 1;
+  }
+  if( z[i]=='e' || z[i]=='E' ){
+    int bNegExp = 0;
+    i++;
+    if( z[i]=='+' || z[i]=='-' ){ bNegExp = z[i]=='-'; i++; }
+    for(; z[i]>='0' && z[i]<='9'; i++){
+      if( iExp10<100000 ) iExp10 = iExp10*10 + (z[i]-'0');
+    }
+    iExp += bNegExp ? -iExp10 : iExp10;
+  }
+  if( !bAny ){ *piVal = 0; return 0; }
+  iExp += nZero;          /* u has no trailing zeros: its last digit is not 0 */
+  if( iExp<0 ) return 1;
+  if( bOver || iExp>19 ) return 2;
+  for(; iExp>0; iExp--){
+    if( u > 0xffffffffffffffffULL/10 ) return 2;
+    u *= 10;
+  }
+  if( bNeg ? u>(u64)VS_MAX_ID+1 : u>(u64)VS_MAX_ID ) return 2;
+  *piVal = bNeg ? (i64)(0 - u) : (i64)u;
+  return 0;
+}
+
+/*
+** An INTEGER field's value. Below 2^52 in magnitude a double holds every
+** integer and nothing between two of them rounds onto one, so the double
+** cJSON read decides; from 2^52 on the number is read again from the
+** text (digits beyond a double's precision are not looked at below 2^52).
 */
 static int integerField(const char *z, const PayField *pF, const cJSON *pItem,
                         PayValue *pV, char **pzErr){
   double d = pItem->valuedouble;
-  if( floor(d)==d && fabs(d)<9007199254740992.0 ){
-    pV->eType = SQLITE_INTEGER;
+  int eKind = floor(d)==d ? 0 : 1;
+  if( eKind==0 && !(fabs(d)<4503599627370496.0) ){
+    int i = jsonLocate(z, pF);
+    eKind = i<0 ? 2 : jsonExactInteger(&z[i], &pV->iVal);
+  }else if( eKind==0 ){
     pV->iVal = (i64)d;
+  }
+  if( eKind==0 ){
+    pV->eType = SQLITE_INTEGER;
     return SQLITE_OK;
   }
-  if( floor(d)==d && fabs(d)<=9.3e18 ){
-    int i = jsonLocate(z, pF), j;
-    u64 u = 0;
-    int bNeg = 0, bOk = i>=0;
-    if( bOk && z[i]=='-' ){ bNeg = 1; i++; }
-    for(j=i; bOk && z[j]>='0' && z[j]<='9'; j++){
-      unsigned int dgt = (unsigned int)(z[j]-'0');
-      if( u > (0xffffffffffffffffULL - dgt)/10 ){ bOk = 0; break; }
-      u = u*10 + dgt;
-    }
-    if( bOk && j>i && z[j]!='.' && z[j]!='e' && z[j]!='E' ){
-      if( !bNeg && u<=(u64)VS_MAX_ID ){
-        pV->eType = SQLITE_INTEGER;
-        pV->iVal = (i64)u;
-        return SQLITE_OK;
-      }
-      if( bNeg && u<=(u64)VS_MAX_ID+1 ){
-        pV->eType = SQLITE_INTEGER;
-        pV->iVal = (i64)(0 - u);
-        return SQLITE_OK;
-      }
-    }
-  }
-  if( floor(d)!=d ){
+  if( eKind==1 ){
     *pzErr = sqlite3_mprintf("payloads: field %s: expected INTEGER, got "
                              "number %!.15g", pF->zName, d);
   }else{

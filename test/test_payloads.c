@@ -469,6 +469,38 @@ static void testFields(void){
   tExec(db, "INSERT INTO m3 VALUES (1, '{\"b c\":7,\"d\":1}', NULL, NULL)");
   tRows("3.56", db, "SELECT * FROM m3", "1|{\"b c\":7,\"d\":1}|7|1.0");
   check("3.57", db);
+
+  /* INTEGER fields: integral numbers in any JSON form, exact to 64 bits */
+  tExec(db, "CREATE VIRTUAL TABLE m4 USING payloads(n INTEGER)");
+  tExec(db, "INSERT INTO m4(id, json) VALUES "
+      "(1, '{\"n\":1e18}'), (2, '{\"n\":9007199254740993.0}'), "
+      "(3, '{\"n\":1.5e18}'), (4, '{\"n\":9223372036854775807.0}'), "
+      "(5, '{\"n\":-9223372036854775808.00}'), (6, '{\"n\":0.5e1}'), "
+      "(7, '{\"n\":12345678901234567.8e1}'), (8, '{\"n\":-0.0}'), "
+      "(9, '{\"n\":900719925474099300e-2}')");
+  tRows("3.58", db, "SELECT id, n FROM m4",
+        "1|1000000000000000000\n2|9007199254740993\n3|1500000000000000000\n"
+        "4|9223372036854775807\n5|-9223372036854775808\n6|5\n"
+        "7|123456789012345678\n8|0\n9|9007199254740993");
+  tError("3.59", db, "INSERT INTO m4(id, json) VALUES (20, "
+         "'{\"n\":4503599627370496.5}')",
+         "payloads: field n: expected INTEGER, got number 4.5035996273705e+15");
+  tError("3.60", db, "INSERT INTO m4(id, json) VALUES (20, "
+         "'{\"n\":9223372036854775807.5}')",
+         "payloads: field n: expected INTEGER, got number 9.22337203685478e+18");
+  tError("3.61", db, "INSERT INTO m4(id, json) VALUES (20, "
+         "'{\"n\":9.3e18}')",
+         "payloads: field n: expected INTEGER, got number outside the "
+         "64-bit range");
+  tError("3.62", db, "INSERT INTO m4(id, json) VALUES (20, "
+         "'{\"n\":-9223372036854775809}')",
+         "payloads: field n: expected INTEGER, got number outside the "
+         "64-bit range");
+  tError("3.63", db, "INSERT INTO m4(id, json) VALUES (20, "
+         "'{\"n\":1e400}')",
+         "payloads: field n: expected INTEGER, got number outside the "
+         "64-bit range");
+  check("3.64", db);
   tClose(db);
 }
 
