@@ -171,12 +171,6 @@ static double heapBar(const Heap *h){
 }
 
 /*
-** Score nRow consecutive slots from iSlot (all live, all wanted). A row
-** whose score is sound and above the heap's worst is dropped at once
-** (the usual case: one compare with a value held in a register);
-** heapPush() would drop it too, and makes the same choice for the rest.
-*/
-/*
 ** 1 when no row of a run can enter the heap, so that the usual case costs
 ** a few passes the compiler vectorises instead of a branch per row:
 ** every sum is sound (finite, not tiny) and ranks beyond the bar (l2: sum
@@ -197,66 +191,64 @@ static int runBeatsNothing(const float *aSum, i64 n, double rBar, int bDot){
   return bDot ? -(double)mx>rBar : (double)mn>rBar;
 }
 
+/*
+** Score nRow consecutive slots from iSlot (all live, all wanted) and
+** offer them to the heap. A sum the f32 kernel cannot be trusted with is
+** recomputed in double for its row. A score above the heap's worst is
+** dropped at once (one compare with a value held in a register);
+** heapPush() would drop it too, and makes the same choice for the rest.
+*/
 static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
   const VsSearch *p = pJob->p;
   const int n = p->nDim;
+  const float *q = p->aQuery;
   const float *aRow = p->aMatrix + iSlot*(i64)n;
   const i64 *aId = p->aId + iSlot;
   float aSum[VS_SEARCH_CHUNK];
   i64 i;
   Heap *h = &pJob->heap;
   double rBar = heapBar(h);
-  switch( p->eMetric ){
-    case VS_METRIC_L2:
-      vsDistanceBatch(VS_BATCH_L2SQUARED, p->aQuery, aRow, nRow, n, aSum);
-      if( runBeatsNothing(aSum, nRow, rBar, 0) ) break;
-      for(i=0; i<nRow; i++){
-        double r = aSum[i];
-        if( r>rBar && vsDistanceSumIsSound(aSum[i]) ) continue;
+  if( p->eMetric==VS_METRIC_COSINE ){
+    /* every row is visited: a missing norm is computed while the row is
+    ** still in cache */
+    double *aNorm = p->pNorms->aNorm + iSlot;
+    double rQ = pJob->rQueryNorm;
+    vsDistanceBatch(VS_BATCH_DOT, q, aRow, nRow, n, aSum);
+    for(i=0; i<nRow; i++){
+      double r;
+      if( isnan(aNorm[i]) ) aNorm[i] = vsDistanceNorm(aRow+i*n, n);
+      if( rQ==0.0 || aNorm[i]==0.0 ){
+        r = 1.0;                                 /* no direction */
+      }else{
+        double c = aSum[i];
         if( !vsDistanceSumIsSound(aSum[i]) ){
-          r = vsDistanceL2SquaredDouble(p->aQuery, aRow+i*n, n);
+          c = vsDistanceDotDouble(q, aRow+i*n, n);
         }
-        heapPush(h, r, aId[i], iSlot+i);
-        rBar = heapBar(h);
+        c = c / (rQ*aNorm[i]);
+        if( c>1.0 ) c = 1.0;
+        if( c<-1.0 ) c = -1.0;
+        r = 1.0 - c;
       }
-      break;
-    case VS_METRIC_DOT:
-      vsDistanceBatch(VS_BATCH_DOT, p->aQuery, aRow, nRow, n, aSum);
-      if( runBeatsNothing(aSum, nRow, rBar, 1) ) break;
-      for(i=0; i<nRow; i++){
-        double r = aSum[i];
-        if( -r>rBar && vsDistanceSumIsSound(aSum[i]) ) continue;
-        if( !vsDistanceSumIsSound(aSum[i]) ){
-          r = vsDistanceDotDouble(p->aQuery, aRow+i*n, n);
-        }
-        heapPush(h, r==0.0 ? 0.0 : -r, aId[i], iSlot+i);
-        rBar = heapBar(h);
+      if( r>rBar ) continue;
+      heapPush(h, r, aId[i], iSlot+i);
+      rBar = heapBar(h);
+    }
+  }else{
+    /* l2 ranks by the squared sum, dot by -(q.x) */
+    const int bDot = p->eMetric==VS_METRIC_DOT;
+    vsDistanceBatch(bDot ? VS_BATCH_DOT : VS_BATCH_L2SQUARED, q, aRow, nRow,
+                    n, aSum);
+    if( runBeatsNothing(aSum, nRow, rBar, bDot) ) return;
+    for(i=0; i<nRow; i++){
+      double r = aSum[i];
+      if( !vsDistanceSumIsSound(aSum[i]) ){
+        r = bDot ? vsDistanceDotDouble(q, aRow+i*n, n)
+                 : vsDistanceL2SquaredDouble(q, aRow+i*n, n);
       }
-      break;
-    default: {                                   /* VS_METRIC_COSINE */
-      double *aNorm = p->pNorms->aNorm + iSlot;
-      double rQ = pJob->rQueryNorm;
-      vsDistanceBatch(VS_BATCH_DOT, p->aQuery, aRow, nRow, n, aSum);
-      for(i=0; i<nRow; i++){
-        double r;
-        if( isnan(aNorm[i]) ) aNorm[i] = vsDistanceNorm(aRow+i*n, n);
-        if( rQ==0.0 || aNorm[i]==0.0 ){
-          r = 1.0;                               /* no direction */
-        }else{
-          double c = aSum[i];
-          if( !vsDistanceSumIsSound(aSum[i]) ){
-            c = vsDistanceDotDouble(p->aQuery, aRow+i*n, n);
-          }
-          c = c / (rQ*aNorm[i]);
-          if( c>1.0 ) c = 1.0;
-          if( c<-1.0 ) c = -1.0;
-          r = 1.0 - c;
-        }
-        if( r>rBar ) continue;
-        heapPush(h, r, aId[i], iSlot+i);
-        rBar = heapBar(h);
-      }
-      break;
+      if( bDot ) r = r==0.0 ? 0.0 : -r;          /* 0.0, never -0.0 */
+      if( r>rBar ) continue;
+      heapPush(h, r, aId[i], iSlot+i);
+      rBar = heapBar(h);
     }
   }
 }
