@@ -12,28 +12,17 @@ if(VELES_FUZZ)
   endif()
   set(VELES_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined
       -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g)
-  # the extension, compiled once for every target.
-  # KNOWN DEFECT, not fixed yet: ext/vectors.c calls qsort(NULL, 0, ...)
-  # when a search's id IN (...) list matches no row (UBSan:
-  # nonnull-attribute). Until it is guarded, that one check is off for
-  # vectors.c only; see docs/fuzzing.md.
-  set(VELES_FUZZ_EXT_SOURCES ${VELES_SOURCES})
-  list(FILTER VELES_FUZZ_EXT_SOURCES EXCLUDE REGEX "/vectors\\.c$")
-  add_library(veles_fuzz_ext OBJECT ${VELES_FUZZ_EXT_SOURCES})
-  add_library(veles_fuzz_vectors OBJECT ${PROJECT_SOURCE_DIR}/ext/vectors.c)
-  target_compile_options(veles_fuzz_vectors PRIVATE
-                         -fno-sanitize=nonnull-attribute)
-  foreach(lib veles_fuzz_ext veles_fuzz_vectors)
-    target_compile_options(${lib} PRIVATE ${VELES_FUZZ_FLAGS})
-    target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR}/include
-                               ${SQLITE3EXT_INCLUDE_DIR} ${CJSON_INCLUDE_DIR})
-  endforeach()
+  # the extension, compiled once for every target
+  add_library(veles_fuzz_ext OBJECT ${VELES_SOURCES})
+  target_compile_options(veles_fuzz_ext PRIVATE ${VELES_FUZZ_FLAGS})
+  target_include_directories(veles_fuzz_ext PRIVATE
+                             ${PROJECT_SOURCE_DIR}/include
+                             ${SQLITE3EXT_INCLUDE_DIR} ${CJSON_INCLUDE_DIR})
   file(GLOB VELES_FUZZ_SOURCES CONFIGURE_DEPENDS
        ${PROJECT_SOURCE_DIR}/test/fuzz/fuzz_*.c)
   foreach(src ${VELES_FUZZ_SOURCES})
     get_filename_component(name ${src} NAME_WE)
-    add_executable(${name} ${src} $<TARGET_OBJECTS:veles_fuzz_ext>
-                   $<TARGET_OBJECTS:veles_fuzz_vectors>)
+    add_executable(${name} ${src} $<TARGET_OBJECTS:veles_fuzz_ext>)
     target_compile_options(${name} PRIVATE ${VELES_FUZZ_FLAGS})
     target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_libraries(${name} PRIVATE SQLite::SQLite3 ${CJSON_LIBRARY}

@@ -419,14 +419,6 @@ static void opVecWrite(Fz *f){
   Arg a[8];
   char z[256];
   memset(a, 0, sizeof(a));
-#ifndef FZ_DIM_FIXED_ELSEWHERE
-  /* KNOWN DEFECT (docs/fuzzing.md): when another connection fixes the
-  ** dimension of a table created without dim=, this connection's reads
-  ** fail with "out of memory" until its next write transaction. Until
-  ** vectors.c is fixed, the second connection does not write v2;
-  ** build with -DFZ_DIM_FIXED_ELSEWHERE to fuzz it. */
-  if( f->iCur==1 && iTab==1 ) iTab = 0;
-#endif
   switch( kind ){
     case 0: {
       int nRow = 1 + next(f)%3;
@@ -795,11 +787,6 @@ static void integrityCheck(sqlite3 *db){
 
 static void opCheck(Fz *f){
   int c = next(f);
-  /* KNOWN DEFECT (docs/fuzzing.md): inside a transaction veles_check
-  ** reads the side file without the vectors still in the table's write
-  ** buffer and reports their slots as past the end of the file. Until
-  ** that is fixed, it runs outside transactions only. */
-  if( !sqlite3_get_autocommit(f->aDb[f->iCur]) ) return;
   if( c%8==7 ) integrityCheck(f->aDb[f->iCur]);
   else checkTable(f->aDb[f->iCur], aTab[c%FZ_NTAB].zName);
 }
