@@ -194,7 +194,9 @@ struct PayCursor {
   sqlite3_vtab_cursor base;
   PayStmt *pS;            /* the running read, owned by the cursor */
   int bEof;               /* no current row */
-  int bRunning;           /* pS->pStmt has been stepped since its reset */
+  int bRunning;           /* pS->pStmt stepped since its reset, SQLITE_DONE
+                          ** included (sqlite3_stmt_busy() is then false,
+                          ** yet binding needs a reset) */
 };
 
 /* A field value extracted from a payload, ready to bind. */
@@ -1019,16 +1021,16 @@ static int payFilter(sqlite3_vtab_cursor *pBase, int idxNum,
   if( idxStr==0 ) return SQLITE_ERROR;
   rc = payFlush(p);                     /* pending rows must be seen */
   if( rc ) return rc;
-  if( pCur->pS && strcmp(pCur->pS->zSql, idxStr)==0 ){
-    if( pCur->bRunning ) sqlite3_reset(pCur->pS->pStmt);
-  }else{
-    if( pCur->bRunning ) sqlite3_reset(pCur->pS->pStmt);
+  if( pCur->bRunning ){
+    sqlite3_reset(pCur->pS->pStmt);
+    pCur->bRunning = 0;
+  }
+  if( pCur->pS==0 || strcmp(pCur->pS->zSql, idxStr)!=0 ){
     payStmtRelease(p, pCur->pS);
     pCur->pS = 0;
     rc = payStmtAcquire(p, idxStr, &pCur->pS);
     if( rc ) return rc;
   }
-  pCur->bRunning = 0;
   for(i=0; i<argc; i++){
     rc = sqlite3_bind_value(pCur->pS->pStmt, i+1, argv[i]);
     if( rc ) return payDbError(p, rc);
@@ -1220,45 +1222,38 @@ static int jsonValidate(const char *z, int n, cJSON **ppRoot, char **pzErr){
   const char *zWhy = 0;
   int iScan = jsonScan(z, n, &zWhy);
   int iParse = -1;
-  cJSON *pRoot = 0;
-  *ppRoot = 0;
-  if( iScan<0 ){
-    /* n+1: cJSON wants the terminator inside the buffer it checks */
-    pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
-    if( pRoot==0 ){
-      iParse = zEnd ? (int)(zEnd - z) : 0;
-    }else if( zEnd!=z+n ){
-      iParse = (int)(zEnd - z);
-    }
+  /* n+1: cJSON wants the terminator inside the buffer it checks */
+  cJSON *pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
+  if( pRoot==0 ){
+    iParse = zEnd ? (int)(zEnd - z) : 0;
+  }else if( zEnd!=z+n ){
+    iParse = (int)(zEnd - z);           /* stopped at a NUL inside z */
   }
   if( iScan<0 && iParse<0 ){
     *ppRoot = pRoot;
     return SQLITE_OK;
   }
   cJSON_Delete(pRoot);
-  if( iScan>=0 ){
-    /* a structural error earlier than the scan's finding wins */
-    pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
-    if( pRoot==0 && zEnd && zEnd-z<iScan ){
-      iParse = (int)(zEnd - z);
-      zWhy = 0;
-    }
-    cJSON_Delete(pRoot);
-  }
-  if( iParse<0 || (iScan>=0 && iScan<=iParse) ){
+  *ppRoot = 0;
+  /* the earlier finding wins; the scan's, which names the problem, on a
+  ** tie */
+  if( iScan>=0 && (iParse<0 || iScan<=iParse) ){
     *pzErr = jsonErrorMessage(z, n, iScan, zWhy);
   }else{
-    if( iParse>n ) iParse = n;
-    *pzErr = jsonErrorMessage(z, n, iParse, 0);
+    *pzErr = jsonErrorMessage(z, n, iParse>n ? n : iParse, 0);
   }
   return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+static int isJsonSpace(char c){
+  return c==' ' || c=='\t' || c=='\n' || c=='\r';
 }
 
 /* Skip the JSON value at z[i] (text known valid); returns its end. */
 static int jsonSkip(const char *z, int i){
   int nDepth = 0;
   do{
-    while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' ) i++;
+    while( isJsonSpace(z[i]) ) i++;
     if( z[i]=='"' ){
       for(i++; z[i]!='"'; i++){ if( z[i]=='\\' ) i++; }
       i++;
@@ -1272,7 +1267,7 @@ static int jsonSkip(const char *z, int i){
       i++;
     }else{
       while( z[i] && z[i]!=',' && z[i]!='}' && z[i]!=']'
-          && z[i]!=' ' && z[i]!='\t' && z[i]!='\n' && z[i]!='\r' ) i++;
+          && !isJsonSpace(z[i]) ) i++;
     }
   }while( nDepth>0 );
   return i;
@@ -1347,20 +1342,18 @@ static int jsonLocate(const char *z, const PayField *pF){
   int i = 0, s;
   for(s=0; s<pF->nPath; s++){
     int bFound = 0;
-    while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' ) i++;
+    while( isJsonSpace(z[i]) ) i++;
     if( z[i]!='{' ) return -1;
     i++;
     for(;;){
       int iKey;
-      while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' || z[i]==',' ){
-        i++;
-      }
+      while( isJsonSpace(z[i]) || z[i]==',' ) i++;
       if( z[i]=='}' ) return -1;
       iKey = i;
       i = jsonSkip(z, i);
       while( z[i]!=':' ) i++;
       i++;
-      while( z[i]==' ' || z[i]=='\t' || z[i]=='\n' || z[i]=='\r' ) i++;
+      while( isJsonSpace(z[i]) ) i++;
       if( jsonKeyEquals(z, iKey, pF->azPath[s]) ){
         bFound = 1;
         break;
@@ -1514,20 +1507,23 @@ static int extractFields(PayTable *p, const char *z, const cJSON *pRoot,
 
 /* ---- xUpdate --------------------------------------------------------- */
 
-/* Bind the field values at parameters iFirst, iFirst+1... */
-static void bindFields(sqlite3_stmt *pStmt, int iFirst, PayValue *aVal,
-                       int nField){
+/* Bind the field values at parameters iFirst, iFirst+1... A TEXT value
+** is at zVal, or for a pending row (aBuf!=0) at offset iVal of aBuf. */
+static void bindFields(sqlite3_stmt *pStmt, int iFirst, const PayValue *aVal,
+                       int nField, const char *aBuf){
   int i;
   for(i=0; i<nField; i++){
-    switch( aVal[i].eType ){
+    const PayValue *pV = &aVal[i];
+    switch( pV->eType ){
       case SQLITE_INTEGER:
-        sqlite3_bind_int64(pStmt, iFirst+i, aVal[i].iVal);
+        sqlite3_bind_int64(pStmt, iFirst+i, pV->iVal);
         break;
       case SQLITE_FLOAT:
-        sqlite3_bind_double(pStmt, iFirst+i, aVal[i].rVal);
+        sqlite3_bind_double(pStmt, iFirst+i, pV->rVal);
         break;
       case SQLITE_TEXT:
-        sqlite3_bind_text(pStmt, iFirst+i, aVal[i].zVal, -1, SQLITE_STATIC);
+        sqlite3_bind_text(pStmt, iFirst+i, aBuf ? &aBuf[pV->iVal] : pV->zVal,
+                          -1, SQLITE_STATIC);
         break;
       default:
         sqlite3_bind_null(pStmt, iFirst+i);
@@ -1560,6 +1556,15 @@ static int rowExists(PayTable *p, i64 iId){
     return -rc;
   }
   return bFound;
+}
+
+/* Delete the row with id iId (none is fine). */
+static int deleteRow(PayTable *p, i64 iId){
+  int rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
+                      "WHERE id=?1", p->zDb, p->zName);
+  if( rc ) return rc;
+  sqlite3_bind_int64(p->pDelete, 1, iId);
+  return stepWrite(p, p->pDelete);
 }
 
 static int uniqueError(PayTable *p){
@@ -1628,21 +1633,12 @@ static char *insertSql(PayTable *p, const char *zVerb, int nRow){
 static void bindPending(PayTable *p, sqlite3_stmt *pStmt, int iFirst,
                         int iRow){
   const PayPend *pP = &p->aPend[iRow];
-  int i;
   sqlite3_bind_int64(pStmt, iFirst, pP->iId);
   sqlite3_bind_text(pStmt, iFirst+1, &p->aBuf[pP->iJson], pP->nJson,
                     SQLITE_STATIC);
-  for(i=0; i<p->nField; i++){
-    const PayValue *pV = &p->aPendVal[iRow*p->nField + i];
-    int iVar = iFirst+2+i;
-    switch( pV->eType ){
-      case SQLITE_INTEGER: sqlite3_bind_int64(pStmt, iVar, pV->iVal); break;
-      case SQLITE_FLOAT:   sqlite3_bind_double(pStmt, iVar, pV->rVal); break;
-      case SQLITE_TEXT:
-        sqlite3_bind_text(pStmt, iVar, &p->aBuf[pV->iVal], -1, SQLITE_STATIC);
-        break;
-      default:             sqlite3_bind_null(pStmt, iVar); break;
-    }
+  if( p->nField ){
+    bindFields(pStmt, iFirst+2, &p->aPendVal[iRow*p->nField], p->nField,
+               p->aBuf);
   }
 }
 
@@ -1785,14 +1781,9 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   if( argc==1 ){
     i64 iId = sqlite3_value_int64(argv[0]);
     rc = payFlush(p);
-    if( rc==SQLITE_OK ){
-      rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
-                      "WHERE id=?1", p->zDb, p->zName);
-    }
     if( rc ) return rc;
     if( iId>=p->iMaxId ) p->bMaxKnown = 0;
-    sqlite3_bind_int64(p->pDelete, 1, iId);
-    return stepWrite(p, p->pDelete);
+    return deleteRow(p, iId);
   }
 
   bInsert = sqlite3_value_type(argv[0])==SQLITE_NULL;
@@ -1877,7 +1868,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if( rc==SQLITE_OK ){
       sqlite3_bind_int64(pStmt, 1, iNew);
       sqlite3_bind_text(pStmt, 2, zJson, nJson, SQLITE_STATIC);
-      bindFields(pStmt, 3, aVal, p->nField);
+      bindFields(pStmt, 3, aVal, p->nField, 0);
       rc = stepWrite(p, pStmt);
       /* OR IGNORE skipped the row: the id exists, nothing was written */
       if( rc==SQLITE_OK && !bReplace && sqlite3_changes(p->db)==0 ){
@@ -1897,12 +1888,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
         if( sqlite3_vtab_on_conflict(p->db)!=SQLITE_REPLACE ){
           rc = uniqueError(p);
         }else{
-          rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
-                          "WHERE id=?1", p->zDb, p->zName);
-          if( rc==SQLITE_OK ){
-            sqlite3_bind_int64(p->pDelete, 1, iNew);
-            rc = stepWrite(p, p->pDelete);
-          }
+          rc = deleteRow(p, iNew);
         }
       }
     }
@@ -1915,7 +1901,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       if( rc==SQLITE_OK ){
         sqlite3_bind_int64(p->pUpdate, 1, iNew);
         sqlite3_bind_text(p->pUpdate, 2, zJson, nJson, SQLITE_STATIC);
-        bindFields(p->pUpdate, 3, aVal, p->nField);
+        bindFields(p->pUpdate, 3, aVal, p->nField, 0);
         sqlite3_bind_int64(p->pUpdate, p->nField+3, iOld);
         rc = stepWrite(p, p->pUpdate);
       }
