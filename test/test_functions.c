@@ -548,6 +548,22 @@ int main(int argc, char **argv){
   tRows("7.4", db, "SELECT id, d, j FROM near ORDER BY d, id LIMIT 2",
         "4|0.0|[3.0,4.0]\n3|4.24264068711928|[0.0,1.0]");
   tRows("7.5", db, "PRAGMA integrity_check", "ok");
+  /* a constant argument is parsed once per statement; arguments that
+  ** change from row to row are read on every row */
+  tRows("7.6", db, "SELECT a.id, b.id, veles_distance(a.v, b.v), "
+        "veles_distance(a.v, '[3,4]'), veles_distance('[0,1]', b.v, 'dot') "
+        "FROM doc a JOIN doc b ON b.id = a.id + 1 "
+        "WHERE a.v IS NOT NULL AND b.v IS NOT NULL ORDER BY a.id",
+        "1|2|1.0|5.0|0.0\n2|3|1.4142135623731|4.47213595499958|-1.0\n"
+        "3|4|4.24264068711928|4.24264068711928|-4.0");
+  tExec(db, "CREATE TABLE mix(id INTEGER PRIMARY KEY, v);"
+        "INSERT INTO mix VALUES (1, '[1,2]'), (2, '[1,2,3]')");
+  tError("7.7", db, "SELECT veles_distance(v, '[0,0]') FROM mix ORDER BY id",
+         "veles_distance: dimension mismatch: expected 3, got 2");
+  tError("7.8", db, "SELECT veles_distance('[0,0]', v) FROM mix ORDER BY id",
+         "veles_distance: dimension mismatch: expected 2, got 3");
+  tRows("7.9", db, "SELECT id, veles_distance(v, veles_vec('[1,2]')) "
+        "FROM mix WHERE id = 1", "1|0.0");
 
   tCheck("8.scalar", b8[0], "kernel scalar failed (see above)");
   tCheck("8.avx2", b8[1], "kernel avx2+fma failed (see above)");
