@@ -21,7 +21,8 @@
 ** small array of sums on the stack. Each sum becomes a rank score and
 ** goes through a bounded max-heap of the best nWant rows seen: a row is
 ** compared with the heap's worst entry and dropped at once when it is
-** not better, so the heap costs nothing for most rows. Ties are broken by
+** not better, so the heap costs nothing for most rows (l2 and dot first
+** test the whole run in one vectorised pass). Ties are broken by
 ** id, so that the result is the same whatever the slot order or the
 ** number of threads. No allocation happens per row: one heap per thread
 ** per query.
@@ -56,9 +57,9 @@
 ** veles_threads(): by default the online CPUs (at most
 ** VS_SEARCH_AUTO_MAX), and never more than one per 4 MiB scanned. A scan
 ** is limited by memory bandwidth; on the quiet 2-core VM this was built
-** on, 2 threads answered 100k x 128 queries 15-30% faster and 100k x 768
-** ones 10-20% faster than 1 (while another process kept the second core
-** busy they were slower: lower the setting on a loaded machine).
+** on, 2 threads answered queries faster than 1 (docs/search.md,
+** "Benchmark", has the figures), while another process kept the second
+** core busy they were slower: lower the setting on a loaded machine.
 ** A thread that cannot be created is run on the calling thread instead.
 */
 #include "search.h"
