@@ -57,6 +57,14 @@
 ** tried and measured no faster, usually slower: the hardware prefetcher
 ** already follows one sequential stream.
 **
+** The AVX2 and AVX-512 functions mirror each other (rowAvx2/rowAvx512,
+** rowBatchAvx2/rowBatchAvx512, batchAvx2/batchAvx512, the reduction
+** steps) on purpose, as two plain copies and not one macro template: the
+** intrinsics, the tail masks (a mask table, a k-mask) and the group
+** reductions (8 rows, 16 rows as four quads) differ, and each copy can
+** be read in a debugger, measured and tuned alone. A change to one
+** usually belongs in the other.
+**
 ** Precision. Sums are f32, which is what a scan wants. The metric
 ** function vsDistance() checks each f32 sum: when it is not finite
 ** (overflow beyond FLT_MAX, or +Inf meeting -Inf) or smaller than 1e-30
