@@ -182,7 +182,8 @@ struct PayTable {
   int nPendMax;           /* rows per pPutMany (PAY_PENDING_ROWS or fewer) */
   int nPend;              /* rows in aPend */
   PayPend aPend[PAY_PENDING_ROWS];
-  PayValue *aPendVal;     /* nField values per pending row */
+  PayValue *aPendVal;     /* nField values per pending row (nPendMax rows),
+                          ** allocated with the first pending row */
   char *aBuf;             /* the pending rows' text */
   i64 nBuf;               /* bytes used in aBuf */
   i64 nBufAlloc;          /* bytes allocated for aBuf */
@@ -668,11 +669,6 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   }
   if( rc==SQLITE_OK ){
     rc = bCreate ? createShadow(p, pzErr) : checkShadow(p, pzErr);
-  }
-  if( rc==SQLITE_OK && p->nField>0 ){
-    p->aPendVal = sqlite3_malloc64(sizeof(PayValue)*PAY_PENDING_ROWS
-                                   *(u64)p->nField);
-    if( p->aPendVal==0 ) rc = SQLITE_NOMEM;
   }
   if( rc==SQLITE_OK ){
     /* rows per multi-row INSERT: within the bound-parameter limit */
@@ -1715,6 +1711,13 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   int i, rc;
   for(i=0; i<p->nField; i++){
     if( aVal[i].eType==SQLITE_TEXT ) nNeed += (i64)strlen(aVal[i].zVal) + 1;
+  }
+  if( p->nField && p->aPendVal==0 ){
+    /* first pending row of this table: not at connect, which many
+    ** read-only connections do */
+    p->aPendVal = sqlite3_malloc64(sizeof(PayValue)*(u64)p->nPendMax
+                                   *(u64)p->nField);
+    if( p->aPendVal==0 ) return SQLITE_NOMEM;
   }
   if( p->nPend==p->nPendMax
    || (p->nPend>0 && p->nBuf+nNeed>PAY_PENDING_BYTES) ){
