@@ -227,16 +227,6 @@ static const char *fieldTypeName(int eType){
   }
 }
 
-static const char *sqlTypeName(int eType){
-  switch( eType ){
-    case SQLITE_INTEGER: return "an integer";
-    case SQLITE_FLOAT:   return "a real";
-    case SQLITE_TEXT:    return "text";
-    case SQLITE_BLOB:    return "a blob";
-    default:             return "NULL";
-  }
-}
-
 /* Replace the table's error message with a new one (printf style). */
 static void paySetError(PayTable *p, const char *zFormat, ...){
   va_list ap;
@@ -1241,15 +1231,12 @@ static int jsonValidate(const char *z, int n, cJSON **ppRoot, char **pzErr){
   return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
-static int isJsonSpace(char c){
-  return c==' ' || c=='\t' || c=='\n' || c=='\r';
-}
 
 /* Skip the JSON value at z[i] (text known valid); returns its end. */
 static int jsonSkip(const char *z, int i){
   int nDepth = 0;
   do{
-    while( isJsonSpace(z[i]) ) i++;
+    while( vsJsonIsSpace(z[i]) ) i++;
     if( z[i]=='"' ){
       for(i++; z[i]!='"'; i++){ if( z[i]=='\\' ) i++; }
       i++;
@@ -1263,7 +1250,7 @@ static int jsonSkip(const char *z, int i){
       i++;
     }else{
       while( z[i] && z[i]!=',' && z[i]!='}' && z[i]!=']'
-          && !isJsonSpace(z[i]) ) i++;
+          && !vsJsonIsSpace(z[i]) ) i++;
     }
   }while( nDepth>0 );
   return i;
@@ -1338,18 +1325,18 @@ static int jsonLocate(const char *z, const PayField *pF){
   int i = 0, s;
   for(s=0; s<pF->nPath; s++){
     int bFound = 0;
-    while( isJsonSpace(z[i]) ) i++;
+    while( vsJsonIsSpace(z[i]) ) i++;
     if( z[i]!='{' ) return -1;
     i++;
     for(;;){
       int iKey;
-      while( isJsonSpace(z[i]) || z[i]==',' ) i++;
+      while( vsJsonIsSpace(z[i]) || z[i]==',' ) i++;
       if( z[i]=='}' ) return -1;
       iKey = i;
       i = jsonSkip(z, i);
       while( z[i]!=':' ) i++;
       i++;
-      while( isJsonSpace(z[i]) ) i++;
+      while( vsJsonIsSpace(z[i]) ) i++;
       if( jsonKeyEquals(z, iKey, pF->azPath[s]) ){
         bFound = 1;
         break;
@@ -1833,7 +1820,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     int eType = sqlite3_value_type(argv[3]);
     if( eType!=SQLITE_TEXT ){
       paySetError(p, "payloads: json must be text holding a JSON value, "
-                  "got %s", sqlTypeName(eType));
+                  "got %s", vsTypeName(eType));
       return SQLITE_MISMATCH;
     }
     zJson = (const char*)sqlite3_value_text(argv[3]);

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *typeName(int eType){
+const char *vsTypeName(int eType){
   switch( eType ){
     case SQLITE_INTEGER: return "an integer";
     case SQLITE_FLOAT:   return "a real";
@@ -55,7 +55,7 @@ int vsJsonNumberLength(const char *z){
   return i;
 }
 
-static int isJsonSpace(char c){
+int vsJsonIsSpace(char c){
   return c==' ' || c=='\t' || c=='\n' || c=='\r';
 }
 
@@ -77,21 +77,21 @@ static int parseJson(const char *z, const char *zWho,
                      float **paOut, int *pnOut, char **pzErr){
   float *a = 0;
   int n = 0, nAlloc = 0, i = 0, rc = SQLITE_OK;
-  while( isJsonSpace(z[i]) ) i++;
+  while( vsJsonIsSpace(z[i]) ) i++;
   if( z[i]!='[' ){
     *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
         "expected '[', got %s", zWho, i, z[i] ? "other text" : "end of text");
     return SQLITE_ERROR;
   }
   i++;
-  while( isJsonSpace(z[i]) ) i++;
+  while( vsJsonIsSpace(z[i]) ) i++;
   if( z[i]!=']' ){
     for(;;){
       int nNum;
       double d;
       char *zEnd = 0;
       char zNum[400];
-      while( isJsonSpace(z[i]) ) i++;
+      while( vsJsonIsSpace(z[i]) ) i++;
       nNum = vsJsonNumberLength(&z[i]);
       if( nNum==0 ){
         const char *zWhat = "other text";
@@ -141,7 +141,7 @@ static int parseJson(const char *z, const char *zWho,
       rc = appendFloat(&a, &n, &nAlloc, (float)d);
       if( rc ) break;
       i += nNum;
-      while( isJsonSpace(z[i]) ) i++;
+      while( vsJsonIsSpace(z[i]) ) i++;
       if( z[i]==',' ){ i++; continue; }
       if( z[i]==']' ) break;
       *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
@@ -153,7 +153,7 @@ static int parseJson(const char *z, const char *zWho,
   }
   if( rc==SQLITE_OK ){
     i++;
-    while( isJsonSpace(z[i]) ) i++;
+    while( vsJsonIsSpace(z[i]) ) i++;
     if( z[i] ){
       *pzErr = sqlite3_mprintf("%s: malformed vector JSON at offset %d: "
           "expected end of text after ']'", zWho, i);
@@ -250,7 +250,7 @@ int vsVectorParse(sqlite3_value *pVal, const char *zWho, int nDim,
     rc = parseJson(z, zWho, &a, &n, pzErr);
   }else{
     *pzErr = sqlite3_mprintf("%s: vector must be a blob of f32 or JSON text "
-        "such as '[1, 2, 3]', got %s", zWho, typeName(eType));
+        "such as '[1, 2, 3]', got %s", zWho, vsTypeName(eType));
     return SQLITE_ERROR;
   }
   if( rc ) return rc;

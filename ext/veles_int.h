@@ -56,6 +56,11 @@ int vsVectorParseInto(sqlite3_value *pVal, const char *zWho, int nDim,
 /* Length of the JSON number (RFC 8259 grammar) at z, 0 when z does not
 ** start with one. */
 int vsJsonNumberLength(const char *z);
+/* JSON white space: space, tab, newline, carriage return. */
+int vsJsonIsSpace(char c);
+/* A value's type for messages: "an integer", "a real", "text", "a blob",
+** "NULL". */
+const char *vsTypeName(int eType);
 
 /* Render a vector as JSON text, e.g. "[1.0,-2.5]"; sqlite3_free() it. */
 char *vsVectorToJson(const float *a, int n);
