@@ -1261,11 +1261,10 @@ static int searchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
       pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
     }
   }
-  if( (idxNum & (VEC_PLAN_K|VEC_PLAN_LIMIT))==0 && bOrder
-   && pInfo->nOrderBy>0 ){
-    /* ORDER BY distance [LIMIT n] on SQLite 3.40, which shows no LIMIT
-    ** to a table searched by MATCH: rows stream in distance order and
-    ** SQLite stops reading them at its LIMIT */
+  if( (idxNum & VEC_PLAN_K)==0 && bOrder && pInfo->nOrderBy>0 ){
+    /* ORDER BY distance without k: when no LIMIT is known (SQLite 3.40
+    ** shows none to a table searched by MATCH; LIMIT -1 means none) rows
+    ** stream in distance order and SQLite stops reading at its LIMIT */
     idxNum |= VEC_PLAN_STREAM;
   }
   if( (idxNum & (VEC_PLAN_K|VEC_PLAN_LIMIT|VEC_PLAN_STREAM))==0 ){

@@ -19,6 +19,9 @@ SELECT id FROM emb WHERE vec MATCH '[3.25,0]' AND k = 2
 -- 6.3 k larger than the table
 SELECT count(*) FROM emb WHERE vec MATCH '[0,0]' AND k = 100;
 
+-- 6.3a LIMIT -1 is no limit: every row, in distance order
+SELECT id FROM emb WHERE vec MATCH '[2.25,0]' ORDER BY distance LIMIT -1;
+
 -- 6.4 no row count
 SELECT id FROM emb WHERE vec MATCH '[0,0]';
 
