@@ -16,7 +16,6 @@
 */
 #include "veles_int.h"
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +125,9 @@ static int parseJson(const char *z, const char *zWho,
         rc = SQLITE_ERROR;
         break;
       }
-      if( !isfinite(d) || fabs(d)>FLT_MAX ){
+      /* beyond f32 is what does not round to a finite f32: the largest
+      ** f32 printed to 8 digits (3.4028235e+38) is above FLT_MAX */
+      if( !isfinite(d) || !isfinite((float)d) ){
         *pzErr = sqlite3_mprintf("%s: vector element %d out of f32 range: "
             "%.*s", zWho, n, nNum, &z[i]);
         rc = SQLITE_ERROR;

@@ -422,6 +422,10 @@ int main(int argc, char **argv){
         "[1.0,2.5,-0.0003]");
   tRows("2.2", db, "SELECT veles_json(veles_vec('[3.4028234e38, 1e-45]'))",
         "[3.4028235e+38,1.4013e-45]");
+  /* what veles_json prints, veles_vec reads back: also the largest f32 */
+  tRows("2.2a", db, "SELECT veles_vec(veles_json(veles_vec('[3.4028234e38, "
+        "-3.4028234e38]'))) = veles_vec('[3.4028234e38, -3.4028234e38]')",
+        "1");
   tRows("2.3", db, "SELECT veles_json(NULL) IS NULL, "
         "veles_vec(veles_json(x'cdcccc3d'))=x'cdcccc3d'", "1|1");
   tError("2.4", db, "SELECT veles_json(x'0000807f')",
