@@ -20,6 +20,12 @@
 **     been restarted since, which SQLite does only when no reader uses an
 **     older snapshot.
 **
+** A slot array rebuilt in the middle of a transaction (a new instance of
+** the table after a schema reset) sees the transaction's own deletions as
+** unreferenced slots, yet the committed state may still reference them:
+** vsSlotsBegin(p, 1) holds such slots back like slots the transaction
+** freed, until it commits.
+**
 ** ROLLBACK. Every change to aId is logged (slot, old id). A mark records
 ** the high-water mark, free-list depth, undo-log length and freed count;
 ** restoring a mark undoes the logged changes in reverse and resets the
@@ -161,11 +167,22 @@ void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
   p->iTag = pMark->iTag;
 }
 
-void vsSlotsBegin(VsSlots *p){
+int vsSlotsBegin(VsSlots *p, int bHoldFree){
   p->nUndo = 0;
   p->nTxnFreed = 0;
   p->nSave = 0;
+  if( bHoldFree && p->nFree>0 ){
+    /* free until proven otherwise: treat them as freed by this
+    ** transaction, reusable once it commits */
+    int rc = grow((void**)&p->aTxnFreed, &p->nTxnFreedAlloc, p->nFree,
+                  sizeof(i64));
+    if( rc ) return rc;
+    memcpy(p->aTxnFreed, p->aFree, sizeof(i64)*(size_t)p->nFree);
+    p->nTxnFreed = p->nFree;
+    p->nFree = 0;
+  }
   vsSlotsMarkGet(p, &p->txnStart);
+  return SQLITE_OK;
 }
 
 int vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq){

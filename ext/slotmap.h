@@ -56,7 +56,9 @@ int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq);
 int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq);
 
 /* Transactions. */
-void vsSlotsBegin(VsSlots *p);
+/* Start a transaction. bHoldFree: the free slots were derived inside an
+** open transaction; keep them until it commits (see slotmap.c). */
+int vsSlotsBegin(VsSlots *p, int bHoldFree);
 /* Freed slots become free (bDelay==0) or pending with iSeq. */
 int vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq);
 void vsSlotsRollback(VsSlots *p);

@@ -145,6 +145,8 @@ struct VecTable {
   char *zBroken;                /* why pFile is unusable, or 0 */
   VsSlots slots;                /* allocator and slot -> id array */
   int bSlotsValid;              /* slots reflects data_version below */
+  int bSlotsAtBegin;            /* ... and was rebuilt by xBegin, not a read */
+  int bHeld;                    /* this transaction holds its free slots */
   i64 iDataVersion;             /* PRAGMA data_version slots was built at */
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
@@ -715,16 +717,19 @@ static int refreshDim(VecTable *p){
 ** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
 ** transaction gives them its own).
 */
-static int refreshSlots(VecTable *p, int bDelay, i64 iSeq){
+static int refreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
   char *zSql, *zErr = 0;
   int rc;
+  if( pbRebuilt ) *pbRebuilt = 0;
   rc = prepareStmt(p, STMT_DATAVERSION, &pStmt);
   if( rc==SQLITE_OK ) rc = stepInt(p, pStmt, &iVersion, 0);
   if( rc ) return rc;
   if( p->bSlotsValid && iVersion==p->iDataVersion ) return SQLITE_OK;
   p->bSlotsValid = 0;
+  p->bSlotsAtBegin = 0;
+  if( pbRebuilt ) *pbRebuilt = 1;
   rc = refreshDim(p);
   if( rc ) return rc;
   if( p->nDim>0 ){
@@ -772,7 +777,7 @@ static int vecBegin(sqlite3_vtab *pVtab){
   VecTable *p = (VecTable*)pVtab;
   sqlite3_stmt *pStmt;
   i64 iSync = 2, iSeq;
-  int rc;
+  int rc, bRebuilt = 0;
   vsConnSettle(p->pConn);
   if( p->zBroken ) return SQLITE_OK;     /* writes will report it */
   rc = prepareStmt(p, STMT_JOURNALMODE, &pStmt);
@@ -787,11 +792,20 @@ static int vecBegin(sqlite3_vtab *pVtab){
   if( rc ) return rc;
   p->bSync = iSync!=0;
   iSeq = p->bWal ? walSequence(p) : 0;
-  rc = refreshSlots(p, p->bWal, iSeq);
+  /* the allocator is derived only here: a read rebuilt it for its own
+  ** purpose, with freed slots pending, not for writing */
+  if( !p->bSlotsAtBegin ) p->bSlotsValid = 0;
+  rc = refreshSlots(p, p->bWal, iSeq, &bRebuilt);
   if( rc ) return rc;
+  p->bSlotsAtBegin = 1;
   rc = vsSlotsReleasePending(&p->slots, !p->bWal, iSeq);
   if( rc ) return rc;
-  vsSlotsBegin(&p->slots);
+  /* rebuilt inside an explicit transaction (a new instance of the table
+  ** after a schema reset): its own deletions look free, but committed
+  ** rows may still reference them (slotmap.c) */
+  p->bHeld = bRebuilt && !sqlite3_get_autocommit(p->db);
+  rc = vsSlotsBegin(&p->slots, p->bHeld);
+  if( rc ) return rc;
   p->nPend = 0;
   p->bMaxKnown = 0;
   return SQLITE_OK;
@@ -814,6 +828,7 @@ static int vecCommit(sqlite3_vtab *pVtab){
   VecTable *p = (VecTable*)pVtab;
   /* Memory bookkeeping only: SQLite has committed already. */
   vsSlotsCommit(&p->slots, p->bWal, p->bWal ? walSequence(p) : 0);
+  p->bHeld = 0;
   p->bCreated = 0;
   return SQLITE_OK;
 }
@@ -838,6 +853,11 @@ static int vecRollback(sqlite3_vtab *pVtab){
   p->bMaxKnown = 0;
   if( p->pFile ) vsFileDiscard(p->pFile);
   vsSlotsRollback(&p->slots);
+  if( p->bHeld ){
+    /* the held slots are dropped: find the truly free ones again */
+    p->bSlotsValid = 0;
+    p->bHeld = 0;
+  }
   restoreDim(p);
   if( p->bCreated && p->pFile ){
     /* the CREATE itself is rolled back: its side file must go */
@@ -1607,7 +1627,7 @@ static int searchSnapshot(VecTable *p){
   if( rc==SQLITE_OK ) rc = flushPending(p);
   /* freed slots count as pending: always safe outside a write
   ** transaction, and the WAL header need not be read */
-  if( rc==SQLITE_OK ) rc = refreshSlots(p, 1, VS_SEQ_UNKNOWN);
+  if( rc==SQLITE_OK ) rc = refreshSlots(p, 1, VS_SEQ_UNKNOWN, 0);
   return rc;
 }
 

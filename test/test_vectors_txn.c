@@ -205,6 +205,30 @@ static void testCreateDropRename(void){
   tCheck("6.10", tCountFiles("ddl.db-vectors-")==0, "no side file");
 }
 
+/* A schema change inside a transaction makes SQLite reconnect the table:
+** the new instance must not take the transaction's own deletions for free
+** slots (committed rows still reference them). */
+static void testReconnectInTransaction(void){
+  sqlite3 *db = tOpen("reconnect.db");
+  tExec(db, "CREATE VIRTUAL TABLE v USING vectors(dim=2);"
+            "CREATE VIRTUAL TABLE p USING payloads;"
+            "INSERT INTO v VALUES (1,'[1,1]'), (2,'[2,2]'), (3,'[3,3]')");
+  tExec(db, "BEGIN; DELETE FROM v WHERE id=2; ALTER TABLE p RENAME TO p2;"
+            "INSERT INTO v VALUES (9,'[9,9]'); SELECT count(*) FROM v");
+  tExec(db, "ROLLBACK");
+  tRows("8.0", db, "SELECT id, hex(vec) FROM v",
+        "1|0000803F0000803F\n2|0000004000000040\n3|0000404000004040");
+  tExec(db, "BEGIN; DELETE FROM v WHERE id=2; ALTER TABLE p RENAME TO p2;"
+            "INSERT INTO v VALUES (9,'[9,9]'); COMMIT");
+  tRows("8.1", db, "SELECT id, hex(vec) FROM v",
+        "1|0000803F0000803F\n3|0000404000004040\n9|0000104100001041");
+  /* after the commit, the held slot is free again */
+  tExec(db, "INSERT INTO v VALUES (10,'[10,10]')");
+  tRows("8.2", db, "SELECT slot FROM v_map WHERE id=10", "1");
+  tRows("8.3", db, "SELECT veles_check('v')", "ok");
+  tClose(db);
+}
+
 static void testSynchronousOff(void){
   sqlite3 *db = tOpen("nosync.db");
   tExec(db, "PRAGMA synchronous=OFF");
@@ -229,5 +253,6 @@ int main(int argc, char **argv){
   testChurn("wal");
   testCreateDropRename();
   testSynchronousOff();
+  testReconnectInTransaction();
   return tDone();
 }
