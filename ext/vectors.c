@@ -877,8 +877,16 @@ static int vecRollback(sqlite3_vtab *pVtab){
 
 static int vecSavepoint(sqlite3_vtab *pVtab, int iSavepoint){
   VecTable *p = (VecTable*)pVtab;
-  /* pending rows belong to the enclosing level: write them first */
+  /* pending rows belong to the enclosing level: write them first; and
+  ** the buffered vectors, so that a new instance of this table (SQLite
+  ** reconnects it after a schema change, which runs inside a savepoint)
+  ** finds in the file every slot the map references */
+  char *zErr = 0;
   int rc = flushPending(p);
+  if( rc==SQLITE_OK && p->pFile ){
+    rc = vsFileFlush(p->pFile, &zErr);
+    if( rc ) return takeError(p, rc, zErr);
+  }
   if( rc ) return rc;
   return vsSlotsSavepoint(&p->slots, iSavepoint);
 }
