@@ -20,6 +20,7 @@
 */
 #include "veles_int.h"
 #include "sidefile.h"
+#include <assert.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ struct VsConn {
   int bSettling;          /* guard against re-entry */
   DeferredUnlink *pUnlink;/* drops awaiting their outcome */
   MemStore *pMem;         /* in-memory stores of temp/:memory: tables */
+  VsPending *pPending;    /* owners with pending inserts (pending.c) */
+  VecState *pVecState;    /* `vectors` tables' shared state (vecstate.c) */
 };
 
 VsConn *vsConnNew(sqlite3 *db){
@@ -58,6 +61,10 @@ VsConn *vsConnNew(sqlite3 *db){
 }
 
 void vsConnRef(VsConn *p){ p->nRef++; }
+
+sqlite3 *vsConnDb(VsConn *p){ return p->db; }
+VsPending **vsConnPendingList(VsConn *p){ return &p->pPending; }
+VecState **vsConnVecStates(VsConn *p){ return &p->pVecState; }
 
 static void freeUnlink(DeferredUnlink *u){
   sqlite3_free(u->zDbFile);
@@ -142,6 +149,8 @@ void vsConnSettle(VsConn *p){
 void vsConnUnref(void *pArg){
   VsConn *p = (VsConn*)pArg;
   if( p==0 || --p->nRef>0 ) return;
+  /* SQLite disconnects every table before it destroys the modules */
+  assert( p->pPending==0 && p->pVecState==0 );
   settle(p, 1);
   while( p->pUnlink ){
     DeferredUnlink *u = p->pUnlink;

@@ -7,6 +7,7 @@
 ** message naming what was given.
 */
 #include "veles_int.h"
+#include <assert.h>
 #include <math.h>
 
 int vsIdFromValue(sqlite3_value *pVal, const char *zWho, i64 *piId,
@@ -44,4 +45,19 @@ int vsIdFromValue(sqlite3_value *pVal, const char *zWho, i64 *piId,
         "9223372036854775807, got NULL", zWho);
   }
   return SQLITE_MISMATCH;
+}
+
+int vsIdNext(i64 iMaxId, const char *zWho, i64 *piId, char **pzErr){
+  assert( iMaxId>=-1 );
+  if( iMaxId==VS_MAX_ID ){
+    *pzErr = sqlite3_mprintf("%s: no id left to assign: the largest id "
+        "9223372036854775807 is taken; give an id", zWho);
+    return SQLITE_FULL;
+  }
+  *piId = iMaxId<0 ? 1 : iMaxId+1;
+  return SQLITE_OK;
+}
+
+char *vsIdUniqueError(const char *zTable){
+  return sqlite3_mprintf("UNIQUE constraint failed: %s.id", zTable);
 }

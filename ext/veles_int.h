@@ -74,6 +74,15 @@ char *vsVectorToJson(const float *a, int n);
 */
 int vsIdFromValue(sqlite3_value *pVal, const char *zWho, i64 *piId,
                   char **pzErr);
+/*
+** The id a row inserted without one gets: one past iMaxId, the table's
+** largest id (-1 when it is empty: then 1). SQLITE_FULL with *pzErr set
+** when iMaxId is the largest id there is.
+*/
+int vsIdNext(i64 iMaxId, const char *zWho, i64 *piId, char **pzErr);
+/* The message of an insert whose id is taken, as SQLite words it for a
+** rowid table: "UNIQUE constraint failed: <zTable>.id". */
+char *vsIdUniqueError(const char *zTable);
 
 /* ---- conn.c ---------------------------------------------------------- */
 
@@ -86,9 +95,17 @@ int vsIdFromValue(sqlite3_value *pVal, const char *zWho, i64 *piId,
 typedef struct VsConn VsConn;
 typedef struct VsFile VsFile;
 
+typedef struct VsPending VsPending;
+typedef struct VecState VecState;
+
 VsConn *vsConnNew(sqlite3 *db);
 void vsConnRef(VsConn *p);
 void vsConnUnref(void *p);
+sqlite3 *vsConnDb(VsConn *p);
+/* Heads of the connection's lists: owners with pending inserts
+** (pending.c) and the shared state of its `vectors` tables (vecstate.c). */
+VsPending **vsConnPendingList(VsConn *p);
+VecState **vsConnVecStates(VsConn *p);
 /* Remember that the side file zPath (0: the in-memory store) of table
 ** zIdent is being dropped; it goes once the drop is known to have
 ** committed. */

@@ -125,7 +125,7 @@ static void testTrait(sqlite3 *db){
   tRows("2.25", db, "SELECT id FROM emb", "0\n9223372036854775807");
   tError("2.26", db, "INSERT INTO emb(vec) VALUES ('[1,2,3]')",
          "vectors: no id left to assign: the largest id "
-         "9223372036854775807 is taken");
+         "9223372036854775807 is taken; give an id");
   tRows("2.27", db, "SELECT count(*) FROM emb", "2");
   tRows("2.28", db, "PRAGMA integrity_check", "ok");
 }

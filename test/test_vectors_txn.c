@@ -226,6 +226,19 @@ static void testReconnectInTransaction(void){
   tExec(db, "INSERT INTO v VALUES (10,'[10,10]')");
   tRows("8.2", db, "SELECT slot FROM v_map WHERE id=10", "1");
   tRows("8.3", db, "SELECT veles_check('v')", "ok");
+  /* ROLLBACK TO a savepoint older than the reconnect, then COMMIT: both
+  ** instances must share one allocator, so the deletion the savepoint
+  ** undid does not leave slot 2 (id 3's) free for the next insert */
+  tExec(db, "BEGIN; SAVEPOINT s; DELETE FROM v WHERE id=3;"
+            "ALTER TABLE p2 RENAME TO p3; INSERT INTO v VALUES (11,'[11,11]');"
+            "ROLLBACK TO s; COMMIT");
+  tRows("8.4", db, "SELECT id, hex(vec) FROM v",
+        "1|0000803F0000803F\n3|0000404000004040\n9|0000104100001041\n"
+        "10|0000204100002041");
+  tExec(db, "INSERT INTO v VALUES (12,'[12,12]'), (13,'[13,13]')");
+  tRows("8.5", db, "SELECT id, hex(vec) FROM v WHERE id IN (3, 12, 13)",
+        "3|0000404000004040\n12|0000404100004041\n13|0000504100005041");
+  tRows("8.6", db, "SELECT veles_check('v')", "ok");
   tClose(db);
 }
 

@@ -1,0 +1,193 @@
+/*
+** A `vectors` table's settings: the CREATE arguments, and the shadow
+** table that keeps them.
+**
+**   CREATE VIRTUAL TABLE emb USING vectors(dim=384, metric=cosine);
+**
+** dim=N (1..65536; when omitted the first stored vector fixes it,
+** persistently) and metric=l2|cosine|dot (used by search). Keys are case
+** insensitive; a value may be quoted.
+**
+**   <table>_config(k TEXT PRIMARY KEY, v) WITHOUT ROWID, rows:
+**     ident   16 lowercase hex digits, random at CREATE: names the side
+**             file "<database file>-vectors-<ident>"
+**     dim     the dimension, 0 until fixed
+**     metric  l2, cosine or dot
+**     format  1: the side file's format (sidefile.c)
+**
+** The settings are read at every connect and trusted by nothing else, so
+** they are checked here: a database is input like any other, and a
+** crafted one must not make veles touch a file other than its own side
+** file. An identifier of any other form, an unknown format, a dimension
+** or metric out of range is refused as damage (SQLITE_CORRUPT_VTAB).
+*/
+#include "vectors.h"
+#include "distance.h"
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parse one CREATE argument ("dim=384", "metric=cosine"). */
+static int parseOption(const char *zArg, int *pnDim, int *peMetric,
+                       char **pzErr){
+  const char *zEq = strchr(zArg, '=');
+  char *zKey, *zVal;
+  int rc = SQLITE_OK;
+  if( zEq==0 ){
+    *pzErr = sqlite3_mprintf("vectors: malformed option: expected "
+        "dim=N or metric=l2|cosine|dot, got '%s'", zArg);
+    return SQLITE_ERROR;
+  }
+  zKey = sqlite3_mprintf("%.*s", (int)(zEq-zArg), zArg);
+  zVal = sqlite3_mprintf("%s", zEq+1);
+  if( zKey==0 || zVal==0 ){
+    rc = SQLITE_NOMEM;
+  }else{
+    char *z;
+    /* trim spaces and one level of quotes around the value */
+    for(z=zKey+strlen(zKey); z>zKey && z[-1]==' '; z--) z[-1] = 0;
+    while( zKey[0]==' ' ) memmove(zKey, zKey+1, strlen(zKey));
+    for(z=zVal+strlen(zVal); z>zVal && z[-1]==' '; z--) z[-1] = 0;
+    while( zVal[0]==' ' ) memmove(zVal, zVal+1, strlen(zVal));
+    if( (zVal[0]=='\'' || zVal[0]=='"') && strlen(zVal)>=2
+     && zVal[strlen(zVal)-1]==zVal[0] ){
+      zVal[strlen(zVal)-1] = 0;
+      memmove(zVal, zVal+1, strlen(zVal));
+    }
+    if( sqlite3_stricmp(zKey, "dim")==0 ){
+      char *zEnd = 0;
+      long n = strtol(zVal, &zEnd, 10);
+      if( zVal[0]==0 || *zEnd!=0 || n<1 || n>VS_MAX_DIM ){
+        *pzErr = sqlite3_mprintf("vectors: dim must be an integer from 1 "
+            "to %d, got '%s'", VS_MAX_DIM, zVal);
+        rc = SQLITE_ERROR;
+      }else{
+        *pnDim = (int)n;
+      }
+    }else if( sqlite3_stricmp(zKey, "metric")==0 ){
+      *peMetric = vsDistanceMetric(zVal);
+      if( *peMetric<0 ){
+        *pzErr = sqlite3_mprintf("vectors: unknown metric: expected l2, "
+            "cosine or dot, got '%s'", zVal);
+        rc = SQLITE_ERROR;
+      }
+    }else{
+      *pzErr = sqlite3_mprintf("vectors: unknown option: expected dim or "
+          "metric, got '%s'", zKey);
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_free(zKey);
+  sqlite3_free(zVal);
+  return rc;
+}
+
+int vsConfigParse(int argc, const char *const *argv, int *pnDim,
+                  int *peMetric, char **pzErr){
+  int i, rc = SQLITE_OK;
+  *pnDim = 0;
+  *peMetric = 0;
+  for(i=3; i<argc && rc==SQLITE_OK; i++){
+    rc = parseOption(argv[i], pnDim, peMetric, pzErr);
+  }
+  return rc;
+}
+
+int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
+                   const char *zIdent, int nDim, int eMetric, char **pzErr){
+  int rc = vsShadowExec(db,
+      "CREATE TABLE \"%w\".\"%w_config\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+      "CREATE TABLE \"%w\".\"%w_map\"(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL);"
+      "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
+      "('metric', %Q), ('format', %d);",
+      zSchema, zName, zSchema, zName, zSchema, zName,
+      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT);
+  if( rc && rc!=SQLITE_NOMEM ){
+    *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables of %s: "
+                             "%s", zName, sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
+/* An identifier veles made: VS_IDENT_LEN lowercase hex digits. */
+static int isIdent(const char *z){
+  int i;
+  for(i=0; i<VS_IDENT_LEN; i++){
+    if( !((z[i]>='0' && z[i]<='9') || (z[i]>='a' && z[i]<='f')) ) return 0;
+  }
+  return z[VS_IDENT_LEN]==0;
+}
+
+int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
+                 char *zIdent, int *pnDim, int *peMetric, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql;
+  int rc, bIdent = 0, bFormat = 0;
+  *pnDim = -1;
+  *peMetric = -1;
+  zSql = sqlite3_mprintf("SELECT k, v FROM \"%w\".\"%w_config\"",
+                         zSchema, zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ){
+    if( rc==SQLITE_NOMEM ) return rc;
+    *pzErr = sqlite3_mprintf("vectors: table %s: cannot read its settings: "
+                             "%s", zName, sqlite3_errmsg(db));
+    return rc==SQLITE_ERROR ? SQLITE_CORRUPT_VTAB : rc;
+  }
+  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
+    const char *zVal = (const char*)sqlite3_column_text(pStmt, 1);
+    if( zKey==0 || zVal==0 ) continue;
+    if( strcmp(zKey, "ident")==0 ){
+      if( !isIdent(zVal) ){
+        *pzErr = sqlite3_mprintf("vectors: table %s: its identifier in "
+            "%s_config is damaged: expected %d lowercase hex digits, got "
+            "'%.40s'", zName, zName, VS_IDENT_LEN, zVal);
+        rc = SQLITE_CORRUPT_VTAB;
+      }else{
+        memcpy(zIdent, zVal, VS_IDENT_LEN+1);
+        bIdent = 1;
+      }
+    }else if( strcmp(zKey, "dim")==0 ){
+      i64 n = sqlite3_column_int64(pStmt, 1);
+      *pnDim = n>=0 && n<=VS_MAX_DIM ? (int)n : -1;
+    }else if( strcmp(zKey, "metric")==0 ){
+      *peMetric = vsDistanceMetric(zVal);
+    }else if( strcmp(zKey, "format")==0 ){
+      if( strcmp(zVal, "1")!=0 ){
+        *pzErr = sqlite3_mprintf("vectors: table %s: unknown format: "
+            "expected %d, got '%.40s' (made by a newer veles?)", zName,
+            VEC_FORMAT, zVal);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+      bFormat = 1;
+    }
+  }
+  if( rc ){
+    sqlite3_finalize(pStmt);
+    return rc;
+  }
+  rc = sqlite3_finalize(pStmt);
+  if( rc==SQLITE_OK && (!bIdent || !bFormat || *pnDim<0 || *peMetric<0) ){
+    *pzErr = sqlite3_mprintf("vectors: table %s: its settings in %s_config "
+                             "are damaged", zName, zName);
+    rc = SQLITE_CORRUPT_VTAB;
+  }
+  return rc;
+}
+
+int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
+                     char **pzPath, int *pbMemory){
+  const char *zDb = sqlite3_db_filename(db, zSchema);
+  *pzPath = 0;
+  *pbMemory = 0;
+  if( zDb==0 || zDb[0]==0 ){
+    *pbMemory = 1;
+    return SQLITE_OK;
+  }
+  assert( strlen(zIdent)==VS_IDENT_LEN );
+  *pzPath = vsFileName(zDb, zIdent);
+  return *pzPath ? SQLITE_OK : SQLITE_NOMEM;
+}

@@ -1,0 +1,200 @@
+/*
+** The `vectors` module's own header: the table, its per-connection state
+** and the cursor, and every name its four files share:
+**   vsVectors*  vectors.c    the virtual-table methods, writes, errors
+**   vsConfig*   vecconfig.c  CREATE options and <table>_config
+**   vsState*    vecstate.c   a table's state on a connection: slots,
+**                            transactions, pending map rows, statements
+**   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
+** The scan itself is search.c; the side file sidefile.c.
+*/
+#ifndef VECTORS_H
+#define VECTORS_H
+#include "veles_int.h"
+#include "sidefile.h"
+#include "slotmap.h"
+#include "search.h"
+#include "shadow.h"
+#include "pending.h"
+
+#define VEC_COLUMN_ID  0
+#define VEC_COLUMN_VEC 1
+#define VEC_COLUMN_DISTANCE 2   /* HIDDEN: a search's distance */
+#define VEC_COLUMN_K   3        /* HIDDEN: a search's k */
+
+#define VEC_FORMAT 1            /* the <table>_config 'format' this writes */
+
+/* Query plans chosen by xBestIndex (idxNum bits) */
+#define VEC_PLAN_EQ     0x01    /* id = ?: one lookup */
+#define VEC_PLAN_GT     0x02    /* id > ? */
+#define VEC_PLAN_GE     0x04    /* id >= ? */
+#define VEC_PLAN_LT     0x08    /* id < ? */
+#define VEC_PLAN_LE     0x10    /* id <= ? */
+#define VEC_PLAN_DESC   0x20    /* ORDER BY id DESC */
+#define VEC_PLAN_MATCH  0x40    /* vec MATCH ?: a search (vecsearch.c) */
+#define VEC_PLAN_K      0x80    /* ... AND k = ? */
+#define VEC_PLAN_LIMIT  0x100   /* ... LIMIT ? (ORDER BY distance or none) */
+#define VEC_PLAN_OFFSET 0x200   /* ... OFFSET ? */
+#define VEC_PLAN_IN     0x400   /* ... AND id IN (...), all values at once */
+#define VEC_PLAN_STREAM 0x800   /* ... ORDER BY distance, no row count seen */
+
+/* Cached statements on the shadow tables (vecstate.c has their SQL) */
+enum {
+  STMT_LOOKUP,                  /* SELECT slot FROM map WHERE id=? */
+  STMT_INSERT,                  /* INSERT INTO map(id, slot) */
+  STMT_SETSLOT,                 /* UPDATE map SET slot=? WHERE id=? */
+  STMT_MOVE,                    /* UPDATE map SET id=? WHERE id=? */
+  STMT_DELETE,                  /* DELETE FROM map WHERE id=? RETURNING slot */
+  STMT_MAXID,                   /* SELECT max(id) FROM map */
+  STMT_DATAVERSION,             /* PRAGMA data_version */
+  STMT_JOURNALMODE,             /* PRAGMA journal_mode */
+  STMT_SYNCHRONOUS,             /* PRAGMA synchronous */
+  STMT_SETDIM,                  /* UPDATE config SET v=? WHERE k='dim' */
+  STMT_INSERT_MANY,             /* INSERT INTO map VALUES (?,?) x VS_PENDING_MAX */
+  STMT_COUNT
+};
+
+typedef struct VecTable VecTable;
+typedef struct VecCursor VecCursor;
+
+/*
+** What a connection knows of one `vectors` table, shared by every
+** instance (sqlite3_vtab) SQLite makes of the table on that connection:
+** it reconnects a table after a schema change, even in the middle of a
+** transaction, and the old instance stays in the transaction until it
+** ends. One state means one allocator, one undo log, one set of pending
+** rows, whichever instance SQLite calls. Found on the connection's list
+** by schema and identifier (vecstate.c).
+*/
+struct VecState {
+  VecState *pNext;              /* next on the connection's list */
+  int nRef;                     /* instances using this state */
+  VsConn *pConn;                /* per-connection state */
+  VsShadow sh;                  /* schema, table name, cached statements */
+  char zIdent[VS_IDENT_LEN+1];  /* identifier: names the side file */
+  int nDim;                     /* elements per vector; 0 = not fixed yet */
+  int eMetric;                  /* 0 l2, 1 cosine, 2 dot */
+  VsFile *pFile;                /* the side file, or 0 when unusable */
+  int bMemory;                  /* pFile is an in-memory store (conn.c's) */
+  char *zBroken;                /* why pFile is unusable, or 0 */
+  VsSlots slots;                /* allocator and slot -> id array */
+  int bSlotsValid;              /* slots reflects data_version below */
+  int bSlotsAtBegin;            /* ... and was rebuilt by xBegin, not a read */
+  int bHeld;                    /* this transaction holds its free slots */
+  i64 iDataVersion;             /* PRAGMA data_version slots was built at */
+  int bInTxn;                   /* between xBegin and xCommit/xRollback */
+  int bWal;                     /* the open transaction runs in WAL mode */
+  int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
+  int bCreated;                 /* side file created by an uncommitted CREATE */
+  VsPending pending;            /* map rows not written yet (pending.c) */
+  i64 aPendSlot[VS_PENDING_MAX];/* ... their slots */
+  i64 iMaxId;                   /* largest id in the map and pending */
+  int bMaxKnown;                /* iMaxId is known (this transaction) */
+  VsNorms norms;                /* cosine: cached norms per slot (search.c) */
+};
+
+struct VecTable {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  VsConn *pConn;                /* per-connection state */
+  VecState *pS;                 /* the table's state on this connection */
+  char *zName;                  /* table name, for messages */
+  float *aScratch;              /* one vector, for JSON input */
+  int nScratch;                 /* floats aScratch holds */
+};
+
+struct VecCursor {
+  sqlite3_vtab_cursor base;
+  sqlite3_stmt *pScan;          /* scan plans: SELECT id, slot FROM map */
+  int bEof;
+  i64 iId;                      /* current row */
+  i64 iSlot;
+  /* search plans (VEC_PLAN_MATCH): the result, computed by xFilter */
+  int bSearch;
+  VsSearchHit *aHit;            /* nHit rows, nearest first */
+  i64 nHit;
+  i64 iHit;                     /* current row of aHit */
+  i64 iK;                       /* the k column's value; -1 = NULL */
+  /* ... and what it was computed from, for a streaming search's reruns */
+  float *aQuery;                /* the query (nDim floats) */
+  i64 *aIds;                    /* prefilter ids, ascending, distinct */
+  i64 nIds;
+  int bFilter;                  /* aIds applies (it may be empty) */
+  int bStream;                  /* rerun with a larger nWant when done */
+  i64 iMinId, iMaxId;           /* id bounds */
+  i64 nWant;                    /* rows asked of the last run */
+};
+
+/* ---- vectors.c ------------------------------------------------------- */
+/* Errors reported on the table, "vectors: table <name>: ..." */
+void vsVectorsSetError(VecTable *p, const char *zFormat, ...);
+/* Take over zErr from a lower layer, prefixed with the table's name. */
+int vsVectorsTakeError(VecTable *p, int rc, char *zErr);
+/* The connection's message after a failed shadow-table statement. */
+int vsVectorsDbError(VecTable *p, int rc);
+/* Take over zErr as it is (or keep the message when it is 0). */
+int vsVectorsAdoptError(VecTable *p, int rc, char *zErr);
+/* The integer pVal equals, if any: only then can an id equal pVal. */
+int vsVectorsExactInteger(sqlite3_value *pVal, i64 *piOut);
+/* The id bounds a plan may carry: idxNum bits and SQL operators. */
+typedef struct VecIdBound VecIdBound;
+struct VecIdBound { int bit; const char *zOp; };
+extern const VecIdBound vsVectorsIdBound[4];
+int vsVectorsPlanIdBounds(sqlite3_index_info *pInfo, const int *aRange,
+                          int *pnArg, double *prCost, double rDiv);
+
+/* ---- vecconfig.c ----------------------------------------------------- */
+/* Parse the CREATE arguments argv[3..] (dim=N, metric=...). */
+int vsConfigParse(int argc, const char *const *argv, int *pnDim,
+                  int *peMetric, char **pzErr);
+/* Create the shadow tables of a new table and record its settings. */
+int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
+                   const char *zIdent, int nDim, int eMetric, char **pzErr);
+/* Read and check the settings of an existing table from <table>_config. */
+int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
+                 char *zIdent, int *pnDim, int *peMetric, char **pzErr);
+/* The side file's path for identifier zIdent, or 0 with *pbMemory set
+** when the database has no file (temp, :memory:). */
+int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
+                     char **pzPath, int *pbMemory);
+
+/* ---- vecstate.c ------------------------------------------------------ */
+/* The state of table zName (identifier zIdent) of zSchema: found on the
+** connection or made (bCreate: by xCreate, which creates the side file;
+** else the side file is opened). p->pS gets it. */
+int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
+                   const char *zIdent, int nDim, int eMetric, int bCreate,
+                   char **pzErr);
+void vsStateUnref(VecState *pS);
+/* xShadowName: config and map. */
+int vsStateIsShadowName(const char *zSuffix);
+int vsStateStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt);
+int vsStateStepInt(VecTable *p, sqlite3_stmt *pStmt, i64 *piOut, int *pbRow);
+int vsStateRun(VecTable *p, int eStmt, i64 iA, i64 iB);
+int vsStateUsable(VecTable *p);
+int vsStateRefreshDim(VecTable *p);
+int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt);
+int vsStateFlush(VecTable *p);
+int vsStateKnowMaxId(VecTable *p);
+int vsStateLookup(VecTable *p, i64 iId, i64 *piSlot, int *pbFound);
+int vsStateMapDamaged(VecTable *p, i64 iId, i64 iSlot);
+void vsStateRestoreDim(VecState *pS);
+int vsStateBegin(VecTable *p);
+int vsStateSync(VecTable *p);
+int vsStateCommit(VecTable *p);
+int vsStateRollback(VecTable *p);
+int vsStateSavepoint(VecTable *p, int iSavepoint);
+int vsStateReleaseSavepoint(VecTable *p, int iSavepoint);
+int vsStateRollbackTo(VecTable *p, int iSavepoint);
+/* Keep the map row (iId, iSlot) for later: iId is above every id. */
+int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot);
+
+/* ---- vecsearch.c ----------------------------------------------------- */
+int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,
+                     int iK, int iLimit, int iOffset, int iEq,
+                     const int *aRange);
+int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv);
+int vsMatchNext(VecCursor *pCur);
+void vsMatchReset(VecCursor *pCur);
+
+#endif /* VECTORS_H */
