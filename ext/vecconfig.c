@@ -19,7 +19,9 @@
 ** they are checked here: a database is input like any other, and a
 ** crafted one must not make veles touch a file other than its own side
 ** file. An identifier of any other form, an unknown format, a dimension
-** or metric out of range is refused as damage (SQLITE_CORRUPT_VTAB).
+** or metric out of range is damage (SQLITE_CORRUPT_VTAB): the table
+** still connects, so that DROP TABLE works, but opens no file, and every
+** use of it reports the damage (vectors.c).
 */
 #include "vectors.h"
 #include "distance.h"
@@ -125,6 +127,7 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
   int rc, bIdent = 0, bFormat = 0;
   *pnDim = -1;
   *peMetric = -1;
+  zIdent[0] = 0;
   zSql = sqlite3_mprintf("SELECT k, v FROM \"%w\".\"%w_config\"",
                          zSchema, zName);
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -132,19 +135,20 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
   sqlite3_free(zSql);
   if( rc ){
     if( rc==SQLITE_NOMEM ) return rc;
-    *pzErr = sqlite3_mprintf("vectors: table %s: cannot read its settings: "
-                             "%s", zName, sqlite3_errmsg(db));
+    *pzErr = sqlite3_mprintf("cannot read its settings: %s",
+                             sqlite3_errmsg(db));
     return rc==SQLITE_ERROR ? SQLITE_CORRUPT_VTAB : rc;
   }
-  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
     const char *zVal = (const char*)sqlite3_column_text(pStmt, 1);
     if( zKey==0 || zVal==0 ) continue;
     if( strcmp(zKey, "ident")==0 ){
       if( !isIdent(zVal) ){
-        *pzErr = sqlite3_mprintf("vectors: table %s: its identifier in "
-            "%s_config is damaged: expected %d lowercase hex digits, got "
-            "'%.40s'", zName, zName, VS_IDENT_LEN, zVal);
+        sqlite3_free(*pzErr);     /* the identifier's damage matters most */
+        *pzErr = sqlite3_mprintf("its identifier in %s_config is damaged: "
+            "expected %d lowercase hex digits, got '%.40s'", zName,
+            VS_IDENT_LEN, zVal);
         rc = SQLITE_CORRUPT_VTAB;
       }else{
         memcpy(zIdent, zVal, VS_IDENT_LEN+1);
@@ -156,10 +160,10 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
     }else if( strcmp(zKey, "metric")==0 ){
       *peMetric = vsDistanceMetric(zVal);
     }else if( strcmp(zKey, "format")==0 ){
-      if( strcmp(zVal, "1")!=0 ){
-        *pzErr = sqlite3_mprintf("vectors: table %s: unknown format: "
-            "expected %d, got '%.40s' (made by a newer veles?)", zName,
-            VEC_FORMAT, zVal);
+      if( strcmp(zVal, "1")!=0 && rc==SQLITE_OK ){
+        *pzErr = sqlite3_mprintf("unknown format in %s_config: expected "
+            "%d, got '%.40s' (made by a newer veles?)", zName, VEC_FORMAT,
+            zVal);
         rc = SQLITE_CORRUPT_VTAB;
       }
       bFormat = 1;
@@ -171,8 +175,8 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
   }
   rc = sqlite3_finalize(pStmt);
   if( rc==SQLITE_OK && (!bIdent || !bFormat || *pnDim<0 || *peMetric<0) ){
-    *pzErr = sqlite3_mprintf("vectors: table %s: its settings in %s_config "
-                             "are damaged", zName, zName);
+    *pzErr = sqlite3_mprintf("its settings in %s_config are damaged",
+                             zName);
     rc = SQLITE_CORRUPT_VTAB;
   }
   return rc;

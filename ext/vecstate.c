@@ -142,10 +142,12 @@ static void freeState(VecState *pS){
 void vsStateUnref(VecState *pS){
   VecState **pp;
   if( pS==0 || --pS->nRef>0 ) return;
-  for(pp=vsConnVecStates(pS->pConn); *pp!=pS; pp=&(*pp)->pNext){
-    assert( *pp!=0 );
+  if( pS->bListed ){
+    for(pp=vsConnVecStates(pS->pConn); *pp!=pS; pp=&(*pp)->pNext){
+      assert( *pp!=0 );
+    }
+    *pp = pS->pNext;
   }
-  *pp = pS->pNext;
   /* the last instance goes: no transaction can still use the state */
   assert( !pS->bInTxn || pS->pending.nRow==0 );
   freeState(pS);
@@ -192,11 +194,12 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, char **pzErr){
 
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int bCreate,
-                   char **pzErr){
+                   char *zBroken, char **pzErr){
   VecState *pS;
   int rc;
   assert( p->pS==0 );
-  for(pS=*vsConnVecStates(p->pConn); pS; pS=pS->pNext){
+  assert( zBroken==0 || !bCreate );
+  for(pS=*vsConnVecStates(p->pConn); zBroken==0 && pS; pS=pS->pNext){
     if( strcmp(pS->zIdent, zIdent)==0
      && sqlite3_stricmp(pS->sh.zSchema, zSchema)==0 ){
       assert( !bCreate );
@@ -214,8 +217,12 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
     }
   }
   pS = sqlite3_malloc(sizeof(*pS));
-  if( pS==0 ) return SQLITE_NOMEM;
+  if( pS==0 ){
+    sqlite3_free(zBroken);
+    return SQLITE_NOMEM;
+  }
   memset(pS, 0, sizeof(*pS));
+  pS->zBroken = zBroken;
   pS->pConn = p->pConn;
   pS->nRef = 1;
   pS->bSync = 1;
@@ -228,14 +235,17 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                 shiftPending);
   rc = vsShadowInit(&pS->sh, p->db, zSchema, zName, azVecShadow, STMT_COUNT,
                     stmtSql, 0);
-  if( rc==SQLITE_OK ) rc = openFile(pS, p->db, bCreate, pzErr);
+  if( rc==SQLITE_OK && zBroken==0 ) rc = openFile(pS, p->db, bCreate, pzErr);
   if( rc ){
     freeState(pS);
     return rc;
   }
   pS->bCreated = bCreate;
-  pS->pNext = *vsConnVecStates(p->pConn);
-  *vsConnVecStates(p->pConn) = pS;
+  if( zBroken==0 ){
+    pS->bListed = 1;
+    pS->pNext = *vsConnVecStates(p->pConn);
+    *vsConnVecStates(p->pConn) = pS;
+  }
   p->pS = pS;
   return SQLITE_OK;
 }

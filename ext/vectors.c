@@ -129,6 +129,7 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
                    char **pzErr){
   VecTable *p;
   char zIdent[VS_IDENT_LEN+1];
+  char *zBroken = 0;
   int nDim = 0, eMetric = 0, rc;
   *ppVtab = 0;
   vsConnSettle(pConn);
@@ -144,13 +145,21 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
     rc = vsConfigCreate(db, argv[1], argv[2], zIdent, nDim, eMetric, pzErr);
   }else{
     /* the options were read at CREATE: the stored settings rule */
-    rc = vsConfigRead(db, argv[1], argv[2], zIdent, &nDim, &eMetric, pzErr);
+    rc = vsConfigRead(db, argv[1], argv[2], zIdent, &nDim, &eMetric,
+                      &zBroken);
+    if( rc==SQLITE_CORRUPT_VTAB ) rc = SQLITE_OK;   /* see vecconfig.c */
   }
-  if( rc ) return rc;
+  if( rc ){
+    sqlite3_free(zBroken);
+    return rc;
+  }
   p = newTable(db, pConn, argv[2]);
-  if( p==0 ) return SQLITE_NOMEM;
-  rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim, eMetric, bCreate,
-                      pzErr);
+  if( p==0 ){
+    sqlite3_free(zBroken);
+    return SQLITE_NOMEM;
+  }
+  rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim<0 ? 0 : nDim,
+                      eMetric<0 ? 0 : eMetric, bCreate, zBroken, pzErr);
   if( rc==SQLITE_OK ) rc = declareTable(db);
   if( rc ){
     freeTable(p);
@@ -186,7 +195,11 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   rc = vsShadowDrop(&pS->sh);
   if( rc ) return vsVectorsDbError(p, rc);
   /* The side file (or in-memory store) goes only once the drop has
-  ** committed (conn.c). */
+  ** committed (conn.c); a damaged identifier names no file of ours. */
+  if( pS->zIdent[0]==0 ){
+    freeTable(p);
+    return SQLITE_OK;
+  }
   rc = vsConfigSideFile(p->db, pS->sh.zSchema, pS->zIdent, &zPath, &bMemory);
   if( rc==SQLITE_OK ){
     rc = vsConnDeferUnlink(p->pConn, pS->sh.zSchema, pS->zIdent, zPath);

@@ -83,6 +83,7 @@ struct VecState {
   int bHeld;                    /* this transaction holds its free slots */
   i64 iDataVersion;             /* PRAGMA data_version slots was built at */
   int bInTxn;                   /* between xBegin and xCommit/xRollback */
+  int bListed;                  /* on the connection's list (not damaged) */
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
   int bCreated;                 /* side file created by an uncommitted CREATE */
@@ -150,7 +151,9 @@ int vsConfigParse(int argc, const char *const *argv, int *pnDim,
 /* Create the shadow tables of a new table and record its settings. */
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, char **pzErr);
-/* Read and check the settings of an existing table from <table>_config. */
+/* Read and check the settings of an existing table from <table>_config.
+** SQLITE_CORRUPT_VTAB: *pzErr says what is damaged, without the
+** "vectors: table <name>: " prefix; zIdent is "" unless it is valid. */
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, char **pzErr);
 /* The side file's path for identifier zIdent, or 0 with *pbMemory set
@@ -161,10 +164,12 @@ int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
 /* ---- vecstate.c ------------------------------------------------------ */
 /* The state of table zName (identifier zIdent) of zSchema: found on the
 ** connection or made (bCreate: by xCreate, which creates the side file;
-** else the side file is opened). p->pS gets it. */
+** else the side file is opened). p->pS gets it. A table whose settings
+** are damaged gets a state of its own, with no file: zBroken says why
+** (this takes it over). */
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int bCreate,
-                   char **pzErr);
+                   char *zBroken, char **pzErr);
 void vsStateUnref(VecState *pS);
 /* xShadowName: config and map. */
 int vsStateIsShadowName(const char *zSuffix);

@@ -163,11 +163,47 @@ static void testDamage(void){
   tClose(db);
 }
 
+/* A crafted database must not make veles touch a file other than its own
+** side file: an identifier edited into a path, an unknown format. */
+static void testCraftedSettings(void){
+  sqlite3 *db = tOpen("craft.db");
+  tExec(db, "CREATE VIRTUAL TABLE c USING vectors(dim=2);"
+            "INSERT INTO c VALUES (1,'[1,2]');"
+            "CREATE VIRTUAL TABLE f USING vectors(dim=2);"
+            "INSERT INTO f VALUES (1,'[1,2]')");
+  tExec(db, "UPDATE c_config SET v='/../precious' WHERE k='ident';"
+            "UPDATE f_config SET v='2' WHERE k='format'");
+  tClose(db);
+  damage("mkdir -p craft.db-vectors- && echo keep > precious");
+  db = tOpen("craft.db");
+  tError("5.0", db, "SELECT * FROM c",
+         "vectors: table c: its identifier in c_config is damaged: expected "
+         "16 lowercase hex digits, got '/../precious'");
+  tError("5.1", db, "INSERT INTO c VALUES (2,'[3,4]')",
+         "vectors: table c: its identifier in c_config is damaged: expected "
+         "16 lowercase hex digits, got '/../precious'");
+  tError("5.2", db, "SELECT id FROM f",
+         "vectors: table f: unknown format in f_config: expected 1, got '2' "
+         "(made by a newer veles?)");
+  /* DROP still works, and deletes no file but the table's own */
+  tExec(db, "DROP TABLE c");
+  tCheck("5.3", tFileSize("precious")==5, "precious is kept");
+  tExec(db, "DROP TABLE f");
+  tRows("5.4", db, "SELECT count(*) FROM sqlite_schema", "0");
+  tClose(db);
+  tCheck("5.5", tFileSize("precious")==5, "precious is kept");
+  /* the directory and c's own side file, which its damaged identifier no
+  ** longer names; f's is gone */
+  tCheck("5.6", tCountFiles("craft.db-vectors-")==2,
+         "f's side file is removed, nothing else");
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   testAttach();
   testMemoryAndTemp();
   testDefensive();
   testDamage();
+  testCraftedSettings();
   return tDone();
 }
