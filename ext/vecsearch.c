@@ -211,6 +211,7 @@ static int searchRun(VecCursor *pCur){
     rc = slotsOfIds(p, pCur->aIds, pCur->nIds, &aCand, &nCand);
     if( rc==SQLITE_OK && nCand==0 ) nMap = 0;
   }
+  assert( nMap>=0 && nMap<=p->pS->slots.nSlot );
   if( rc==SQLITE_OK && nMap>0 ){
     memset(&s, 0, sizeof(s));
     rc = vsFileMap(p->pS->pFile, nMap, &s.aMatrix, &zErr);

@@ -122,6 +122,7 @@ static void shiftPending(void *pOwner, int nDone, int nLeft){
 
 int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot){
   int rc = SQLITE_OK;
+  assert( p->pS->slots.aId[iSlot]==iId );
   if( vsPendingFull(&p->pS->pending) ) rc = vsStateFlush(p);
   if( rc==SQLITE_OK ){
     p->pS->aPendSlot[vsPendingAdd(&p->pS->pending, iId)] = iSlot;

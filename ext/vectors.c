@@ -294,6 +294,9 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   char *zErr = 0;
   int rc = vsSlotsAlloc(&p->pS->slots, piSlot);
   if( rc ) return rc;
+  /* copy-on-write: a slot no state any reader may see references */
+  assert( *piSlot>=0 && *piSlot<p->pS->slots.nSlot );
+  assert( p->pS->slots.aId[*piSlot]<0 );
   rc = vsFileWrite(p->pS->pFile, *piSlot, pVec, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   vsNormsForget(&p->pS->norms, *piSlot);
@@ -396,6 +399,7 @@ static int insertRow(VecTable *p, i64 iNew, const void *pVec,
   if( rc ) return rc;
   if( iNew>p->pS->iMaxId ){
     /* above every id: no conflict possible, the map row can wait */
+    assert( p->pS->bMaxKnown );
     rc = writeVector(p, pVec, iNew, &iSlot);
     if( rc==SQLITE_OK ) rc = vsStateAddPending(p, iNew, iSlot);
     if( rc==SQLITE_OK ) p->pS->iMaxId = iNew;

@@ -1,14 +1,23 @@
 /*
 ** Internal header shared by the extension's source files.
 **
-** Every cross-file name is declared here and carries its file's prefix:
+** Every cross-file name is declared here or in the header of the idea it
+** belongs to, and carries its file's prefix:
 **   vsVector*   vecvalue.c   parse and check f32 vector values
-**   vsFile*     sidefile.c   the native side file (and its in-memory twin)
-**   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
+**   vsId*       ids.c        id rules and their messages (both modules)
 **   vsConn*     conn.c       per-connection state shared by the modules
-**   vsVectors*  vectors.c    the `vectors` virtual table
+**   vsPending*  pending.c    pending inserts (pending.h; both modules)
+**   vsShadow*   shadow.c     shadow-table statements, rename, drop (shadow.h)
+**   vsFile*     sidefile.c   the native side file (sidefile.h), with its
+**   vsWriter*   writer.c     background writer (writer.h)
+**   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
+**   vsVectors*, vsConfig*, vsState*, vsMatch*
+**               vectors.c, vecconfig.c, vecstate.c, vecsearch.c: the
+**               `vectors` virtual table (vectors.h)
 **   vsPayloads* payloads.c   the `payloads` virtual table
-**   vsDistance* distance.c   SIMD distance kernels
+**   vsSearch*, vsNorms*
+**               search.c     the exact nearest-neighbour scan (search.h)
+**   vsDistance* distance.c   SIMD distance kernels (distance.h)
 **   vsFunctions* functions.c the veles_* SQL functions
 **   vsCheck*    check.c      veles_check() and xIntegrity
 ** Everything else is static to its file.
