@@ -21,7 +21,6 @@
 #include "veles_int.h"
 #include "sidefile.h"
 #include <string.h>
-#include <unistd.h>
 
 typedef struct DeferredUnlink DeferredUnlink;
 struct DeferredUnlink {
@@ -125,7 +124,9 @@ static void settle(VsConn *p, int bClosing){
       continue;
     }
     if( !bExists ){
-      if( u->zPath ) unlink(u->zPath);
+      /* no caller to tell: vsFileUnlink logs a failure (ENOENT is
+      ** fine) and syncs the directory */
+      if( u->zPath ) vsFileUnlink(u->zPath);
       else vsConnDropMemFile(p, u->zIdent);
     }
     *pp = u->pNext;

@@ -564,6 +564,12 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   VecTable *p = (VecTable*)pVtab;
   int rc;
   char *zSql;
+  if( p->pFile && !p->bMemory ){
+    char *zErr = 0;   /* the vectors written so far must be durable: a
+                      ** ROLLBACK TO may bring the table back (sidefile.c) */
+    rc = vsFileSync(p->pFile, p->bSync, &zErr);
+    if( rc ) return takeError(p, rc, zErr);
+  }
   finalizeStmts(p);
   zSql = sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\".\"%w_map\";"
                          "DROP TABLE IF EXISTS \"%w\".\"%w_config\";",
@@ -866,7 +872,7 @@ static int vecRollback(sqlite3_vtab *pVtab){
     }else{
       char *zPath = sqlite3_mprintf("%s", vsFilePath(p->pFile));
       vsFileClose(p->pFile);
-      if( zPath ) remove(zPath);
+      if( zPath ) vsFileUnlink(zPath);
       sqlite3_free(zPath);
     }
     p->pFile = 0;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void testAttach(void){
@@ -163,11 +164,40 @@ static void testDamage(void){
   tClose(db);
 }
 
+/* A side file takes its database file's permission bits: a private
+** database keeps its vectors private, whatever the umask. */
+static void testPermissions(void){
+  static const int aMode[] = {0600, 0640, 0644};
+  int i;
+  for(i=0; i<3; i++){
+    char zDb[32], zCase[8];
+    struct stat st;
+    sqlite3 *db;
+    const char *zSide;
+    snprintf(zDb, sizeof(zDb), "mode%o.db", aMode[i]);
+    db = tOpen(zDb);
+    tExec(db, "CREATE TABLE t(x)");         /* the file exists now */
+    chmod(zDb, (mode_t)aMode[i]);
+    tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=1)");
+    tClose(db);
+    snprintf(zDb, sizeof(zDb), "mode%o.db-vectors-", aMode[i]);
+    zSide = tFindFile(zDb);
+    snprintf(zCase, sizeof(zCase), "5.%d", i);
+    if( !tCheck(zCase, zSide && stat(zSide, &st)==0
+                && (st.st_mode & 0777)==(mode_t)aMode[i],
+                "side file mode is the database's") ){
+      fprintf(stderr, "  expected %o, got %o\n", aMode[i],
+              zSide ? (unsigned)(st.st_mode & 0777) : 0);
+    }
+  }
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   testAttach();
   testMemoryAndTemp();
   testDefensive();
   testDamage();
+  testPermissions();
   return tDone();
 }
