@@ -17,6 +17,8 @@
 **    resets), so the store belongs to the connection, found again by the
 **    table's identifier, and is freed when its drop settles or the
 **    connection closes.
+**
+** 3. Settings: the veles_threads() setting of the connection (search.c).
 */
 #include "veles_int.h"
 #include "sidefile.h"
@@ -44,6 +46,7 @@ struct VsConn {
   int bSettling;          /* guard against re-entry */
   DeferredUnlink *pUnlink;/* drops awaiting their outcome */
   MemStore *pMem;         /* in-memory stores of temp/:memory: tables */
+  int nThread;            /* veles_threads(): 0 = automatic */
 };
 
 VsConn *vsConnNew(sqlite3 *db){
@@ -212,4 +215,12 @@ void vsConnDropMemFile(VsConn *p, const char *zIdent){
       return;
     }
   }
+}
+
+int vsConnThreads(VsConn *p){
+  return __atomic_load_n(&p->nThread, __ATOMIC_RELAXED);
+}
+
+void vsConnSetThreads(VsConn *p, int nThread){
+  __atomic_store_n(&p->nThread, nThread, __ATOMIC_RELAXED);
 }

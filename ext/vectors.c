@@ -1627,6 +1627,7 @@ static int searchRun(VecCursor *pCur){
       s.iMaxId = pCur->iMaxId;
       s.nWant = pCur->nWant;
       s.pNorms = &p->norms;
+      s.nThread = vsConnThreads(p->pConn);
       rc = vsSearchRun(&s, &pCur->aHit, &pCur->nHit);
     }
   }
@@ -1954,6 +1955,6 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
   vsConnRef(pConn);
   rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule.base, pConn,
                                 vsConnUnref);
-  if( rc==SQLITE_OK ) rc = vsSearchRegister(db, 0);
+  if( rc==SQLITE_OK ) rc = vsSearchRegister(db, pConn, 0);
   return rc;
 }
