@@ -17,12 +17,13 @@
 **    resets), so the store belongs to the connection, found again by the
 **    table's identifier, and is freed when its drop settles or the
 **    connection closes.
+**
+** 3. Settings: the veles_threads() setting of the connection (search.c).
 */
 #include "veles_int.h"
 #include "sidefile.h"
 #include <assert.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct DeferredUnlink DeferredUnlink;
 struct DeferredUnlink {
@@ -48,6 +49,7 @@ struct VsConn {
   MemStore *pMem;         /* in-memory stores of temp/:memory: tables */
   VsPending *pPending;    /* owners with pending inserts (pending.c) */
   VecState *pVecState;    /* `vectors` tables' shared state (vecstate.c) */
+  int nThread;            /* veles_threads(): 0 = automatic */
 };
 
 VsConn *vsConnNew(sqlite3 *db){
@@ -132,7 +134,9 @@ static void settle(VsConn *p, int bClosing){
       continue;
     }
     if( !bExists ){
-      if( u->zPath ) unlink(u->zPath);
+      /* no caller to tell: vsFileUnlink logs a failure (ENOENT is
+      ** fine) and syncs the directory */
+      if( u->zPath ) vsFileUnlink(u->zPath);
       else vsConnDropMemFile(p, u->zIdent);
     }
     *pp = u->pNext;
@@ -220,4 +224,12 @@ void vsConnDropMemFile(VsConn *p, const char *zIdent){
       return;
     }
   }
+}
+
+int vsConnThreads(VsConn *p){
+  return __atomic_load_n(&p->nThread, __ATOMIC_RELAXED);
+}
+
+void vsConnSetThreads(VsConn *p, int nThread){
+  __atomic_store_n(&p->nThread, nThread, __ATOMIC_RELAXED);
 }

@@ -2,7 +2,7 @@
 ** Exact k-nearest-neighbour search over a `vectors` table's slots.
 **
 **   SELECT id, distance FROM emb WHERE vec MATCH :q AND k = 10;
-**   SELECT veles_threads();        -- scan threads in use (process-wide)
+**   SELECT veles_threads();        -- scan threads (this connection's)
 **   SELECT veles_threads(4);       -- at most 4; 0 = automatic (CPUs)
 **
 ** vectors.c parses the query and the constraints, makes the slot array
@@ -54,7 +54,8 @@
 ** before it returns, and the heaps are merged. Threads only read the
 ** mapping, aId and the query, and write their own heap and the norm
 ** entries of their own slots. The number of threads is the setting of
-** veles_threads(): by default the online CPUs (at most
+** veles_threads() on the connection (kept in its VsConn, conn.c; the
+** caller passes it in VsSearch.nThread): by default the online CPUs (at most
 ** VS_SEARCH_AUTO_MAX), and never more than one per 4 MiB scanned. A scan
 ** is limited by memory bandwidth; on the quiet 2-core VM this was built
 ** on, 2 threads answered queries faster than 1 (docs/search.md,
@@ -291,8 +292,6 @@ static void *runJob(void *pArg){
 
 /* ---- threads setting ------------------------------------------------- */
 
-static int nThreadSetting = 0;          /* 0 = automatic; atomic access */
-
 /* The online CPUs (see "Threads" above), 1 to VS_SEARCH_AUTO_MAX. */
 static int autoThreads(void){
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -301,13 +300,13 @@ static int autoThreads(void){
   return (int)n;
 }
 
-int vsSearchThreads(void){
-  int n = __atomic_load_n(&nThreadSetting, __ATOMIC_RELAXED);
-  return n>0 ? n : autoThreads();
+int vsSearchThreads(int nSetting){
+  return nSetting>0 ? nSetting : autoThreads();
 }
 
 /* veles_threads() / veles_threads(n): see the top of the file. */
 static void threadsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  VsConn *pConn = (VsConn*)sqlite3_user_data(ctx);
   if( argc==1 ){
     i64 n = sqlite3_value_int64(argv[0]);
     if( sqlite3_value_numeric_type(argv[0])!=SQLITE_INTEGER
@@ -320,19 +319,25 @@ static void threadsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       sqlite3_free(z);
       return;
     }
-    __atomic_store_n(&nThreadSetting, (int)n, __ATOMIC_RELAXED);
+    vsConnSetThreads(pConn, (int)n);
   }
-  sqlite3_result_int(ctx, vsSearchThreads());
+  sqlite3_result_int(ctx, vsSearchThreads(vsConnThreads(pConn)));
 }
 
-int vsSearchRegister(sqlite3 *db, int bRemove){
-  void (*xFunc)(sqlite3_context*, int, sqlite3_value**) =
-      bRemove ? 0 : threadsFunc;
-  int rc = sqlite3_create_function(db, "veles_threads", 0,
-      SQLITE_UTF8|SQLITE_DIRECTONLY, 0, xFunc, 0, 0);
-  if( rc==SQLITE_OK || bRemove ){
-    rc = sqlite3_create_function(db, "veles_threads", 1,
-        SQLITE_UTF8|SQLITE_DIRECTONLY, 0, xFunc, 0, 0);
+/* Each registration holds a reference to pConn (freed by SQLite through
+** vsConnUnref, also when the registration fails). */
+int vsSearchRegister(sqlite3 *db, VsConn *pConn, int bRemove){
+  int rc = SQLITE_OK, nArg;
+  for(nArg=0; nArg<2 && (rc==SQLITE_OK || bRemove); nArg++){
+    if( bRemove ){
+      rc = sqlite3_create_function(db, "veles_threads", nArg,
+          SQLITE_UTF8|SQLITE_DIRECTONLY, 0, 0, 0, 0);
+    }else{
+      vsConnRef(pConn);
+      rc = sqlite3_create_function_v2(db, "veles_threads", nArg,
+          SQLITE_UTF8|SQLITE_DIRECTONLY, pConn, threadsFunc, 0, 0,
+          vsConnUnref);
+    }
   }
   return rc;
 }
@@ -351,7 +356,7 @@ int vsSearchRun(const VsSearch *p, VsSearchHit **paHit, i64 *pnHit){
   VsSearchHit *aAll = 0;
   i64 nItem = p->aCand ? p->nCand : p->nSlot;
   i64 nBytes = nItem*(i64)p->nDim*4, nAll = 0, i;
-  int nJob = vsSearchThreads(), j, rc = SQLITE_OK;
+  int nJob = vsSearchThreads(p->nThread), j, rc = SQLITE_OK;
   double rQueryNorm = 0;
 
   *paHit = 0;

@@ -45,6 +45,8 @@ struct VsSearch {
   i64 iMinId, iMaxId;     /* only rows whose id lies in this range */
   i64 nWant;              /* rows wanted (k), >= 1 */
   VsNorms *pNorms;        /* cosine only: the table's norm cache */
+  int nThread;            /* scan threads: the connection's veles_threads()
+                          ** setting (vsConnThreads), 0 = automatic */
 };
 
 /*
@@ -55,9 +57,10 @@ struct VsSearch {
 */
 int vsSearchRun(const VsSearch *p, VsSearchHit **paHit, i64 *pnHit);
 
-/* The scan-thread setting (process-wide): 0 = automatic. */
-int vsSearchThreads(void);
-/* Register veles_threads() on db. */
-int vsSearchRegister(sqlite3 *db, int bRemove);
+/* Threads a scan may use for the setting nSetting (0 = automatic: the
+** online CPUs, at most 8). */
+int vsSearchThreads(int nSetting);
+/* Register veles_threads() on db; it reads and sets pConn's setting. */
+int vsSearchRegister(sqlite3 *db, VsConn *pConn, int bRemove);
 
 #endif /* SEARCH_H */

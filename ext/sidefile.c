@@ -40,15 +40,27 @@
 ** The file only grows: it is never truncated (another process may have
 ** it mapped, and a shrinking mapping would raise SIGBUS there).
 **
+** CREATION AND REMOVAL. A new side file takes the permission bits of its
+** database file (a private 0600 database gets a private side file), and,
+** when run as root, its owner, as SQLite does for journals and WALs. The
+** directory is fsync()ed at the first xSync after creation (step 2), and
+** right after the file is unlinked (vsFileUnlink), so that neither a
+** commit's data nor a committed DROP depends on a later directory sync.
+**
+** OFFSETS are 64-bit everywhere (off_t: the build defines
+** _FILE_OFFSET_BITS=64), so a 32-bit build reads files beyond 2 GiB.
+**
 ** An in-memory side file (temp and :memory: databases) keeps the same
 ** slot layout in a heap array, with no header and no buffer.
 */
 #define _GNU_SOURCE
 #include "sidefile.h"
 #include "writer.h"
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -58,6 +70,9 @@
 #define VS_VERSION      1
 #define VS_HEADER_BYTES 4096
 #define VS_BUFFER_BYTES (4*1024*1024)
+
+_Static_assert(sizeof(off_t)==8, "side file offsets need a 64-bit off_t: "
+               "build with -D_FILE_OFFSET_BITS=64");
 
 struct VsFile {
   char *zPath;            /* file name; 0 for an in-memory store */
@@ -170,6 +185,32 @@ static void encodeHeader(VsFile *p, unsigned char *a){
   memcpy(&a[24], p->zIdent, VS_IDENT_LEN);
 }
 
+/*
+** Give the new side file fd (named zPath by vsFileName) the permission
+** bits of its database file, whatever the umask, and its owner when run
+** as root; as SQLite's unix VFS does for a journal or WAL. When the
+** database file cannot be found it keeps the 0644 it was created with.
+*/
+static int copyDbMode(int fd, const char *zPath){
+  size_t nSuffix = sizeof("-vectors-")-1 + VS_IDENT_LEN;
+  size_t n = strlen(zPath);
+  struct stat st;
+  char *zDb;
+  int r;
+  if( n<=nSuffix || memcmp(&zPath[n-nSuffix], "-vectors-", 9)!=0 ){
+    return 0;
+  }
+  zDb = sqlite3_mprintf("%.*s", (int)(n-nSuffix), zPath);
+  if( zDb==0 ) return 0;
+  r = stat(zDb, &st);
+  sqlite3_free(zDb);
+  if( r ) return 0;
+  if( geteuid()==0 && fchown(fd, st.st_uid, st.st_gid) ){
+    /* not fatal: the file stays root's, as SQLite leaves a journal */
+  }
+  return fchmod(fd, st.st_mode & 0777);
+}
+
 int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
                  VsFile **pp, char **pzErr){
   VsFile *p = newFile(zPath, nDim, zIdent);
@@ -186,10 +227,16 @@ int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
     vsFileClose(p);
     return rc;
   }
+  if( copyDbMode(p->fd, zPath) ){
+    int rc = ioError(SQLITE_IOERR, pzErr, "cannot set the mode of", p);
+    vsFileClose(p);
+    vsFileUnlink(zPath);
+    return rc;
+  }
   aHdr = sqlite3_malloc(VS_HEADER_BYTES);
   if( aHdr==0 ){
     vsFileClose(p);
-    unlink(zPath);
+    vsFileUnlink(zPath);
     return SQLITE_NOMEM;
   }
   encodeHeader(p, aHdr);
@@ -197,7 +244,7 @@ int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
     int rc = ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
     sqlite3_free(aHdr);
     vsFileClose(p);
-    unlink(zPath);
+    vsFileUnlink(zPath);
     return rc;
   }
   sqlite3_free(aHdr);
@@ -261,14 +308,30 @@ static void unmap(VsFile *p){
 void vsFileClose(VsFile *p){
   if( p==0 ) return;
   if( p->fd>=0 && (p->nBufSlot>0 || p->nFlightSlot>0) ){
-    /* Buffered slots at close belong to a transaction that is still open:
-    ** the table is being closed under it (DROP TABLE later undone by
-    ** ROLLBACK TO, a schema reset), and the transaction may yet commit
-    ** map rows that reference them. A rolled-back transaction discarded
-    ** its buffer already. Write them and make them durable now: the
-    ** table's next instance has nothing to flush or sync at xSync. */
+    /* Buffered slots at close belong to a transaction that is still open
+    ** and may yet commit map rows that reference them. A rolled-back
+    ** transaction discarded its buffer already. Write them and make them
+    ** durable now: the table's next instance has nothing to flush or sync
+    ** at xSync.
+    **
+    ** A failure here cannot fail anything (xDisconnect has no error to
+    ** give), so it goes to sqlite3_log(). Why nothing committed depends
+    ** on it: SQLite keeps a table that is part of a transaction connected
+    ** until the transaction ends (after xSync wrote and synced its buffer,
+    ** or xRollback discarded it), and xSavepoint, which runs before every
+    ** statement that can change the schema inside a transaction, writes
+    ** the buffer out; the one table closed inside a transaction is a
+    ** dropped one, and xDestroy syncs its file (reporting any failure)
+    ** before the DROP goes on. This branch is a last line of defence. */
     char *zErr = 0;
-    if( vsFileFlush(p, &zErr)==SQLITE_OK ) (void)fdatasync(p->fd);
+    int rc = vsFileFlush(p, &zErr);
+    if( rc==SQLITE_OK && fdatasync(p->fd) ){
+      rc = ioError(SQLITE_IOERR_FSYNC, &zErr, "cannot sync", p);
+    }
+    if( rc ){
+      sqlite3_log(rc, "vectors: closing side file: %s",
+                  zErr ? zErr : sqlite3_errstr(rc));
+    }
     sqlite3_free(zErr);
   }
   unmap(p);
@@ -279,6 +342,37 @@ void vsFileClose(VsFile *p){
   sqlite3_free(p->aMem);
   sqlite3_free(p->zPath);
   sqlite3_free(p);
+}
+
+/* fsync() the directory holding zPath; 0, an errno, or -1 when out of
+** memory. */
+static int syncDir(const char *zPath){
+  char *zDir = sqlite3_mprintf("%s", zPath);
+  int fd, iErr = 0;
+  if( zDir==0 ) return -1;
+  fd = open(dirname(zDir), O_RDONLY|O_CLOEXEC);
+  if( fd<0 || fsync(fd) ) iErr = errno;
+  if( fd>=0 ) close(fd);
+  sqlite3_free(zDir);
+  return iErr;
+}
+
+int vsFileUnlink(const char *zPath){
+  int iErr = 0;
+  if( unlink(zPath) ){
+    if( errno==ENOENT ) return SQLITE_OK;
+    iErr = errno;
+    sqlite3_log(SQLITE_IOERR_DELETE, "vectors: cannot remove side file "
+                "%s: %s", zPath, strerror(iErr));
+    return SQLITE_IOERR_DELETE;
+  }
+  iErr = syncDir(zPath);
+  if( iErr ){
+    sqlite3_log(SQLITE_IOERR_DIR_FSYNC, "vectors: cannot sync directory of "
+                "%s: %s", zPath, iErr<0 ? "out of memory" : strerror(iErr));
+    return SQLITE_IOERR_DIR_FSYNC;
+  }
+  return SQLITE_OK;
 }
 
 char *vsFileName(const char *zDbFile, const char *zIdent){
@@ -327,6 +421,8 @@ static int waitFlight(VsFile *p, char **pzErr){
 static int submitBuffer(VsFile *p, char **pzErr){
   int rc = waitFlight(p, pzErr), iErr;
   if( rc ) return rc;
+  assert( p->nFlightSlot==0 && p->nBufSlot>0 );
+  assert( p->nBufSlot*p->nSlotBytes<=VS_BUFFER_BYTES );
   if( p->pWriter==0 ) p->pWriter = vsWriterNew();
   if( p->pWriter==0 ) return vsFileFlush(p, pzErr);
   iErr = vsWriterSubmit(p->pWriter, p->fd, p->aBuf[p->iBuf],
@@ -346,6 +442,8 @@ static int submitBuffer(VsFile *p, char **pzErr){
 int vsFileFlush(VsFile *p, char **pzErr){
   int rc = waitFlight(p, pzErr);
   if( rc || p->nBufSlot==0 ) return rc;
+  assert( p->fd>=0 && p->aBuf[p->iBuf]!=0 );
+  assert( p->nBufSlot*p->nSlotBytes<=VS_BUFFER_BYTES );
   if( writeAll(p->fd, p->aBuf[p->iBuf], (size_t)(p->nBufSlot*p->nSlotBytes),
                VS_HEADER_BYTES + p->iBufFirst*p->nSlotBytes) ){
     return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
@@ -363,6 +461,7 @@ void vsFileDiscard(VsFile *p){
 }
 
 static int memWrite(VsFile *p, i64 iSlot, const void *a){
+  assert( p->nMemSlot<=p->nMemAlloc );
   if( iSlot>=p->nMemAlloc ){
     i64 nNew = p->nMemAlloc ? p->nMemAlloc*2 : 64;
     unsigned char *aNew;
@@ -384,6 +483,7 @@ static int memWrite(VsFile *p, i64 iSlot, const void *a){
 
 int vsFileWrite(VsFile *p, i64 iSlot, const void *a, char **pzErr){
   i64 nCap;
+  assert( iSlot>=0 && p->nDim>0 && p->nSlotBytes==(i64)p->nDim*4 );
   if( p->fd<0 ) return memWrite(p, iSlot, a);
   nCap = VS_BUFFER_BYTES / p->nSlotBytes;
   if( nCap<1 ){
@@ -406,6 +506,11 @@ int vsFileWrite(VsFile *p, i64 iSlot, const void *a, char **pzErr){
     if( p->aBuf[p->iBuf]==0 ) return SQLITE_NOMEM;
   }
   if( p->nBufSlot==0 ) p->iBufFirst = iSlot;
+  /* the buffer holds consecutive slots and never more than it can hold
+  ** (a slot in flight may be written again: the buffer lands after the
+  ** flight, which every flush and submission waits for first) */
+  assert( iSlot==p->iBufFirst+p->nBufSlot );
+  assert( (p->nBufSlot+1)*p->nSlotBytes<=VS_BUFFER_BYTES );
   memcpy(p->aBuf[p->iBuf] + p->nBufSlot*p->nSlotBytes, a,
          (size_t)p->nSlotBytes);
   p->nBufSlot++;
@@ -428,6 +533,12 @@ static int mapTo(VsFile *p, i64 nEnd, char **pzErr){
       i64 nNew = st.st_size*2;
       void *pNew;
       if( nNew<((i64)64<<20) ) nNew = (i64)64<<20;
+      /* a 32-bit address space: map what is there, if it fits at all */
+      if( (u64)nNew>(u64)SIZE_MAX ) nNew = st.st_size;
+      if( (u64)nNew>(u64)SIZE_MAX ){
+        errno = EFBIG;
+        return ioError(SQLITE_IOERR_MMAP, pzErr, "cannot map", p);
+      }
       unmap(p);
       pNew = mmap(0, (size_t)nNew, PROT_READ, MAP_SHARED, p->fd, 0);
       if( pNew==MAP_FAILED ){
@@ -443,6 +554,7 @@ static int mapTo(VsFile *p, i64 nEnd, char **pzErr){
 
 int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr){
   int r;
+  assert( iSlot>=0 && p->nSlotBytes==(i64)p->nDim*4 );
   if( p->fd<0 ){
     if( iSlot<0 || iSlot>=p->nMemSlot ){
       *pzErr = sqlite3_mprintf("slot %lld is beyond the in-memory store",
@@ -468,6 +580,8 @@ int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr){
                              "past its end", p->zPath, iSlot);
   }
   if( r ) return r;
+  assert( VS_HEADER_BYTES + (iSlot+1)*p->nSlotBytes<=p->nValid );
+  assert( p->nValid<=p->nMap );
   memcpy(a, p->pMap + VS_HEADER_BYTES + iSlot*p->nSlotBytes,
          (size_t)p->nSlotBytes);
   return SQLITE_OK;
@@ -515,21 +629,20 @@ int vsFileMap(VsFile *p, i64 nSlot, const float **paOut, char **pzErr){
                              "expected", p->zPath, nSlot);
   }
   if( rc ) return rc;
+  assert( nNeed<=p->nValid && p->nValid<=p->nMap );
   *paOut = (const float*)(p->pMap + VS_HEADER_BYTES);
   return SQLITE_OK;
 }
 
 static int syncDirectory(VsFile *p, char **pzErr){
-  char *zDir = sqlite3_mprintf("%s", p->zPath);
-  int fd, rc = SQLITE_OK;
-  if( zDir==0 ) return SQLITE_NOMEM;
-  fd = open(dirname(zDir), O_RDONLY|O_CLOEXEC);
-  if( fd<0 || fsync(fd) ){
-    rc = ioError(SQLITE_IOERR_DIR_FSYNC, pzErr, "cannot sync directory of", p);
+  int iErr = syncDir(p->zPath);
+  if( iErr<0 ) return SQLITE_NOMEM;
+  if( iErr ){
+    errno = iErr;
+    return ioError(SQLITE_IOERR_DIR_FSYNC, pzErr, "cannot sync directory of",
+                   p);
   }
-  if( fd>=0 ) close(fd);
-  sqlite3_free(zDir);
-  return rc;
+  return SQLITE_OK;
 }
 
 int vsFileSync(VsFile *p, int bSync, char **pzErr){

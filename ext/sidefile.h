@@ -21,7 +21,13 @@ int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
 ** identifier and dimension the table's settings record. */
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
                VsFile **pp, char **pzErr);
+/* Close; buffered slots are written and synced first (a failure goes
+** to sqlite3_log(): see the comment inside). */
 void vsFileClose(VsFile *p);
+/* Remove the side file zPath and fsync its directory. A file already
+** gone is fine. Failures are reported to sqlite3_log() (the callers have
+** no caller to tell) and returned. */
+int vsFileUnlink(const char *zPath);
 const char *vsFilePath(VsFile *p);
 
 /* Set the dimension (once the first vector fixes it, or back to 0 when

@@ -31,8 +31,25 @@
 ** restoring a mark undoes the logged changes in reverse and resets the
 ** counters. Within a transaction the free list is only popped, never
 ** pushed, so its popped entries are still in place to be restored.
+**
+** COMMIT CANNOT FAIL. SQLite has committed when xCommit runs, so there is
+** no one left to tell of an error. vsSlotsFree (and vsSlotsBegin when it
+** holds slots back) reserves room in aFree and aPend for every slot the
+** transaction has freed, where a failure still fails the statement;
+** vsSlotsCommit then only moves entries into reserved room.
+**
+** INVARIANTS (asserted in debug builds, slotsOk()):
+**   - aFree is sorted in strictly descending slot order, so popping from
+**     the end yields the lowest free slot (consecutive inserts fill
+**     consecutive slots, and a scan sees dense runs);
+**   - every slot in aFree, aPend and aTxnFreed[0..nTxnFreed) lies below
+**     nSlot and has aId == -1: no slot is both free and used;
+**   - nSlot <= nAlloc, and aId[s] == -1 for s in nSlot..nAlloc-1;
+**   - room: nFreeAlloc >= nFree + nTxnFreed and, inside a transaction,
+**     nPendAlloc >= nPend + nTxnFreed (see COMMIT CANNOT FAIL).
 */
 #include "slotmap.h"
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,11 +67,39 @@ static int grow(void **pa, i64 *pnAlloc, i64 nNeed, size_t nByte){
   return SQLITE_OK;
 }
 
+#ifndef NDEBUG
+/* The invariants above, checked in O(nSlot): at transaction boundaries. */
+static int slotsOk(const VsSlots *p){
+  i64 i;
+  if( p->nSlot<0 || p->nSlot>p->nAlloc ) return 0;
+  for(i=p->nSlot; i<p->nAlloc; i++) if( p->aId[i]!=-1 ) return 0;
+  for(i=0; i<p->nFree; i++){
+    i64 s = p->aFree[i];
+    if( s<0 || s>=p->nSlot || p->aId[s]!=-1 ) return 0;
+    if( i>0 && p->aFree[i-1]<=s ) return 0;
+  }
+  for(i=0; i<p->nPend; i++){
+    i64 s = p->aPend[i].iSlot;
+    if( s<0 || s>=p->nSlot || p->aId[s]!=-1 ) return 0;
+  }
+  for(i=0; i<p->nTxnFreed; i++){
+    i64 s = p->aTxnFreed[i];
+    if( s<0 || s>=p->nSlot || p->aId[s]!=-1 ) return 0;
+  }
+  if( p->nTxnFreed>0 && (p->nFreeAlloc<p->nFree+p->nTxnFreed
+                         || p->nPendAlloc<p->nPend+p->nTxnFreed) ){
+    return 0;
+  }
+  return 1;
+}
+#endif
+
 void vsSlotsInit(VsSlots *p){
   memset(p, 0, sizeof(*p));
 }
 
 void vsSlotsClear(VsSlots *p){
+  i64 iGen = p->iGen;
   sqlite3_free(p->aId);
   sqlite3_free(p->aFree);
   sqlite3_free(p->aPend);
@@ -62,6 +107,7 @@ void vsSlotsClear(VsSlots *p){
   sqlite3_free(p->aUndo);
   sqlite3_free(p->aSave);
   vsSlotsInit(p);
+  p->iGen = iGen+1;
 }
 
 static int ensureSlots(VsSlots *p, i64 nSlot){
@@ -83,17 +129,20 @@ int vsSlotsLoadStart(VsSlots *p, i64 nSlot){
 
 int vsSlotsLoadRow(VsSlots *p, i64 iSlot, i64 iId){
   if( iSlot<0 || iSlot>=p->nSlot || p->aId[iSlot]>=0 ) return SQLITE_CORRUPT;
+  assert( iId>=0 );
   p->aId[iSlot] = iId;
   return SQLITE_OK;
 }
 
 static int addFree(VsSlots *p, i64 iSlot){
+  assert( iSlot>=0 && iSlot<p->nSlot && p->aId[iSlot]==-1 );
   int rc = grow((void**)&p->aFree, &p->nFreeAlloc, p->nFree+1, sizeof(i64));
   if( rc==SQLITE_OK ) p->aFree[p->nFree++] = iSlot;
   return rc;
 }
 
 static int addPending(VsSlots *p, i64 iSlot, i64 iSeq){
+  assert( iSlot>=0 && iSlot<p->nSlot && p->aId[iSlot]==-1 );
   int rc = grow((void**)&p->aPend, &p->nPendAlloc, p->nPend+1,
                 sizeof(VsSlotsPending));
   if( rc==SQLITE_OK ){
@@ -123,6 +172,8 @@ int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq){
       rc = bDelay ? addPending(p, i, iSeq) : addFree(p, i);
     }
   }
+  /* added from the highest slot down: descending already */
+  assert( rc!=SQLITE_OK || slotsOk(p) );
   return rc;
 }
 
@@ -145,6 +196,7 @@ int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq){
   }
   p->nPend = nKeep;
   if( bAdded ) sortFree(p);
+  assert( slotsOk(p) );
   return rc;
 }
 
@@ -154,9 +206,18 @@ void vsSlotsMarkGet(VsSlots *p, VsSlotsMark *pMark){
   pMark->nUndo = p->nUndo;
   pMark->nTxnFreed = p->nTxnFreed;
   pMark->iTag = p->iTag;
+  pMark->iGen = p->iGen;
 }
 
 void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
+  /* A mark of an ended transaction (vecUpdate's, when a nested
+  ** statement's failure rolled the transaction back under it) would bring
+  ** back undone changes: its slots freed by the rollback, its aTxnFreed
+  ** entries. There is nothing left to restore. */
+  if( pMark->iGen!=p->iGen ) return;
+  /* a mark is an earlier state of this transaction: the free list was
+  ** only popped since, the logs only grew */
+  assert( pMark->nUndo<=p->nUndo && pMark->nFree<=p->nFreeAlloc );
   while( p->nUndo>pMark->nUndo ){
     VsSlotsUndo *u = &p->aUndo[--p->nUndo];
     p->aId[u->iSlot] = u->iOldId;
@@ -168,36 +229,54 @@ void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
 }
 
 int vsSlotsBegin(VsSlots *p, int bHoldFree){
+  p->iGen++;
   p->nUndo = 0;
   p->nTxnFreed = 0;
   p->nSave = 0;
   if( bHoldFree && p->nFree>0 ){
     /* free until proven otherwise: treat them as freed by this
-    ** transaction, reusable once it commits */
+    ** transaction, reusable once it commits (aFree has room for them
+    ** already: they are its entries) */
     int rc = grow((void**)&p->aTxnFreed, &p->nTxnFreedAlloc, p->nFree,
                   sizeof(i64));
+    if( rc==SQLITE_OK ){
+      rc = grow((void**)&p->aPend, &p->nPendAlloc, p->nPend+p->nFree,
+                sizeof(VsSlotsPending));
+    }
     if( rc ) return rc;
     memcpy(p->aTxnFreed, p->aFree, sizeof(i64)*(size_t)p->nFree);
     p->nTxnFreed = p->nFree;
     p->nFree = 0;
   }
   vsSlotsMarkGet(p, &p->txnStart);
+  assert( slotsOk(p) );
   return SQLITE_OK;
 }
 
-int vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq){
+void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq){
   i64 i;
-  int rc = SQLITE_OK;
-  for(i=0; rc==SQLITE_OK && i<p->nTxnFreed; i++){
-    rc = bDelay ? addPending(p, p->aTxnFreed[i], iSeq)
-                : addFree(p, p->aTxnFreed[i]);
+  assert( slotsOk(p) );
+  /* room was reserved as the slots were freed: nothing here can fail */
+  assert( p->nFree+p->nTxnFreed<=p->nFreeAlloc );
+  assert( p->nPend+p->nTxnFreed<=p->nPendAlloc || p->nTxnFreed==0 );
+  for(i=0; i<p->nTxnFreed; i++){
+    i64 iSlot = p->aTxnFreed[i];
+    assert( iSlot>=0 && iSlot<p->nSlot && p->aId[iSlot]==-1 );
+    if( bDelay ){
+      p->aPend[p->nPend].iSlot = iSlot;
+      p->aPend[p->nPend].iSeq = iSeq;
+      p->nPend++;
+    }else{
+      p->aFree[p->nFree++] = iSlot;
+    }
   }
   if( !bDelay ) sortFree(p);
   p->nTxnFreed = 0;
   p->nUndo = 0;
   p->nSave = 0;
+  p->iGen++;
   vsSlotsMarkGet(p, &p->txnStart);
-  return rc;
+  assert( slotsOk(p) );
 }
 
 void vsSlotsRollback(VsSlots *p){
@@ -205,6 +284,9 @@ void vsSlotsRollback(VsSlots *p){
   p->nUndo = 0;
   p->nTxnFreed = 0;
   p->nSave = 0;
+  p->iGen++;
+  vsSlotsMarkGet(p, &p->txnStart);
+  assert( slotsOk(p) );
 }
 
 int vsSlotsSavepoint(VsSlots *p, int iSavepoint){
@@ -241,8 +323,12 @@ int vsSlotsAlloc(VsSlots *p, i64 *piSlot){
   int rc;
   if( p->nFree>0 ){
     *piSlot = p->aFree[--p->nFree];
+    /* the lowest free slot, not in use */
+    assert( *piSlot>=0 && *piSlot<p->nSlot && p->aId[*piSlot]==-1 );
+    assert( p->nFree==0 || p->aFree[p->nFree-1]>*piSlot );
     return SQLITE_OK;
   }
+  assert( p->nSlot>=p->nAlloc || p->aId[p->nSlot]==-1 );
   rc = ensureSlots(p, p->nSlot+1);
   if( rc ) return rc;
   *piSlot = p->nSlot++;
@@ -250,7 +336,12 @@ int vsSlotsAlloc(VsSlots *p, i64 *piSlot){
 }
 
 int vsSlotsSet(VsSlots *p, i64 iSlot, i64 iId){
-  int rc = grow((void**)&p->aUndo, &p->nUndoAlloc, p->nUndo+1,
+  int rc;
+  /* a slot is given an id, loses it, or (UPDATE of the id) changes it:
+  ** never freed twice */
+  assert( iSlot>=0 && iSlot<p->nSlot && iId>=-1 );
+  assert( iId>=0 || p->aId[iSlot]>=0 );
+  rc = grow((void**)&p->aUndo, &p->nUndoAlloc, p->nUndo+1,
                 sizeof(VsSlotsUndo));
   if( rc ) return rc;
   p->aUndo[p->nUndo].iSlot = iSlot;
@@ -263,6 +354,15 @@ int vsSlotsSet(VsSlots *p, i64 iSlot, i64 iId){
 int vsSlotsFree(VsSlots *p, i64 iSlot){
   int rc = grow((void**)&p->aTxnFreed, &p->nTxnFreedAlloc, p->nTxnFreed+1,
                 sizeof(i64));
+  /* room for the commit to make it free or pending (COMMIT CANNOT FAIL) */
+  if( rc==SQLITE_OK ){
+    rc = grow((void**)&p->aFree, &p->nFreeAlloc, p->nFree+p->nTxnFreed+1,
+              sizeof(i64));
+  }
+  if( rc==SQLITE_OK ){
+    rc = grow((void**)&p->aPend, &p->nPendAlloc, p->nPend+p->nTxnFreed+1,
+              sizeof(VsSlotsPending));
+  }
   if( rc ) return rc;
   rc = vsSlotsSet(p, iSlot, -1);
   if( rc ) return rc;

@@ -16,6 +16,7 @@ typedef struct VsSlotsPending VsSlotsPending;
 ** start). iTag is a caller value saved and restored with it. */
 struct VsSlotsMark {
   i64 nSlot, nFree, nUndo, nTxnFreed, iTag;
+  i64 iGen;               /* VsSlots.iGen when taken */
 };
 
 struct VsSlotsUndo { i64 iSlot, iOldId; };
@@ -37,6 +38,8 @@ struct VsSlots {
   int nSave, nSaveAlloc;
   VsSlotsMark txnStart;   /* state at the start of the transaction */
   i64 iTag;               /* caller value (vectors.c: the dimension) */
+  i64 iGen;               /* bumped by every commit, rollback and rebuild:
+                          ** a mark of an older generation is stale */
 };
 
 #define VS_SEQ_UNKNOWN (-1)
@@ -59,13 +62,16 @@ int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq);
 /* Start a transaction. bHoldFree: the free slots were derived inside an
 ** open transaction; keep them until it commits (see slotmap.c). */
 int vsSlotsBegin(VsSlots *p, int bHoldFree);
-/* Freed slots become free (bDelay==0) or pending with iSeq. */
-int vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq);
+/* Freed slots become free (bDelay==0) or pending with iSeq. Cannot fail:
+** vsSlotsFree reserved the room. */
+void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq);
 void vsSlotsRollback(VsSlots *p);
 int vsSlotsSavepoint(VsSlots *p, int iSavepoint);
 void vsSlotsRelease(VsSlots *p, int iSavepoint);
 void vsSlotsRollbackTo(VsSlots *p, int iSavepoint);
 void vsSlotsMarkGet(VsSlots *p, VsSlotsMark *pMark);
+/* Restore a mark; a stale one (the transaction it was taken in has ended
+** since, e.g. a nested statement's failure rolled it back) is ignored. */
 void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark);
 
 /* Changes within a transaction. */

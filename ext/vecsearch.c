@@ -229,6 +229,7 @@ static int searchRun(VecCursor *pCur){
       s.iMaxId = pCur->iMaxId;
       s.nWant = pCur->nWant;
       s.pNorms = &p->pS->norms;
+      s.nThread = vsConnThreads(p->pConn);
       rc = vsSearchRun(&s, &pCur->aHit, &pCur->nHit);
     }
   }

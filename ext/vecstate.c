@@ -502,7 +502,7 @@ int vsStateRollback(VecTable *p){
     }else{
       char *zPath = sqlite3_mprintf("%s", vsFilePath(pS->pFile));
       vsFileClose(pS->pFile);
-      if( zPath ) remove(zPath);
+      if( zPath ) vsFileUnlink(zPath);
       sqlite3_free(zPath);
     }
     pS->pFile = 0;

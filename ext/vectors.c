@@ -191,6 +191,12 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   VecState *pS = p->pS;
   char *zPath = 0;
   int rc, bMemory = 0;
+  if( pS->pFile && !pS->bMemory ){
+    char *zErr = 0;   /* the vectors written so far must be durable: a
+                      ** ROLLBACK TO may bring the table back (sidefile.c) */
+    rc = vsFileSync(pS->pFile, pS->bSync, &zErr);
+    if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  }
   vsPendingDrop(&pS->pending);      /* the map goes: nothing to write */
   rc = vsShadowDrop(&pS->sh);
   if( rc ) return vsVectorsDbError(p, rc);
@@ -791,6 +797,6 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
   vsConnRef(pConn);
   rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule.base, pConn,
                                 vsConnUnref);
-  if( rc==SQLITE_OK ) rc = vsSearchRegister(db, 0);
+  if( rc==SQLITE_OK ) rc = vsSearchRegister(db, pConn, 0);
   return rc;
 }

@@ -38,7 +38,7 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
     sqlite3_create_module_v2(db, "payloads", 0, 0, 0);
     vsFunctionsRegister(db, 1);
     vsCheckRegister(db, 1);
-    vsSearchRegister(db, 1);
+    vsSearchRegister(db, 0, 1);
     *pzErrMsg = sqlite3_mprintf("veles: cannot register its modules and "
                                 "functions: %s", sqlite3_errstr(rc));
   }

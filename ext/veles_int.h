@@ -126,6 +126,10 @@ void vsConnSettle(VsConn *p);
 VsFile *vsConnMemFile(VsConn *p, const char *zIdent);
 int vsConnAddMemFile(VsConn *p, const char *zIdent, VsFile *pFile);
 void vsConnDropMemFile(VsConn *p, const char *zIdent);
+/* The connection's veles_threads() setting: 0 (automatic) to 64. Read and
+** set on the connection's own thread; relaxed atomics all the same. */
+int vsConnThreads(VsConn *p);
+void vsConnSetThreads(VsConn *p, int nThread);
 
 /* ---- check.c --------------------------------------------------------- */
 

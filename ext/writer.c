@@ -9,9 +9,18 @@
 ** slots, close) waits for it first. A failed write is remembered and
 ** reported by the next submission or wait, so the transaction fails at
 ** the latest at xSync; the slots it covered are unreferenced anyway.
+**
+** STATES (asserted): idle (bBusy==0) -> busy (bBusy==1, a write handed
+** over, set only by the connection's thread in vsWriterSubmit) -> idle
+** (cleared only by the writer thread when the write is done); bStop is
+** set once, by vsWriterFree, while idle, and the thread then ends. The
+** thread starts at the first submission; when it cannot be created
+** (EAGAIN: out of threads), that write and every later one are done on
+** the calling thread instead: slower, never an error of its own.
 */
 #include "writer.h"
 #include "veles_int.h"
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -22,6 +31,7 @@ struct VsWriter {
   pthread_cond_t cond;
   pthread_t thread;
   int bStarted;           /* the thread runs */
+  int bNoThread;          /* it could not be created: write in the caller */
   int bStop;              /* asked to stop */
   int bBusy;              /* a write is in flight */
   int fd;                 /* the write in flight */
@@ -31,30 +41,35 @@ struct VsWriter {
   int iErrno;             /* errno of a failed write, 0 if none */
 };
 
+/* pwrite() all n bytes; 0 or an errno (ENOSPC for a write of nothing). */
+static int writeAll(int fd, const unsigned char *a, size_t n, off_t iOff){
+  while( n>0 ){
+    ssize_t w = pwrite(fd, a, n, iOff);
+    if( w<0 && errno==EINTR ) continue;
+    if( w<=0 ) return w<0 ? errno : ENOSPC;
+    a += w;
+    n -= (size_t)w;
+    iOff += w;
+  }
+  return 0;
+}
+
 static void *writerMain(void *pArg){
   VsWriter *p = (VsWriter*)pArg;
   pthread_mutex_lock(&p->mutex);
   for(;;){
     while( !p->bBusy && !p->bStop ) pthread_cond_wait(&p->cond, &p->mutex);
     if( !p->bBusy && p->bStop ) break;
+    assert( p->bBusy );       /* a stop waits for the write in flight */
     {
       const unsigned char *a = p->a;
       size_t n = p->n;
       off_t iOff = p->iOff;
-      int fd = p->fd, iErr = 0;
+      int fd = p->fd, iErr;
       pthread_mutex_unlock(&p->mutex);
-      while( n>0 ){
-        ssize_t w = pwrite(fd, a, n, iOff);
-        if( w<0 && errno==EINTR ) continue;
-        if( w<=0 ){
-          iErr = w<0 ? errno : ENOSPC;
-          break;
-        }
-        a += w;
-        n -= (size_t)w;
-        iOff += w;
-      }
+      iErr = writeAll(fd, a, n, iOff);
       pthread_mutex_lock(&p->mutex);
+      assert( p->bBusy );
       if( iErr && p->iErrno==0 ) p->iErrno = iErr;
       p->bBusy = 0;
       pthread_cond_broadcast(&p->cond);
@@ -86,12 +101,19 @@ int vsWriterWait(VsWriter *p){
 int vsWriterSubmit(VsWriter *p, int fd, const void *a, size_t n, off_t iOff){
   int iErr = vsWriterWait(p);
   if( iErr ) return iErr;
-  if( !p->bStarted ){
-    iErr = pthread_create(&p->thread, 0, writerMain, p);
-    if( iErr ) return iErr;
-    p->bStarted = 1;
+  if( !p->bStarted && !p->bNoThread ){
+    if( pthread_create(&p->thread, 0, writerMain, p)==0 ){
+      p->bStarted = 1;
+    }else{
+      p->bNoThread = 1;
+    }
+  }
+  if( p->bNoThread ){
+    assert( !p->bStarted && !p->bBusy );
+    return writeAll(fd, (const unsigned char*)a, n, iOff);
   }
   pthread_mutex_lock(&p->mutex);
+  assert( p->bStarted && !p->bBusy && !p->bStop );
   p->fd = fd;
   p->a = a;
   p->n = n;
@@ -106,6 +128,7 @@ void vsWriterFree(VsWriter *p){
   if( p==0 ) return;
   if( p->bStarted ){
     pthread_mutex_lock(&p->mutex);
+    assert( !p->bStop );
     p->bStop = 1;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mutex);

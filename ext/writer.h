@@ -17,7 +17,8 @@ void vsWriterFree(VsWriter *p);
 /* Wait for the previous write, then hand over n bytes at a for file
 ** offset iOff of fd. The caller must not touch a until vsWriterWait().
 ** Returns 0, or the errno of a failed earlier write (then nothing is
-** handed over), or of a failure to start the thread. */
+** handed over). When the thread cannot be started the bytes are written
+** before this returns, and the errno of that write is returned. */
 int vsWriterSubmit(VsWriter *p, int fd, const void *a, size_t n, off_t iOff);
 /* Wait until no write is in flight. Returns 0 or the errno of a failed
 ** write since the last call, which it clears. */

@@ -23,6 +23,11 @@
 **   FAULTFS_FAIL=ops,k,errno,persist   e.g. "1,3,5,0": 3rd write, EIO, once
 **   FAULTFS_FILTER=substring       only files whose name contains it
 */
+/* The interposers below define open() and open64() (and so on) as one
+** function: the headers must not rename open to open64, which the
+** build's _FILE_OFFSET_BITS=64 would do (on 64-bit targets they are the
+** same calls anyway). */
+#undef _FILE_OFFSET_BITS
 #define _GNU_SOURCE
 #include "faultfs.h"
 #include <dlfcn.h>

@@ -281,6 +281,41 @@ static void faultLoop(const char *zMode, int t, int eOps,
   sqlite3_free(zFinal);
 }
 
+/*
+** A table dropped inside a transaction is closed at once, yet ROLLBACK TO
+** can bring it back and COMMIT then commits map rows that reference the
+** vectors it wrote: the DROP makes them durable first. A failed sync of
+** the side file there once went unnoticed (the close swallowed it); now
+** the DROP fails with it and the table stays (cases drop.x).
+*/
+static void testDropSync(void){
+  sqlite3 *db;
+  int rc;
+  resetDir();
+  db = openDb("delete");
+  tExec(db, "CREATE VIRTUAL TABLE d USING vectors(dim=2)");
+  tExec(db, "BEGIN; INSERT INTO d VALUES (1,'[1,1]'), (2,'[2,2]')");
+  tExec(db, "SAVEPOINT s");
+  faultfsFail(FAULTFS_SYNC, "-vectors-", 1, EIO, 1);
+  rc = sqlite3_exec(db, "DROP TABLE d", 0, 0, 0);
+  faultfsClear();
+  /* an I/O error: SQLite rolls the whole transaction back */
+  if( !tCheck("drop.0", rc==SQLITE_IOERR
+              && sqlite3_extended_errcode(db)==SQLITE_IOERR_FSYNC
+              && sqlite3_get_autocommit(db),
+              "the DROP fails with the failed sync") ){
+    fprintf(stderr, "  rc %d, extended %d, %s\n", rc,
+            sqlite3_extended_errcode(db), sqlite3_errmsg(db));
+  }
+  tRows("drop.1", db, "SELECT count(*) FROM d", "0");
+  tExec(db, "BEGIN; INSERT INTO d VALUES (1,'[1,1]'), (2,'[2,2]');"
+            "SAVEPOINT s; DROP TABLE d; ROLLBACK TO s; RELEASE s; COMMIT");
+  tRows("drop.2", db, "SELECT id, hex(vec) FROM d",
+        "1|0000803F0000803F\n2|0000004000000040");
+  tRows("drop.3", db, "SELECT veles_check('d')", "ok");
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   int bLong = tLong();
   static const char *azMode[] = {"delete", "wal", "truncate"};
@@ -292,6 +327,7 @@ int main(int argc, char **argv){
   snprintf(zDataDir, sizeof(zDataDir), "%s/data", zCwd);
   snprintf(zShadowDir, sizeof(zShadowDir), "%s/shadow", zCwd);
   snprintf(zDb, sizeof(zDb), "%s/t.db", zDataDir);
+  testDropSync();
   for(m=0; m<3; m++){
     for(e=0; e<2; e++){
       for(bPersist=0; bPersist<2; bPersist++){

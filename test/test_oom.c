@@ -356,6 +356,47 @@ static void oomLoop(int iStep, int bPers, int nStride){
          anAlloc[iStep], nStride, nLoopFault);
 }
 
+/*
+** Slots freed by a transaction become free at its commit, when no error
+** can be reported any more. An allocation failure there once lost them for
+** the connection's life: the next inserts grew the file instead of
+** reusing them. For every k: 64 rows of 100 deleted in one statement with
+** the k-th allocation failing; the DELETE fails or succeeds; either way,
+** once it is done, 64 new rows fill the freed slots 0..63, and no slot
+** past 99 is used (case oom.commit.<k>).
+*/
+static void testCommitSlots(void){
+  long k, nRef = 0;
+  int bDone = 0;
+  for(k=1; !bDone; k++){
+    sqlite3 *db = tOpen("commit.db");
+    char zCase[64];
+    int rc;
+    snprintf(zCase, sizeof(zCase), "oom.commit.%ld", k);
+    tExec(db, "DROP TABLE IF EXISTS c; CREATE VIRTUAL TABLE c USING "
+              "vectors(dim=2);"
+              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+              "WHERE i<100) INSERT INTO c SELECT i, json_array(i, i) FROM n");
+    arm(k, 0);
+    rc = sqlite3_exec(db, "DELETE FROM c WHERE id<=64", 0, 0, 0);
+    disarm();
+    if( nStepFault==0 ){
+      bDone = 1;                   /* k is past the step's allocations */
+      nRef = nAlloc;
+    }
+    if( rc ) tExec(db, "DELETE FROM c WHERE id<=64");
+    tExec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+              "WHERE i<64) INSERT INTO c SELECT i+1000, json_array(i, i) "
+              "FROM n");
+    if( !tRows(zCase, db, "SELECT count(*), max(slot) FROM c_map", "100|99") ){
+      fprintf(stderr, "  the DELETE returned %d\n", rc);
+    }
+    tClose(db);
+  }
+  printf("commit after freeing slots: %ld allocations, each failed once\n",
+         nRef);
+}
+
 int main(int argc, char **argv){
   int bLong = tLong();
   static sqlite3_mem_methods wrap;
@@ -378,6 +419,7 @@ int main(int argc, char **argv){
   if( !bLoad ){
     printf("skipped: step 0 (load under OOM; VELES_OOM_LOAD=0)\n");
   }
+  testCommitSlots();
   for(m=0; m<2; m++){
     zJournal = m ? "wal" : "delete";
     /* a first round loads the module and SQLite's global state */

@@ -680,6 +680,22 @@ static void testThreadsAndStreaming(sqlite3 *db){
   free(aDist);
 }
 
+/* veles_threads() belongs to its connection: setting it on one changes
+** no other (it was process-wide once). */
+static void testThreadsPerConnection(void){
+  sqlite3 *a = tOpen("threads.db"), *b = tOpen("threads.db");
+  int nAuto = (int)tInt(b, "SELECT veles_threads()");
+  tRows("8.4", a, "SELECT veles_threads(3), veles_threads()", "3|3");
+  tCheck("8.5", tInt(b, "SELECT veles_threads()")==nAuto,
+         "the other connection keeps its automatic setting");
+  tRows("8.6", b, "SELECT veles_threads(1)", "1");
+  tRows("8.7", a, "SELECT veles_threads()", "3");
+  tRows("8.8", b, "SELECT veles_threads()", "1");
+  tClose(a);
+  tRows("8.9", b, "SELECT veles_threads()", "1");
+  tClose(b);
+}
+
 int main(int argc, char **argv){
   sqlite3 *db;
   tInit(argc, argv);
@@ -696,5 +712,6 @@ int main(int argc, char **argv){
   db = tOpen("threads.db");
   testThreadsAndStreaming(db);
   tClose(db);
+  testThreadsPerConnection();
   return tDone();
 }

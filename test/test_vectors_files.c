@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void testAttach(void){
@@ -176,26 +177,54 @@ static void testCraftedSettings(void){
   tClose(db);
   damage("mkdir -p craft.db-vectors- && echo keep > precious");
   db = tOpen("craft.db");
-  tError("5.0", db, "SELECT * FROM c",
+  tError("6.0", db, "SELECT * FROM c",
          "vectors: table c: its identifier in c_config is damaged: expected "
          "16 lowercase hex digits, got '/../precious'");
-  tError("5.1", db, "INSERT INTO c VALUES (2,'[3,4]')",
+  tError("6.1", db, "INSERT INTO c VALUES (2,'[3,4]')",
          "vectors: table c: its identifier in c_config is damaged: expected "
          "16 lowercase hex digits, got '/../precious'");
-  tError("5.2", db, "SELECT id FROM f",
+  tError("6.2", db, "SELECT id FROM f",
          "vectors: table f: unknown format in f_config: expected 1, got '2' "
          "(made by a newer veles?)");
   /* DROP still works, and deletes no file but the table's own */
   tExec(db, "DROP TABLE c");
-  tCheck("5.3", tFileSize("precious")==5, "precious is kept");
+  tCheck("6.3", tFileSize("precious")==5, "precious is kept");
   tExec(db, "DROP TABLE f");
-  tRows("5.4", db, "SELECT count(*) FROM sqlite_schema", "0");
+  tRows("6.4", db, "SELECT count(*) FROM sqlite_schema", "0");
   tClose(db);
-  tCheck("5.5", tFileSize("precious")==5, "precious is kept");
+  tCheck("6.5", tFileSize("precious")==5, "precious is kept");
   /* the directory and c's own side file, which its damaged identifier no
   ** longer names; f's is gone */
-  tCheck("5.6", tCountFiles("craft.db-vectors-")==2,
+  tCheck("6.6", tCountFiles("craft.db-vectors-")==2,
          "f's side file is removed, nothing else");
+}
+
+/* A side file takes its database file's permission bits: a private
+** database keeps its vectors private, whatever the umask. */
+static void testPermissions(void){
+  static const int aMode[] = {0600, 0640, 0644};
+  int i;
+  for(i=0; i<3; i++){
+    char zDb[32], zCase[8];
+    struct stat st;
+    sqlite3 *db;
+    const char *zSide;
+    snprintf(zDb, sizeof(zDb), "mode%o.db", aMode[i]);
+    db = tOpen(zDb);
+    tExec(db, "CREATE TABLE t(x)");         /* the file exists now */
+    chmod(zDb, (mode_t)aMode[i]);
+    tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=1)");
+    tClose(db);
+    snprintf(zDb, sizeof(zDb), "mode%o.db-vectors-", aMode[i]);
+    zSide = tFindFile(zDb);
+    snprintf(zCase, sizeof(zCase), "5.%d", i);
+    if( !tCheck(zCase, zSide && stat(zSide, &st)==0
+                && (st.st_mode & 0777)==(mode_t)aMode[i],
+                "side file mode is the database's") ){
+      fprintf(stderr, "  expected %o, got %o\n", aMode[i],
+              zSide ? (unsigned)(st.st_mode & 0777) : 0);
+    }
+  }
 }
 
 int main(int argc, char **argv){
@@ -205,5 +234,6 @@ int main(int argc, char **argv){
   testDefensive();
   testDamage();
   testCraftedSettings();
+  testPermissions();
   return tDone();
 }
