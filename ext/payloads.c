@@ -170,6 +170,7 @@ struct PayTable {
   i64 nBufAlloc;          /* bytes allocated for aBuf */
   i64 iMaxId;             /* largest id, rows pending included; -1 empty */
   int bMaxKnown;          /* iMaxId is valid (this transaction) */
+  int bInFlush;           /* flushTable() is running (asserts: no re-entry) */
 };
 
 struct PayCursor {
@@ -257,7 +258,9 @@ static void payFinalizeAll(PayTable *p){
 
 /* Forget the pending rows (ROLLBACK, DROP, disconnect). */
 static void payDropPending(PayTable *p){
+  assert( !p->bInFlush );
   if( p->nPend>0 && p->pConn ) p->pConn->nPendTable--;
+  assert( p->pConn==0 || p->pConn->nPendTable>=0 );
   p->nPend = 0;
   p->nBuf = 0;
   if( p->nBufAlloc>PAY_PENDING_BYTES ){
@@ -1000,10 +1003,43 @@ static char *insertSql(PayTable *p, const char *zVerb, int nRow){
 
 /* ---- pending inserts (see PENDING INSERTS) --------------------------- */
 
+#ifndef NDEBUG
+/*
+** The pending rows' invariants, for assert(): at most nPendMax rows, ids
+** strictly ascending and none above iMaxId (while it is known), every
+** text within the nBuf bytes used of aBuf, the connection's count of
+** tables with pending rows in step.
+*/
+static int payPendingOk(const PayTable *p){
+  int i, j;
+  if( p->nPend<0 || p->nPend>p->nPendMax || p->nPendMax>PAY_PENDING_ROWS ){
+    return 0;
+  }
+  if( p->nBuf<0 || p->nBuf>p->nBufAlloc ) return 0;
+  if( p->nPend>0 && (p->pConn==0 || p->pConn->nPendTable<1) ) return 0;
+  for(i=0; i<p->nPend; i++){
+    const PayPend *pP = &p->aPend[i];
+    if( i>0 && pP->iId<=p->aPend[i-1].iId ) return 0;
+    if( pP->iId<0 || (p->bMaxKnown && pP->iId>p->iMaxId) ) return 0;
+    if( pP->iJson<0 || pP->nJson<0 || pP->iJson+pP->nJson>p->nBuf ) return 0;
+    for(j=0; j<p->nField; j++){
+      const PayValue *pV = &p->aPendVal[i*p->nField+j];
+      if( pV->eType==SQLITE_TEXT
+       && (pV->iVal<0 || pV->nVal<0 || pV->iVal+pV->nVal>p->nBuf) ){
+        return 0;
+      }
+    }
+  }
+  return 1;
+}
+#endif
+
 /* Bind pending row iRow at parameters iFirst, iFirst+1... */
 static void bindPending(PayTable *p, sqlite3_stmt *pStmt, int iFirst,
                         int iRow){
   const PayPend *pP = &p->aPend[iRow];
+  assert( iRow>=0 && iRow<p->nPend );
+  assert( pP->iJson>=0 && pP->iJson+pP->nJson<=p->nBuf );
   sqlite3_bind_int64(pStmt, iFirst, pP->iId);
   sqlite3_bind_text(pStmt, iFirst+1, &p->aBuf[pP->iJson], pP->nJson,
                     SQLITE_STATIC);
@@ -1023,6 +1059,9 @@ static int flushTable(PayTable *p){
   i64 iLastRowid;
   char *zSql;
   if( p->nPend==0 ) return SQLITE_OK;
+  assert( !p->bInFlush );                 /* no re-entry */
+  assert( payPendingOk(p) );
+  p->bInFlush = 1;
   iLastRowid = sqlite3_last_insert_rowid(p->db);
   if( p->nPend==p->nPendMax && p->nPendMax>1 ){
     if( p->pPutMany==0 ){
@@ -1048,6 +1087,9 @@ static int flushTable(PayTable *p){
     }
   }
   sqlite3_set_last_insert_rowid(p->db, iLastRowid);
+  p->bInFlush = 0;
+  assert( nDone>=0 && nDone<=p->nPend );
+  assert( rc!=SQLITE_OK || nDone==p->nPend );
   if( nDone==p->nPend ){
     payDropPending(p);
   }else if( nDone>0 ){
@@ -1058,6 +1100,7 @@ static int flushTable(PayTable *p){
               sizeof(PayValue)*(size_t)(p->nPend*p->nField));
     }
   }
+  assert( payPendingOk(p) );
   return rc;
 }
 
@@ -1085,6 +1128,10 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   PayPend *pP;
   PayValue *aDst;
   int i, rc;
+  /* a new largest id: above every row, pending ones included */
+  assert( p->bMaxKnown && iId>p->iMaxId );
+  assert( p->nPend==0 || iId>p->aPend[p->nPend-1].iId );
+  assert( payPendingOk(p) );
   for(i=0; i<p->nField; i++){
     if( aVal[i].eType==SQLITE_TEXT ) nNeed += aVal[i].nVal;
   }
@@ -1109,6 +1156,8 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
     p->aBuf = aNew;
     p->nBufAlloc = nNew;
   }
+  assert( p->nPend<p->nPendMax );
+  assert( p->nBuf+nNeed<=p->nBufAlloc );
   pP = &p->aPend[p->nPend];
   pP->iId = iId;
   pP->iJson = p->nBuf;
@@ -1128,6 +1177,7 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   }
   if( p->nPend++==0 ) p->pConn->nPendTable++;
   p->iMaxId = iId;
+  assert( payPendingOk(p) );
   return SQLITE_OK;
 }
 
