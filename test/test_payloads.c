@@ -282,6 +282,12 @@ static void testJson(void){
 /* 3.x: declared fields. */
 static void testFields(void){
   sqlite3 *db = tOpen("fields.db");
+  /* No veles_check after each write here: it compares each field with
+  ** json_extract(), which on SQLite 3.40 does not decode escaped keys
+  ** ({"\u006cang":"en"} has no $.lang) and reads 9007199254740993.0 as a
+  ** double, so it reports rows this section stores on purpose (ids 5 of
+  ** meta, 2, 4, 7, 9 and 33 of m4). */
+  tAutoCheck(0);
   tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
             "year INTEGER, score REAL, \"author.name\" TEXT, ok BOOLEAN)");
   tRows("3.0", db, "SELECT name || ' ' || type FROM pragma_table_info('meta')",
@@ -528,6 +534,7 @@ static void testFields(void){
         "WHERE id = 41", "\\u0000|6|NULL");
   check("3.70", db);
   tClose(db);
+  tAutoCheck(1);
 }
 
 /* 4.x: transactions. */
@@ -946,6 +953,7 @@ static void testPending(void){
 
 int main(int argc, char **argv){
   tInit(argc, argv);
+  tAutoCheck(1);          /* veles_check after every completed write */
   testBasics();
   testJson();
   testFields();

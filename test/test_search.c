@@ -683,6 +683,7 @@ static void testThreadsAndStreaming(sqlite3 *db){
 int main(int argc, char **argv){
   sqlite3 *db;
   tInit(argc, argv);
+  tAutoCheck(1);          /* veles_check after every completed write */
   db = tOpen("search.db");
   testSyntax(db);
   testErrors(db);
