@@ -101,9 +101,7 @@
 */
 #include "veles_int.h"
 #include <assert.h>
-#include <math.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Prepared read statements kept per table. */
