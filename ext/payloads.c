@@ -21,9 +21,9 @@
 ** Each CREATE argument declares a field as `name TYPE`. The name is an
 ** SQL identifier (quote it to use dots: "author.name" is the path
 ** author -> name through nested objects); TYPE is TEXT, INTEGER, REAL or
-** BOOLEAN. On every write the field's value is taken from the payload:
-** absent or JSON null gives SQL NULL, a value of another JSON type
-** refuses the write. A field column cannot be written directly.
+** BOOLEAN. On every write the field's value is taken from the payload
+** (payjson.c): absent or JSON null gives SQL NULL, a value of another
+** JSON type refuses the write. A field column cannot be written directly.
 **
 ** HOW IT WORKS
 **
@@ -33,8 +33,9 @@
 ** rows. The only state kept in memory is the pending inserts below.
 **
 ** Writes (xUpdate) first check everything that can fail - the id, the
-** JSON (validated with cJSON plus a strict byte scan, see jsonScan()),
-** the declared fields - and only then touch the shadow table. A plain
+** JSON and the declared fields (payjson.c validates the text and extracts
+** the fields; this file never looks inside a payload) - and only then
+** touch the shadow table. A plain
 ** INSERT of an existing id is an INSERT OR IGNORE into <t>_data that
 ** changed nothing: xUpdate then returns SQLITE_CONSTRAINT ("UNIQUE
 ** constraint failed: <t>.id") with nothing written, which is what lets
@@ -99,48 +100,26 @@
 ** the tables (and with them the indexes).
 */
 #include "veles_int.h"
-#include <cjson/cJSON.h>
-#include <math.h>
+#include <assert.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* Field types. */
-#define PF_TEXT    1
-#define PF_INTEGER 2
-#define PF_REAL    3
-#define PF_BOOLEAN 4
-
-/* Most declared fields per table: columns id, json and 62 fields keep
-** one bit each in sqlite3_index_info.colUsed. */
-#define PAY_MAX_FIELD 62
 
 /* Prepared read statements kept per table. */
 #define PAY_NCACHE 8
-
-/* Deepest JSON nesting accepted (cJSON's own limit). */
-#define PAY_MAX_DEPTH CJSON_NESTING_LIMIT
 
 /* Pending inserts: rows per multi-row INSERT, and the text they may
 ** hold before they are written (a larger single payload is allowed). */
 #define PAY_PENDING_ROWS  64
 #define PAY_PENDING_BYTES (256*1024)
 
-typedef struct PayField PayField;
 typedef struct PayTable PayTable;
 typedef struct PayCursor PayCursor;
 typedef struct PayStmt PayStmt;
-typedef struct PayValue PayValue;
 typedef struct PayPend PayPend;
+/* A field value, as payloads.c binds it (from payjson.c). A pending
+** row's TEXT value is kept in PayTable.aBuf at offset iVal. */
+typedef VsFieldValue PayValue;
 typedef struct PayConn PayConn;
-
-/* One declared field. */
-struct PayField {
-  char *zName;            /* column name as declared, e.g. author.name */
-  int eType;              /* PF_TEXT, PF_INTEGER, PF_REAL, PF_BOOLEAN */
-  int nPath;              /* segments in azPath */
-  char **azPath;          /* object keys from the top, e.g. {author, name} */
-};
 
 /* A prepared read on <t>_data and where its columns go. */
 struct PayStmt {
@@ -162,7 +141,7 @@ struct PayTable {
   char *zDb;              /* schema name: main, temp, aux... */
   char *zName;            /* table name */
   int nField;             /* declared fields */
-  PayField *aField;       /* the fields, in column order */
+  VsField *aField;        /* the fields, in column order */
   int nCache;             /* entries in aCache */
   PayStmt *aCache[PAY_NCACHE];  /* idle read statements, most recent last */
   sqlite3_stmt *pInsert;  /* INSERT OR IGNORE INTO data(id,json,f...) */
@@ -189,6 +168,7 @@ struct PayTable {
   i64 nBufAlloc;          /* bytes allocated for aBuf */
   i64 iMaxId;             /* largest id, rows pending included; -1 empty */
   int bMaxKnown;          /* iMaxId is valid (this transaction) */
+  int bInFlush;           /* flushTable() is running (asserts: no re-entry) */
 };
 
 struct PayCursor {
@@ -200,14 +180,6 @@ struct PayCursor {
                           ** yet binding needs a reset) */
 };
 
-/* A field value extracted from a payload, ready to bind. */
-struct PayValue {
-  int eType;              /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT */
-  i64 iVal;               /* INTEGER; for a pending TEXT, offset in aBuf */
-  double rVal;
-  const char *zVal;       /* TEXT: points into the cJSON tree */
-};
-
 /* Per connection: every payloads table it has open. */
 struct PayConn {
   PayTable *pFirst;       /* list through PayTable.pNextTable */
@@ -217,15 +189,6 @@ struct PayConn {
 static int payFlush(PayTable *p);
 
 /* ---- small helpers --------------------------------------------------- */
-
-static const char *fieldTypeName(int eType){
-  switch( eType ){
-    case PF_TEXT:    return "TEXT";
-    case PF_INTEGER: return "INTEGER";
-    case PF_REAL:    return "REAL";
-    default:         return "BOOLEAN";
-  }
-}
 
 /* Replace the table's error message with a new one (printf style). */
 static void paySetError(PayTable *p, const char *zFormat, ...){
@@ -293,7 +256,9 @@ static void payFinalizeAll(PayTable *p){
 
 /* Forget the pending rows (ROLLBACK, DROP, disconnect). */
 static void payDropPending(PayTable *p){
+  assert( !p->bInFlush );
   if( p->nPend>0 && p->pConn ) p->pConn->nPendTable--;
+  assert( p->pConn==0 || p->pConn->nPendTable>=0 );
   p->nPend = 0;
   p->nBuf = 0;
   if( p->nBufAlloc>PAY_PENDING_BYTES ){
@@ -301,15 +266,6 @@ static void payDropPending(PayTable *p){
     p->aBuf = 0;
     p->nBufAlloc = 0;
   }
-}
-
-static void payFreeFields(PayField *aField, int nField){
-  int i;
-  for(i=0; i<nField; i++){
-    sqlite3_free(aField[i].zName);
-    sqlite3_free(aField[i].azPath);   /* segments share the allocation */
-  }
-  sqlite3_free(aField);
 }
 
 static void payFree(PayTable *p){
@@ -324,170 +280,12 @@ static void payFree(PayTable *p){
     payFinalizeAll(p);
     sqlite3_free(p->aPendVal);
     sqlite3_free(p->aBuf);
-    payFreeFields(p->aField, p->nField);
+    vsFieldFree(p->aField, p->nField);
     sqlite3_free(p->zDb);
     sqlite3_free(p->zName);
     sqlite3_free(p->base.zErrMsg);
     sqlite3_free(p);
   }
-}
-
-/* ---- CREATE arguments ------------------------------------------------ */
-
-static int isIdentStart(char c){
-  return (c>='a' && c<='z') || (c>='A' && c<='Z') || c=='_'
-      || (c & 0x80)!=0;
-}
-static int isIdentChar(char c){
-  return isIdentStart(c) || (c>='0' && c<='9') || c=='$';
-}
-static int isSpace(char c){
-  return c==' ' || c=='\t' || c=='\n' || c=='\r' || c=='\f' || c=='\v';
-}
-
-/*
-** Read an identifier at z[*pi]: bare, "double", `back` or [bracket]
-** quoted. Returns a new string (sqlite3_free it), 0 when malformed or
-** out of memory (then *pbNoMem is set).
-*/
-static char *readIdent(const char *z, int *pi, int *pbNoMem){
-  int i = *pi, n = 0;
-  char *zOut;
-  if( z[i]=='"' || z[i]=='`' || z[i]=='[' ){
-    char cEnd = z[i]=='[' ? ']' : z[i];
-    int j;
-    zOut = sqlite3_malloc64(strlen(z)+1);
-    if( zOut==0 ){ *pbNoMem = 1; return 0; }
-    for(j=i+1; z[j]; j++){
-      if( z[j]==cEnd ){
-        if( cEnd!=']' && z[j+1]==cEnd ){ zOut[n++] = cEnd; j++; continue; }
-        break;
-      }
-      zOut[n++] = z[j];
-    }
-    if( z[j]!=cEnd || n==0 ){
-      sqlite3_free(zOut);
-      return 0;
-    }
-    zOut[n] = 0;
-    *pi = j+1;
-    return zOut;
-  }
-  if( !isIdentStart(z[i]) ) return 0;
-  while( isIdentChar(z[i+n]) ) n++;
-  zOut = sqlite3_mprintf("%.*s", n, &z[i]);
-  if( zOut==0 ) *pbNoMem = 1;
-  *pi = i+n;
-  return zOut;
-}
-
-/* Split pF->zName on '.' into pF->azPath. */
-static int splitPath(PayField *pF, char **pzErr){
-  int n = 1, i, nName = (int)strlen(pF->zName);
-  char *zCopy;
-  for(i=0; i<nName; i++) if( pF->zName[i]=='.' ) n++;
-  pF->azPath = sqlite3_malloc64(sizeof(char*)*(u64)n + (u64)nName + 1);
-  if( pF->azPath==0 ) return SQLITE_NOMEM;
-  zCopy = (char*)&pF->azPath[n];
-  memcpy(zCopy, pF->zName, (size_t)nName+1);
-  pF->nPath = 0;
-  pF->azPath[pF->nPath++] = zCopy;
-  for(i=0; i<nName; i++){
-    if( zCopy[i]=='.' ){
-      zCopy[i] = 0;
-      pF->azPath[pF->nPath++] = &zCopy[i+1];
-    }
-  }
-  for(i=0; i<pF->nPath; i++){
-    if( pF->azPath[i][0]==0 ){
-      *pzErr = sqlite3_mprintf("payloads: malformed field path: '%s' "
-          "(an empty key between dots)", pF->zName);
-      return SQLITE_ERROR;
-    }
-  }
-  return SQLITE_OK;
-}
-
-/*
-** Parse the CREATE arguments argv[3..] into *paField, *pnField.
-*/
-static int parseFields(int argc, const char *const*argv,
-                       PayField **paField, int *pnField, char **pzErr){
-  int nField = argc-3, i, j, rc = SQLITE_OK;
-  PayField *aField;
-  *paField = 0;
-  *pnField = 0;
-  if( nField<=0 ) return SQLITE_OK;
-  if( nField>PAY_MAX_FIELD ){
-    *pzErr = sqlite3_mprintf("payloads: too many fields: at most %d, got %d",
-                             PAY_MAX_FIELD, nField);
-    return SQLITE_ERROR;
-  }
-  aField = sqlite3_malloc64(sizeof(PayField)*(u64)nField);
-  if( aField==0 ) return SQLITE_NOMEM;
-  memset(aField, 0, sizeof(PayField)*(u64)nField);
-  for(i=0; rc==SQLITE_OK && i<nField; i++){
-    const char *zArg = argv[i+3];
-    PayField *pF = &aField[i];
-    char *zType = 0;
-    int k = 0, bNoMem = 0;
-    while( isSpace(zArg[k]) ) k++;
-    pF->zName = readIdent(zArg, &k, &bNoMem);
-    if( pF->zName ){
-      int k0;
-      while( isSpace(zArg[k]) ) k++;
-      k0 = k;
-      while( isIdentChar(zArg[k]) ) k++;
-      if( k>k0 ){
-        zType = sqlite3_mprintf("%.*s", k-k0, &zArg[k0]);
-        if( zType==0 ) bNoMem = 1;
-      }
-      while( isSpace(zArg[k]) ) k++;
-    }
-    if( bNoMem ){
-      rc = SQLITE_NOMEM;
-    }else if( pF->zName==0 || zType==0 || zArg[k]!=0 ){
-      *pzErr = sqlite3_mprintf("payloads: malformed field declaration: "
-          "expected 'name TYPE', got '%s'", zArg);
-      rc = SQLITE_ERROR;
-    }else if( sqlite3_stricmp(zType, "TEXT")==0 ){
-      pF->eType = PF_TEXT;
-    }else if( sqlite3_stricmp(zType, "INTEGER")==0 ){
-      pF->eType = PF_INTEGER;
-    }else if( sqlite3_stricmp(zType, "REAL")==0 ){
-      pF->eType = PF_REAL;
-    }else if( sqlite3_stricmp(zType, "BOOLEAN")==0 ){
-      pF->eType = PF_BOOLEAN;
-    }else{
-      *pzErr = sqlite3_mprintf("payloads: unknown type of field %s: expected "
-          "TEXT, INTEGER, REAL or BOOLEAN, got '%s'", pF->zName, zType);
-      rc = SQLITE_ERROR;
-    }
-    sqlite3_free(zType);
-    if( rc==SQLITE_OK ){
-      if( sqlite3_stricmp(pF->zName, "id")==0
-       || sqlite3_stricmp(pF->zName, "json")==0
-       || sqlite3_stricmp(pF->zName, "rowid")==0 ){
-        *pzErr = sqlite3_mprintf("payloads: reserved field name: %s",
-                                 pF->zName);
-        rc = SQLITE_ERROR;
-      }
-    }
-    for(j=0; rc==SQLITE_OK && j<i; j++){
-      if( sqlite3_stricmp(aField[j].zName, pF->zName)==0 ){
-        *pzErr = sqlite3_mprintf("payloads: duplicate field: %s", pF->zName);
-        rc = SQLITE_ERROR;
-      }
-    }
-    if( rc==SQLITE_OK ) rc = splitPath(pF, pzErr);
-  }
-  if( rc ){
-    payFreeFields(aField, nField);
-    return rc;
-  }
-  *paField = aField;
-  *pnField = nField;
-  return SQLITE_OK;
 }
 
 /* ---- xCreate, xConnect ----------------------------------------------- */
@@ -550,7 +348,7 @@ static int createShadow(PayTable *p, char **pzErr){
       "PRIMARY KEY, json TEXT NOT NULL", p->zDb, p->zName);
   for(i=0; i<p->nField; i++){
     sqlite3_str_appendf(pDdl, ", \"%w\" %s", p->aField[i].zName,
-                        fieldTypeName(p->aField[i].eType));
+                        vsFieldTypeName(p->aField[i].eType));
   }
   sqlite3_str_appendall(pDdl, ")");
   zDdl = sqlite3_str_finish(pDdl);
@@ -568,7 +366,7 @@ static int createShadow(PayTable *p, char **pzErr){
     if( rc==SQLITE_OK ){
       rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
           "VALUES(%d, %Q, %Q, %Q)", p->zDb, p->zName, i, p->aField[i].zName,
-          fieldTypeName(p->aField[i].eType), zIdx);
+          vsFieldTypeName(p->aField[i].eType), zIdx);
     }
     if( rc==SQLITE_OK ){
       rc = payExec(p->db, pzErr, "CREATE INDEX \"%w\".\"%w\" ON "
@@ -600,7 +398,7 @@ static int checkShadow(PayTable *p, char **pzErr){
     const char *zType = (const char*)sqlite3_column_text(pStmt, 1);
     if( n>=p->nField || zName==0 || zType==0
      || strcmp(zName, p->aField[n].zName)!=0
-     || strcmp(zType, fieldTypeName(p->aField[n].eType))!=0 ){
+     || strcmp(zType, vsFieldTypeName(p->aField[n].eType))!=0 ){
       bMatch = 0;
     }
     n++;
@@ -637,13 +435,13 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
     payFree(p);
     return SQLITE_NOMEM;
   }
-  rc = parseFields(argc, argv, &p->aField, &p->nField, pzErr);
+  rc = vsFieldParse(argc, argv, &p->aField, &p->nField, pzErr);
   if( rc==SQLITE_OK ){
     pDecl = sqlite3_str_new(db);
     sqlite3_str_appendall(pDecl, "CREATE TABLE x(id INTEGER, json TEXT");
     for(i=0; i<p->nField; i++){
       sqlite3_str_appendf(pDecl, ", \"%w\" %s", p->aField[i].zName,
-                          fieldTypeName(p->aField[i].eType));
+                          vsFieldTypeName(p->aField[i].eType));
     }
     sqlite3_str_appendall(pDecl, ")");
     zDecl = sqlite3_str_finish(pDecl);
@@ -1079,415 +877,6 @@ static int payRowid(sqlite3_vtab_cursor *pBase, sqlite3_int64 *pRowid){
   return SQLITE_OK;
 }
 
-/* ---- JSON validation and field extraction ---------------------------- */
-
-static int isNumberChar(char c){
-  return (c>='0' && c<='9') || c=='-' || c=='+' || c=='.' || c=='e'
-      || c=='E';
-}
-
-/*
-** The strict checks cJSON leaves out: control characters (inside strings
-** or between tokens), numbers outside the JSON grammar (+1, .5, 01, 1.),
-** bytes that cannot start a token (such as a byte order mark) and nesting
-** beyond PAY_MAX_DEPTH. Returns the offset of the first problem, or -1,
-** and a short reason in *pzWhy.
-*/
-static int jsonScan(const char *z, int n, const char **pzWhy){
-  /* What a byte between tokens is: 0 nothing to check (white space,
-  ** punctuation, the letters of true/false/null), 1 '"', 2 '{' or '[',
-  ** 3 '}' or ']', 4 may start a number, 5 control, 6 >= 0x80. A byte
-  ** inside a string needs a look when aStr[] is set: '"', '\\', control. */
-  static const unsigned char aTok[256] = {
-    5,5,5,5,5,5,5,5,5,0,0,5,5,0,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,
-    0,0,1,0,0,0,0,0,0,0,0,4,0,4,4,0,4,4,4,4,4,4,4,4,4,4,0,0,0,0,0,0,
-    0,0,0,0,0,4,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,3,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,3,0,0,
-    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
-    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
-    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
-    6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,6,
-  };
-  static const unsigned char aStr[256] = {
-    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-  };
-  int i = 0, nDepth = 0;
-  while( i<n ){
-    unsigned char c = (unsigned char)z[i];
-    switch( aTok[c] ){
-      case 0:
-        i++;
-        break;
-      case 1:
-        for(i++; i<n; i++){
-          unsigned char d = (unsigned char)z[i];
-          if( !aStr[d] ) continue;
-          if( d=='"' ) break;
-          if( d<0x20 ){
-            *pzWhy = "control character in a string";
-            return i;
-          }
-          if( i+1<n ) i++;              /* a backslash: skip what it escapes */
-        }
-        i++;
-        break;
-      case 2:
-        if( ++nDepth>PAY_MAX_DEPTH ){
-          *pzWhy = "nested deeper than 1000 levels";
-          return i;
-        }
-        i++;
-        break;
-      case 3:
-        nDepth--;
-        i++;
-        break;
-      case 4: {
-        int nRun = 0, nNum = vsJsonNumberLength(&z[i]);
-        while( i+nRun<n && isNumberChar(z[i+nRun]) ) nRun++;
-        if( nNum!=nRun ){
-          *pzWhy = "malformed number";
-          return i;
-        }
-        i += nRun;
-        break;
-      }
-      case 5:
-        *pzWhy = "control character";
-        return i;
-      default:
-        *pzWhy = "unexpected byte";
-        return i;
-    }
-  }
-  return -1;
-}
-
-/* "payloads: invalid JSON at byte N: <why>" with an excerpt of z. */
-static char *jsonErrorMessage(const char *z, int n, int iOff,
-                              const char *zWhy){
-  sqlite3_str *pStr = sqlite3_str_new(0);
-  int i, nShow = 0;
-  sqlite3_str_appendf(pStr, "payloads: invalid JSON at byte %d: ", iOff);
-  if( iOff>=n ){
-    sqlite3_str_appendall(pStr, zWhy ? zWhy : "unexpected end of text");
-    return sqlite3_str_finish(pStr);
-  }
-  if( zWhy ) sqlite3_str_appendf(pStr, "%s ", zWhy);
-  sqlite3_str_appendall(pStr, "near '");
-  for(i=iOff; i<n; i++){
-    unsigned char c = (unsigned char)z[i];
-    if( nShow>=16 && (c & 0xc0)!=0x80 ){   /* stop on a character edge */
-      sqlite3_str_appendall(pStr, "...");
-      break;
-    }
-    if( c<0x20 ){
-      sqlite3_str_appendf(pStr, "\\x%02x", c);
-    }else{
-      sqlite3_str_appendchar(pStr, 1, (char)c);
-    }
-    nShow++;
-  }
-  sqlite3_str_appendall(pStr, "'");
-  return sqlite3_str_finish(pStr);
-}
-
-/*
-** Validate the JSON text z[0..n) (z[n]==0). On success *ppRoot is the
-** cJSON tree (cJSON_Delete it); on error returns SQLITE_ERROR with *pzErr.
-*/
-static int jsonValidate(const char *z, int n, cJSON **ppRoot, char **pzErr){
-  const char *zEnd = 0;
-  const char *zWhy = 0;
-  int iScan = jsonScan(z, n, &zWhy);
-  int iParse = -1;
-  /* n+1: cJSON wants the terminator inside the buffer it checks */
-  cJSON *pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
-  if( pRoot==0 ){
-    iParse = zEnd ? (int)(zEnd - z) : 0;
-  }else if( zEnd!=z+n ){
-    iParse = (int)(zEnd - z);           /* stopped at a NUL inside z */
-  }
-  if( iScan<0 && iParse<0 ){
-    *ppRoot = pRoot;
-    return SQLITE_OK;
-  }
-  cJSON_Delete(pRoot);
-  *ppRoot = 0;
-  /* the earlier finding wins; the scan's, which names the problem, on a
-  ** tie */
-  if( iScan>=0 && (iParse<0 || iScan<=iParse) ){
-    *pzErr = jsonErrorMessage(z, n, iScan, zWhy);
-  }else{
-    *pzErr = jsonErrorMessage(z, n, iParse>n ? n : iParse, 0);
-  }
-  return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
-}
-
-
-/* Skip the JSON value at z[i] (text known valid); returns its end. */
-static int jsonSkip(const char *z, int i){
-  int nDepth = 0;
-  do{
-    while( vsJsonIsSpace(z[i]) ) i++;
-    if( z[i]=='"' ){
-      for(i++; z[i]!='"'; i++){ if( z[i]=='\\' ) i++; }
-      i++;
-    }else if( z[i]=='{' || z[i]=='[' ){
-      nDepth++;
-      i++;
-    }else if( z[i]=='}' || z[i]==']' ){
-      nDepth--;
-      i++;
-    }else if( z[i]==',' || z[i]==':' ){
-      i++;
-    }else{
-      while( z[i] && z[i]!=',' && z[i]!='}' && z[i]!=']'
-          && !vsJsonIsSpace(z[i]) ) i++;
-    }
-  }while( nDepth>0 );
-  return i;
-}
-
-/* Compare the JSON string literal at z[i] (opening quote) with zKey,
-** decoding escapes. Returns 1 when equal. */
-static int jsonKeyEquals(const char *z, int i, const char *zKey){
-  int k = 0;
-  for(i++; z[i]!='"'; i++){
-    unsigned int c = (unsigned char)z[i];
-    char aBuf[4];
-    int nBuf = 0, m;
-    if( c=='\\' ){
-      i++;
-      switch( z[i] ){
-        case 'b': c = '\b'; break;
-        case 'f': c = '\f'; break;
-        case 'n': c = '\n'; break;
-        case 'r': c = '\r'; break;
-        case 't': c = '\t'; break;
-        case 'u': {
-          char zHex[5];
-          memcpy(zHex, &z[i+1], 4);
-          zHex[4] = 0;
-          c = (unsigned int)strtoul(zHex, 0, 16);
-          i += 4;
-          if( c>=0xd800 && c<0xdc00 && z[i+1]=='\\' && z[i+2]=='u' ){
-            unsigned int c2;
-            memcpy(zHex, &z[i+3], 4);
-            c2 = (unsigned int)strtoul(zHex, 0, 16);
-            if( c2>=0xdc00 && c2<0xe000 ){
-              c = 0x10000 + ((c-0xd800)<<10) + (c2-0xdc00);
-              i += 6;
-            }
-          }
-          break;
-        }
-        default: c = (unsigned char)z[i]; break;
-      }
-      if( c<0x80 ){
-        aBuf[nBuf++] = (char)c;
-      }else if( c<0x800 ){
-        aBuf[nBuf++] = (char)(0xc0 | (c>>6));
-        aBuf[nBuf++] = (char)(0x80 | (c & 0x3f));
-      }else if( c<0x10000 ){
-        aBuf[nBuf++] = (char)(0xe0 | (c>>12));
-        aBuf[nBuf++] = (char)(0x80 | ((c>>6) & 0x3f));
-        aBuf[nBuf++] = (char)(0x80 | (c & 0x3f));
-      }else{
-        aBuf[nBuf++] = (char)(0xf0 | (c>>18));
-        aBuf[nBuf++] = (char)(0x80 | ((c>>12) & 0x3f));
-        aBuf[nBuf++] = (char)(0x80 | ((c>>6) & 0x3f));
-        aBuf[nBuf++] = (char)(0x80 | (c & 0x3f));
-      }
-    }else{
-      aBuf[nBuf++] = (char)c;
-    }
-    for(m=0; m<nBuf; m++){
-      if( zKey[k]!=aBuf[m] ) return 0;
-      k++;
-    }
-  }
-  return zKey[k]==0;
-}
-
-/*
-** Offset in z of the value the field's path names (first key wins, as
-** in cJSON and json_extract), or -1. z is valid JSON.
-*/
-static int jsonLocate(const char *z, const PayField *pF){
-  int i = 0, s;
-  for(s=0; s<pF->nPath; s++){
-    int bFound = 0;
-    while( vsJsonIsSpace(z[i]) ) i++;
-    if( z[i]!='{' ) return -1;
-    i++;
-    for(;;){
-      int iKey;
-      while( vsJsonIsSpace(z[i]) || z[i]==',' ) i++;
-      if( z[i]=='}' ) return -1;
-      iKey = i;
-      i = jsonSkip(z, i);
-      while( z[i]!=':' ) i++;
-      i++;
-      while( vsJsonIsSpace(z[i]) ) i++;
-      if( jsonKeyEquals(z, iKey, pF->azPath[s]) ){
-        bFound = 1;
-        break;
-      }
-      i = jsonSkip(z, i);
-    }
-    if( !bFound ) return -1;
-  }
-  return i;
-}
-
-/*
-** The JSON number at z (valid grammar) as an exact 64-bit integer.
-** Returns 0 and sets *piVal when its value is an integer in range, 1
-** when it has a fractional part, 2 when it is outside the 64-bit range.
-** Works on the digits, so 9007199254740993.0, 1.5e18 and
-** 9223372036854775807 are read exactly.
-*/
-static int jsonExactInteger(const char *z, i64 *piVal){
-  u64 u = 0;
-  int bNeg = 0, bOver = 0, bAny = 0, bFrac = 0;
-  int nZero = 0;          /* zeros seen but not yet multiplied in */
-  i64 iExp = 0, iExp10 = 0;
-  int i = 0;
-  if( z[i]=='-' ){ bNeg = 1; i++; }
-  for(; (z[i]>='0' && z[i]<='9') || (z[i]=='.' && !bFrac); i++){
-    unsigned int dgt;
-    if( z[i]=='.' ){ bFrac = 1; continue; }
-    if( bFrac ) iExp--;
-    dgt = (unsigned int)(z[i]-'0');
-    if( dgt==0 ){ nZero++; continue; }
-    /* a nonzero digit: u = u*10^(nZero+1) + dgt */
-    for(nZero++; nZero>0 && !bOver; nZero--){
-      if( u > 0xffffffffffffffffULL/10 ) bOver = 1; else u *= 10;
-    }
-    nZero = 0;
-    if( !bOver && u > 0xffffffffffffffffULL - dgt ) bOver = 1;
-    u += dgt;
-    bAny = 1;
-  }
-  if( z[i]=='e' || z[i]=='E' ){
-    int bNegExp = 0;
-    i++;
-    if( z[i]=='+' || z[i]=='-' ){ bNegExp = z[i]=='-'; i++; }
-    for(; z[i]>='0' && z[i]<='9'; i++){
-      if( iExp10<100000 ) iExp10 = iExp10*10 + (z[i]-'0');
-    }
-    iExp += bNegExp ? -iExp10 : iExp10;
-  }
-  if( !bAny ){ *piVal = 0; return 0; }
-  iExp += nZero;          /* u has no trailing zeros: its last digit is not 0 */
-  if( iExp<0 ) return 1;
-  if( bOver || iExp>19 ) return 2;
-  for(; iExp>0; iExp--){
-    if( u > 0xffffffffffffffffULL/10 ) return 2;
-    u *= 10;
-  }
-  if( bNeg ? u>(u64)VS_MAX_ID+1 : u>(u64)VS_MAX_ID ) return 2;
-  *piVal = bNeg ? (i64)(0 - u) : (i64)u;
-  return 0;
-}
-
-/*
-** An INTEGER field's value. Below 2^52 in magnitude a double holds every
-** integer and nothing between two of them rounds onto one, so the double
-** cJSON read decides; from 2^52 on the number is read again from the
-** text (digits beyond a double's precision are not looked at below 2^52).
-*/
-static int integerField(const char *z, const PayField *pF, const cJSON *pItem,
-                        PayValue *pV, char **pzErr){
-  double d = pItem->valuedouble;
-  int eKind = floor(d)==d ? 0 : 1;
-  if( eKind==0 && !(fabs(d)<4503599627370496.0) ){
-    int i = jsonLocate(z, pF);
-    eKind = i<0 ? 2 : jsonExactInteger(&z[i], &pV->iVal);
-  }else if( eKind==0 ){
-    pV->iVal = (i64)d;
-  }
-  if( eKind==0 ){
-    pV->eType = SQLITE_INTEGER;
-    return SQLITE_OK;
-  }
-  if( eKind==1 ){
-    *pzErr = sqlite3_mprintf("payloads: field %s: expected INTEGER, got "
-                             "number %!.15g", pF->zName, d);
-  }else{
-    *pzErr = sqlite3_mprintf("payloads: field %s: expected INTEGER, got "
-        "number outside the 64-bit range", pF->zName);
-  }
-  return SQLITE_ERROR;
-}
-
-static const char *jsonTypeName(const cJSON *pItem){
-  if( cJSON_IsString(pItem) ) return "string";
-  if( cJSON_IsNumber(pItem) ) return "number";
-  if( cJSON_IsBool(pItem) ) return "boolean";
-  if( cJSON_IsArray(pItem) ) return "array";
-  return "object";
-}
-
-/* Extract every declared field of the payload (text z, tree pRoot). */
-static int extractFields(PayTable *p, const char *z, const cJSON *pRoot,
-                         PayValue *aVal, char **pzErr){
-  int i, s;
-  for(i=0; i<p->nField; i++){
-    const PayField *pF = &p->aField[i];
-    const cJSON *pItem = pRoot;
-    PayValue *pV = &aVal[i];
-    pV->eType = SQLITE_NULL;
-    for(s=0; s<pF->nPath && pItem; s++){
-      pItem = cJSON_IsObject(pItem) ?
-          cJSON_GetObjectItemCaseSensitive(pItem, pF->azPath[s]) : 0;
-    }
-    if( pItem==0 || cJSON_IsNull(pItem) ) continue;
-    switch( pF->eType ){
-      case PF_TEXT:
-        if( cJSON_IsString(pItem) ){
-          pV->eType = SQLITE_TEXT;
-          pV->zVal = pItem->valuestring;
-          continue;
-        }
-        break;
-      case PF_INTEGER:
-        if( cJSON_IsNumber(pItem) ){
-          int rc = integerField(z, pF, pItem, pV, pzErr);
-          if( rc ) return rc;
-          continue;
-        }
-        break;
-      case PF_REAL:
-        if( cJSON_IsNumber(pItem) ){
-          pV->eType = SQLITE_FLOAT;
-          pV->rVal = pItem->valuedouble;
-          continue;
-        }
-        break;
-      default:
-        if( cJSON_IsBool(pItem) ){
-          pV->eType = SQLITE_INTEGER;
-          pV->iVal = cJSON_IsTrue(pItem) ? 1 : 0;
-          continue;
-        }
-        break;
-    }
-    *pzErr = sqlite3_mprintf("payloads: field %s: expected %s, got %s",
-        pF->zName, fieldTypeName(pF->eType), jsonTypeName(pItem));
-    return SQLITE_ERROR;
-  }
-  return SQLITE_OK;
-}
-
 /* ---- xUpdate --------------------------------------------------------- */
 
 /* Bind the field values at parameters iFirst, iFirst+1... A TEXT value
@@ -1506,7 +895,7 @@ static void bindFields(sqlite3_stmt *pStmt, int iFirst, const PayValue *aVal,
         break;
       case SQLITE_TEXT:
         sqlite3_bind_text(pStmt, iFirst+i, aBuf ? &aBuf[pV->iVal] : pV->zVal,
-                          -1, SQLITE_STATIC);
+                          pV->nVal, SQLITE_STATIC);
         break;
       default:
         sqlite3_bind_null(pStmt, iFirst+i);
@@ -1612,10 +1001,43 @@ static char *insertSql(PayTable *p, const char *zVerb, int nRow){
 
 /* ---- pending inserts (see PENDING INSERTS) --------------------------- */
 
+#ifndef NDEBUG
+/*
+** The pending rows' invariants, for assert(): at most nPendMax rows, ids
+** strictly ascending and none above iMaxId (while it is known), every
+** text within the nBuf bytes used of aBuf, the connection's count of
+** tables with pending rows in step.
+*/
+static int payPendingOk(const PayTable *p){
+  int i, j;
+  if( p->nPend<0 || p->nPend>p->nPendMax || p->nPendMax>PAY_PENDING_ROWS ){
+    return 0;
+  }
+  if( p->nBuf<0 || p->nBuf>p->nBufAlloc ) return 0;
+  if( p->nPend>0 && (p->pConn==0 || p->pConn->nPendTable<1) ) return 0;
+  for(i=0; i<p->nPend; i++){
+    const PayPend *pP = &p->aPend[i];
+    if( i>0 && pP->iId<=p->aPend[i-1].iId ) return 0;
+    if( pP->iId<0 || (p->bMaxKnown && pP->iId>p->iMaxId) ) return 0;
+    if( pP->iJson<0 || pP->nJson<0 || pP->iJson+pP->nJson>p->nBuf ) return 0;
+    for(j=0; j<p->nField; j++){
+      const PayValue *pV = &p->aPendVal[i*p->nField+j];
+      if( pV->eType==SQLITE_TEXT
+       && (pV->iVal<0 || pV->nVal<0 || pV->iVal+pV->nVal>p->nBuf) ){
+        return 0;
+      }
+    }
+  }
+  return 1;
+}
+#endif
+
 /* Bind pending row iRow at parameters iFirst, iFirst+1... */
 static void bindPending(PayTable *p, sqlite3_stmt *pStmt, int iFirst,
                         int iRow){
   const PayPend *pP = &p->aPend[iRow];
+  assert( iRow>=0 && iRow<p->nPend );
+  assert( pP->iJson>=0 && pP->iJson+pP->nJson<=p->nBuf );
   sqlite3_bind_int64(pStmt, iFirst, pP->iId);
   sqlite3_bind_text(pStmt, iFirst+1, &p->aBuf[pP->iJson], pP->nJson,
                     SQLITE_STATIC);
@@ -1635,6 +1057,9 @@ static int flushTable(PayTable *p){
   i64 iLastRowid;
   char *zSql;
   if( p->nPend==0 ) return SQLITE_OK;
+  assert( !p->bInFlush );                 /* no re-entry */
+  assert( payPendingOk(p) );
+  p->bInFlush = 1;
   iLastRowid = sqlite3_last_insert_rowid(p->db);
   if( p->nPend==p->nPendMax && p->nPendMax>1 ){
     if( p->pPutMany==0 ){
@@ -1660,6 +1085,9 @@ static int flushTable(PayTable *p){
     }
   }
   sqlite3_set_last_insert_rowid(p->db, iLastRowid);
+  p->bInFlush = 0;
+  assert( nDone>=0 && nDone<=p->nPend );
+  assert( rc!=SQLITE_OK || nDone==p->nPend );
   if( nDone==p->nPend ){
     payDropPending(p);
   }else if( nDone>0 ){
@@ -1670,6 +1098,7 @@ static int flushTable(PayTable *p){
               sizeof(PayValue)*(size_t)(p->nPend*p->nField));
     }
   }
+  assert( payPendingOk(p) );
   return rc;
 }
 
@@ -1689,15 +1118,20 @@ static int payFlush(PayTable *p){
 }
 
 /* Keep an INSERT of a new largest id for later (the caller checked that
-** iId is above iMaxId). aVal: the field values, pointing into cJSON. */
+** iId is above iMaxId). aVal: the field values, pointing into the
+** parsed payload. */
 static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
                       const PayValue *aVal){
   i64 nNeed = nJson;
   PayPend *pP;
   PayValue *aDst;
   int i, rc;
+  /* a new largest id: above every row, pending ones included */
+  assert( p->bMaxKnown && iId>p->iMaxId );
+  assert( p->nPend==0 || iId>p->aPend[p->nPend-1].iId );
+  assert( payPendingOk(p) );
   for(i=0; i<p->nField; i++){
-    if( aVal[i].eType==SQLITE_TEXT ) nNeed += (i64)strlen(aVal[i].zVal) + 1;
+    if( aVal[i].eType==SQLITE_TEXT ) nNeed += aVal[i].nVal;
   }
   if( p->nField && p->aPendVal==0 ){
     /* first pending row of this table: not at connect, which many
@@ -1720,6 +1154,8 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
     p->aBuf = aNew;
     p->nBufAlloc = nNew;
   }
+  assert( p->nPend<p->nPendMax );
+  assert( p->nBuf+nNeed<=p->nBufAlloc );
   pP = &p->aPend[p->nPend];
   pP->iId = iId;
   pP->iJson = p->nBuf;
@@ -1730,7 +1166,7 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   for(i=0; i<p->nField; i++){
     aDst[i] = aVal[i];
     if( aVal[i].eType==SQLITE_TEXT ){
-      size_t n = strlen(aVal[i].zVal) + 1;
+      size_t n = (size_t)aVal[i].nVal;
       memcpy(&p->aBuf[p->nBuf], aVal[i].zVal, n);
       aDst[i].iVal = p->nBuf;
       aDst[i].zVal = 0;
@@ -1739,6 +1175,7 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   }
   if( p->nPend++==0 ) p->pConn->nPendTable++;
   p->iMaxId = iId;
+  assert( payPendingOk(p) );
   return SQLITE_OK;
 }
 
@@ -1762,11 +1199,12 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   i64 iOld = 0, iNew = 0;
   const char *zJson = 0;
   int nJson = 0;
-  cJSON *pRoot = 0;
-  PayValue aVal[PAY_MAX_FIELD];
+  VsJson doc;            /* the parsed payload */
+  PayValue aVal[VS_MAX_FIELD];
   char *zErr = 0;
   char *zSql;
 
+  memset(&doc, 0, sizeof(doc));
   /* DELETE */
   if( argc==1 ){
     i64 iId = sqlite3_value_int64(argv[0]);
@@ -1826,10 +1264,12 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     zJson = (const char*)sqlite3_value_text(argv[3]);
     nJson = sqlite3_value_bytes(argv[3]);
     if( zJson==0 ) return SQLITE_NOMEM;
-    rc = jsonValidate(zJson, nJson, &pRoot, &zErr);
-    if( rc==SQLITE_OK ) rc = extractFields(p, zJson, pRoot, aVal, &zErr);
+    rc = vsJsonParse(zJson, nJson, &doc, &zErr);
+    if( rc==SQLITE_OK ){
+      rc = vsJsonExtract(&doc, p->aField, p->nField, aVal, &zErr);
+    }
     if( rc ){
-      cJSON_Delete(pRoot);
+      vsJsonClear(&doc);
       sqlite3_free(p->base.zErrMsg);
       p->base.zErrMsg = zErr;
       return rc;
@@ -1844,7 +1284,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     rc = knowMaxId(p);
     if( rc==SQLITE_OK && iNew>p->iMaxId ){
       rc = addPending(p, iNew, zJson, nJson, aVal);
-      cJSON_Delete(pRoot);
+      vsJsonClear(&doc);
       *pRowid = iNew;
       return rc;
     }
@@ -1905,7 +1345,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       }
     }
   }
-  cJSON_Delete(pRoot);
+  vsJsonClear(&doc);
   return rc;
 }
 

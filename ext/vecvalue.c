@@ -10,7 +10,8 @@
 ** malformed JSON, non-numeric elements, NaN, +-Inf, values outside the
 ** f32 range, and a length other than the expected dimension.
 **
-** JSON numbers are checked against the JSON grammar here and converted
+** JSON numbers are checked against the JSON grammar (vsJsonNumberLength,
+** in payjson.c) and converted
 ** with strtod(), which is correct in the "C" numeric locale that SQLite
 ** hosts run in.
 */
@@ -28,34 +29,6 @@ const char *vsTypeName(int eType){
     case SQLITE_BLOB:    return "a blob";
     default:             return "NULL";
   }
-}
-
-int vsJsonNumberLength(const char *z){
-  int i = 0;
-  if( z[i]=='-' ) i++;
-  if( z[i]=='0' ){
-    i++;
-  }else if( z[i]>='1' && z[i]<='9' ){
-    while( z[i]>='0' && z[i]<='9' ) i++;
-  }else{
-    return 0;
-  }
-  if( z[i]=='.' ){
-    i++;
-    if( z[i]<'0' || z[i]>'9' ) return 0;
-    while( z[i]>='0' && z[i]<='9' ) i++;
-  }
-  if( z[i]=='e' || z[i]=='E' ){
-    i++;
-    if( z[i]=='+' || z[i]=='-' ) i++;
-    if( z[i]<'0' || z[i]>'9' ) return 0;
-    while( z[i]>='0' && z[i]<='9' ) i++;
-  }
-  return i;
-}
-
-int vsJsonIsSpace(char c){
-  return c==' ' || c=='\t' || c=='\n' || c=='\r';
 }
 
 /* Append x to the growing array *pa (capacity *pnAlloc). */

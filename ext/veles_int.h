@@ -5,6 +5,8 @@
 ** belongs to, and carries its file's prefix:
 **   vsVector*   vecvalue.c   parse and check f32 vector values
 **   vsId*       ids.c        id rules and their messages (both modules)
+**   vsJson*, vsField*  payjson.c  JSON grammar, payload validation, the
+**                                declared fields of a payloads table
 **   vsConn*     conn.c       per-connection state shared by the modules
 **   vsPending*  pending.c    pending inserts (pending.h; both modules)
 **   vsShadow*   shadow.c     shadow-table statements, rename, drop (shadow.h)
@@ -62,17 +64,88 @@ int vsVectorParseInto(sqlite3_value *pVal, const char *zWho, int nDim,
                       float *aScratch, const void **ppVec, int *pnOut,
                       char **pzErr);
 
-/* Length of the JSON number (RFC 8259 grammar) at z, 0 when z does not
-** start with one. */
-int vsJsonNumberLength(const char *z);
-/* JSON white space: space, tab, newline, carriage return. */
-int vsJsonIsSpace(char c);
 /* A value's type for messages: "an integer", "a real", "text", "a blob",
 ** "NULL". */
 const char *vsTypeName(int eType);
 
 /* Render a vector as JSON text, e.g. "[1.0,-2.5]"; sqlite3_free() it. */
 char *vsVectorToJson(const float *a, int n);
+
+/* ---- payjson.c ------------------------------------------------------- */
+
+/* Length of the JSON number (RFC 8259 grammar) at z, 0 when z does not
+** start with one. */
+int vsJsonNumberLength(const char *z);
+/* JSON white space: space, tab, newline, carriage return. */
+int vsJsonIsSpace(char c);
+
+/* Field types of a payloads table. */
+#define VS_FIELD_TEXT    1
+#define VS_FIELD_INTEGER 2
+#define VS_FIELD_REAL    3
+#define VS_FIELD_BOOLEAN 4
+
+/* Most declared fields per table: columns id, json and 62 fields keep
+** one bit each in sqlite3_index_info.colUsed. */
+#define VS_MAX_FIELD 62
+
+/* One declared field of a payloads table. */
+typedef struct VsField VsField;
+struct VsField {
+  char *zName;            /* column name as declared, e.g. author.name */
+  int eType;              /* VS_FIELD_TEXT, _INTEGER, _REAL, _BOOLEAN */
+  int nPath;              /* segments in azPath */
+  char **azPath;          /* object keys from the top, e.g. {author, name} */
+};
+
+/* A field value extracted from a payload, ready to bind. */
+typedef struct VsFieldValue VsFieldValue;
+struct VsFieldValue {
+  int eType;              /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT */
+  int nVal;               /* TEXT: bytes, without a terminator */
+  i64 iVal;               /* INTEGER; payloads.c keeps here the offset of a
+                          ** pending TEXT in its buffer */
+  double rVal;            /* FLOAT */
+  const char *zVal;       /* TEXT: points into the parsed payload */
+};
+
+/* A parsed, valid payload: filled by vsJsonParse, held by the caller,
+** released with vsJsonClear. */
+typedef struct VsJson VsJson;
+struct VsJson {
+  const char *z;          /* the text (z[n]==0), owned by the caller */
+  int n;                  /* its bytes */
+  int bNul;               /* it holds a \u0000 escape */
+  void *pRoot;            /* cJSON's tree (a cJSON*: payjson.c only) */
+};
+
+/*
+** Parse the CREATE arguments argv[3..] into *paField, *pnField (0 and 0
+** when there are none; free with vsFieldFree). On error *pzErr is
+** "payloads: <problem>: <what was given>".
+*/
+int vsFieldParse(int argc, const char *const*argv, VsField **paField,
+                 int *pnField, char **pzErr);
+void vsFieldFree(VsField *aField, int nField);
+/* "TEXT", "INTEGER", "REAL" or "BOOLEAN". */
+const char *vsFieldTypeName(int eType);
+
+/*
+** Validate the JSON text z[0..n) (z[n]==0) into *pJson. SQLITE_OK, or
+** SQLITE_ERROR with *pzErr = "payloads: invalid JSON at byte N: ...",
+** or SQLITE_NOMEM when memory ran out; *pJson is then clear. Safe to call
+** from any thread.
+*/
+int vsJsonParse(const char *z, int n, VsJson *pJson, char **pzErr);
+/*
+** The nField declared fields of payload pJson into aVal. TEXT values
+** point into pJson: bind them before vsJsonClear. A value of the wrong
+** type gives SQLITE_ERROR with *pzErr = "payloads: field <name>: ...".
+*/
+int vsJsonExtract(const VsJson *pJson, const VsField *aField, int nField,
+                  VsFieldValue *aVal, char **pzErr);
+/* Free the tree; harmless on a clear or zeroed VsJson. */
+void vsJsonClear(VsJson *pJson);
 
 /* ---- ids.c ----------------------------------------------------------- */
 

@@ -17,9 +17,17 @@
 ** the acknowledged transactions produced: no lost commit.
 **
 ** VELES_CONCURRENCY_SECONDS sets the time per mode (default 3).
+**
+** threads.x: two threads in one process, each with a connection of its
+** own to a database of its own, store payloads at the same time (each
+** store parses its JSON with cJSON, whose parser writes a process-global
+** error pointer: payjson.c holds a mutex around it). A fixed number of
+** stores, with valid and invalid JSON, then the exact rows; under
+** ThreadSanitizer the run must be free of reports.
 */
 #include "testutil.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,10 +249,103 @@ static void runMode(const char *zMode, double nSecond){
   (void)bAllOk;
 }
 
+/* ---- threads.x: payloads stored from two threads ---------------------- */
+
+#define THREAD_ROWS 400
+
+typedef struct PayThread PayThread;
+struct PayThread {
+  int iThread;            /* 0 or 1 */
+  int nStored;            /* rows stored */
+  int nRefused;           /* invalid payloads refused as expected */
+  char zErr[200];         /* first unexpected error, or "" */
+};
+
+static void *payThread(void *pArg){
+  PayThread *pT = (PayThread*)pArg;
+  char zDb[32];
+  sqlite3 *db = 0;
+  int i;
+  snprintf(zDb, sizeof(zDb), "threads-%d.db", pT->iThread);
+  if( sqlite3_open(zDb, &db)!=SQLITE_OK ){
+    snprintf(pT->zErr, sizeof(pT->zErr), "open: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return 0;
+  }
+  sqlite3_enable_load_extension(db, 1);
+  if( sqlite3_load_extension(db, tModulePath(), "sqlite3_veles_init", 0)
+   || sqlite3_exec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
+                   "n INTEGER); BEGIN", 0, 0, 0) ){
+    snprintf(pT->zErr, sizeof(pT->zErr), "setup: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return 0;
+  }
+  for(i=1; i<=THREAD_ROWS && pT->zErr[0]==0; i++){
+    /* every fourth payload is invalid (cJSON fails; its error global is
+    ** written), the others valid */
+    char *zSql = sqlite3_mprintf("INSERT INTO meta(id, json) VALUES (%d, "
+        "'{\"lang\":\"l%d\",\"n\":%d,\"pad\":[%d,%d,{\"x\":%s}]}')",
+        i, pT->iThread, i, i, i*2, (i%4)==0 ? "}" : "null");
+    int rc = sqlite3_exec(db, zSql, 0, 0, 0);
+    if( rc==SQLITE_OK && (i%4)!=0 ){
+      pT->nStored++;
+    }else if( rc==SQLITE_ERROR && (i%4)==0
+           && strncmp(sqlite3_errmsg(db), "payloads: invalid JSON", 22)==0 ){
+      pT->nRefused++;
+    }else{
+      snprintf(pT->zErr, sizeof(pT->zErr), "row %d: rc %d: %s", i, rc,
+               sqlite3_errmsg(db));
+    }
+    sqlite3_free(zSql);
+  }
+  if( pT->zErr[0]==0 && sqlite3_exec(db, "COMMIT", 0, 0, 0) ){
+    snprintf(pT->zErr, sizeof(pT->zErr), "commit: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_close(db);
+  return 0;
+}
+
+static void testThreads(void){
+  PayThread aT[2];
+  pthread_t aTid[2];
+  int i;
+  char zCase[32];
+  memset(aT, 0, sizeof(aT));
+  for(i=0; i<2; i++){
+    aT[i].iThread = i;
+    if( pthread_create(&aTid[i], 0, payThread, &aT[i])!=0 ){
+      tCheck("threads.0", 0, "pthread_create");
+      return;
+    }
+  }
+  for(i=0; i<2; i++) pthread_join(aTid[i], 0);
+  for(i=0; i<2; i++){
+    sqlite3 *db;
+    char *zSql;
+    snprintf(zCase, sizeof(zCase), "threads.%d", i+1);
+    if( !tCheck(zCase, aT[i].zErr[0]==0 && aT[i].nStored==THREAD_ROWS*3/4
+                && aT[i].nRefused==THREAD_ROWS/4,
+                "every valid payload stored, every invalid one refused") ){
+      fprintf(stderr, "  thread %d: %d stored, %d refused, %s\n", i,
+              aT[i].nStored, aT[i].nRefused, aT[i].zErr);
+    }
+    snprintf(zCase, sizeof(zCase), "threads.%d", i+3);
+    zSql = sqlite3_mprintf("threads-%d.db", i);
+    db = tOpen(zSql);
+    sqlite3_free(zSql);
+    zSql = sqlite3_mprintf("l%d|300|1|399|ok", i);
+    tRows(zCase, db, "SELECT lang, count(*), min(n), max(n), "
+          "veles_check('meta') FROM meta GROUP BY lang", zSql);
+    sqlite3_free(zSql);
+    tClose(db);
+  }
+}
+
 int main(int argc, char **argv){
   const char *z = getenv("VELES_CONCURRENCY_SECONDS");
   double nSecond = z ? atof(z) : 3.0;
   tInit(argc, argv);
+  testThreads();
   runMode("wal", nSecond);
   runMode("delete", nSecond);
   return tDone();

@@ -18,9 +18,15 @@
 **
 ** k runs over every allocation of the step; in CI with a stride that
 ** keeps the run short (about 60 values of k per step, 25 under ASan); VELES_LONG=1 takes every k.
-** cJSON (payload validation) allocates with libc's malloc and is not
-** covered.
+** cJSON (payload validation) allocates with libc's malloc, which SQLite's
+** allocator does not see. Section c.x covers it apart: this program
+** defines malloc() itself (forwarding to glibc's __libc_malloc) and fails
+** the k-th allocation made from inside libcjson, for every k of a payload
+** store; the store must fail with SQLITE_NOMEM ("out of memory", never
+** "invalid JSON") and store nothing, then succeed once k is past cJSON's
+** last allocation. Skipped under ASan and TSan, which own malloc.
 */
+#define _GNU_SOURCE             /* dladdr() */
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +66,89 @@ static void arm(long k, int bPers){
   bArmed = 1;
 }
 static void disarm(void){ bArmed = 0; }
+
+/* ---- cJSON's allocations (c.x) --------------------------------------- */
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define OOM_CJSON 1
+#include <dlfcn.h>
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t n, size_t m);
+void *__libc_realloc(void *p, size_t n);
+void __libc_free(void *p);
+
+static int bCjsonArmed = 0;      /* count libcjson's mallocs, fail one */
+static int bCjsonInside = 0;     /* inside dladdr(): no recursion */
+static long nCjsonAlloc = 0;     /* libcjson's mallocs since armed */
+static long kCjsonFail = 0;      /* fail the k-th */
+static long nCjsonFault = 0;     /* faults injected since armed */
+
+/* 1 when the code at pAddr belongs to libcjson. */
+static int inCjson(void *pAddr){
+  Dl_info info;
+  int bIn;
+  bCjsonInside = 1;
+  bIn = dladdr(pAddr, &info) && info.dli_fname
+     && strstr(info.dli_fname, "libcjson")!=0;
+  bCjsonInside = 0;
+  return bIn;
+}
+
+void *malloc(size_t n){
+  if( bCjsonArmed && !bCjsonInside
+   && inCjson(__builtin_return_address(0))
+   && ++nCjsonAlloc==kCjsonFail ){
+    nCjsonFault++;
+    return 0;
+  }
+  return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t m){ return __libc_calloc(n, m); }
+void *realloc(void *p, size_t n){ return __libc_realloc(p, n); }
+void free(void *p){ __libc_free(p); }
+
+static void testCjson(void){
+  sqlite3 *db = tOpen("cjson.db");
+  long k;
+  int nFaulted = 0, bDone = 0;
+  tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(tag TEXT, n INTEGER)");
+  tExec(db, "INSERT INTO meta(id, json) VALUES (1, '{\"tag\":\"a\"}')");
+  for(k=1; k<1000 && !bDone; k++){
+    char zCase[32], *zSql;
+    const char *zMsg;
+    int rc;
+    zSql = sqlite3_mprintf("INSERT OR REPLACE INTO meta(id, json) VALUES "
+        "(2, '{\"tag\":\"t%ld\",\"n\":%ld,\"list\":[1,2.5,\"x\","
+        "{\"a\":null}]}')", k, k);
+    nCjsonAlloc = 0;
+    nCjsonFault = 0;
+    kCjsonFail = k;
+    bCjsonArmed = 1;
+    rc = sqlite3_exec(db, zSql, 0, 0, 0);
+    bCjsonArmed = 0;
+    zMsg = sqlite3_errmsg(db);
+    snprintf(zCase, sizeof(zCase), "c.1 k=%ld", k);
+    if( nCjsonFault==0 ){
+      /* past cJSON's last allocation: the store goes through */
+      tCheck(zCase, rc==SQLITE_OK, zMsg);
+      bDone = 1;
+    }else{
+      nFaulted++;
+      if( !tCheck(zCase, rc==SQLITE_NOMEM && strcmp(zMsg, "out of memory")==0,
+                  "cJSON out of memory is SQLITE_NOMEM") ){
+        fprintf(stderr, "  rc %d: %s\n", rc, zMsg);
+      }
+    }
+    sqlite3_free(zSql);
+  }
+  tCheck("c.2", nFaulted>=4, "cJSON's allocations were failed (malloc is "
+         "interposed)");
+  tRows("c.3", db, "SELECT veles_check('meta'), count(*), max(id) FROM meta",
+        "ok|2|2");
+  tClose(db);
+  printf("cjson: %d stores met a failing cJSON allocation\n", nFaulted);
+}
+#endif
 
 /* ---- the workload ---------------------------------------------------- */
 
@@ -416,6 +505,11 @@ int main(int argc, char **argv){
     return 2;
   }
   tInit(argc, argv);
+#ifdef OOM_CJSON
+  testCjson();
+#else
+  printf("skipped: c.x (cJSON out of memory; a sanitizer owns malloc)\n");
+#endif
   if( !bLoad ){
     printf("skipped: step 0 (load under OOM; VELES_OOM_LOAD=0)\n");
   }

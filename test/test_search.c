@@ -699,6 +699,7 @@ static void testThreadsPerConnection(void){
 int main(int argc, char **argv){
   sqlite3 *db;
   tInit(argc, argv);
+  tAutoCheck(1);          /* veles_check after every completed write */
   db = tOpen("search.db");
   testSyntax(db);
   testErrors(db);

@@ -53,6 +53,11 @@ foreach(name test_powerloss test_ioerr)
     set_target_properties(${name} PROPERTIES ENABLE_EXPORTS ON)
   endif()
 endforeach()
+# test_concurrency also runs two threads, each storing payloads through a
+# connection of its own (cJSON's parser must not race).
+if(TARGET test_concurrency)
+  target_link_libraries(test_concurrency PRIVATE Threads::Threads)
+endif()
 
 # ---- bindings and packaging (docs/bindings.md) ----------------------------
 set(VELES_BIND_SCRATCH ${PROJECT_BINARY_DIR}/scratch)

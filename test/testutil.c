@@ -13,6 +13,10 @@
 static const char *zModule = 0;
 static int nPass = 0;
 static int nFail = 0;
+static int bAutoCheck = 0;       /* tAutoCheck() */
+static char zLastCase[64] = "start";   /* last case number seen */
+
+static void autoCheck(sqlite3 *db);
 
 void tInit(int argc, char **argv){
   char zCmd[4096];
@@ -71,6 +75,7 @@ void tExec(sqlite3 *db, const char *zFormat, ...){
     sqlite3_free(zErr);
   }
   sqlite3_free(zSql);
+  autoCheck(db);
 }
 
 static void appendValue(sqlite3_str *p, sqlite3_stmt *pStmt, int i){
@@ -142,6 +147,7 @@ long long tInt(sqlite3 *db, const char *zSql){
 
 int tRows(const char *zCase, sqlite3 *db, const char *zSql,
           const char *zExpect){
+  snprintf(zLastCase, sizeof(zLastCase), "%s", zCase);
   char *zOut, *zErr;
   int rc = runQuery(db, zSql, &zOut, &zErr);
   int bOk = rc==SQLITE_OK && strcmp(zOut, zExpect)==0;
@@ -171,6 +177,8 @@ int tError(const char *zCase, sqlite3 *db, const char *zSql,
   }
   sqlite3_free(zOut);
   sqlite3_free(zErr);
+  snprintf(zLastCase, sizeof(zLastCase), "%s", zCase);
+  autoCheck(db);
   return bOk;
 }
 
@@ -265,4 +273,57 @@ const char *tFindFile(const char *zPrefix){
 int tDone(void){
   printf("%d passed, %d failed\n", nPass, nFail);
   return nFail ? 1 : 0;
+}
+
+int tVelesCheck(const char *zCase, sqlite3 *db){
+  sqlite3_stmt *pList = 0;
+  int bOk = 1;
+  /* every virtual table of the veles modules, in every schema */
+  {
+    sqlite3_str *pSql = sqlite3_str_new(0);
+    sqlite3_stmt *pDb = 0;
+    char *zSql;
+    int n = 0;
+    sqlite3_prepare_v2(db, "SELECT name FROM pragma_database_list", -1, &pDb,
+                       0);
+    while( pDb && sqlite3_step(pDb)==SQLITE_ROW ){
+      const char *zDb = (const char*)sqlite3_column_text(pDb, 0);
+      sqlite3_str_appendf(pSql, "%sSELECT %Q || '.' || name FROM \"%w\".sqlite_schema "
+          "WHERE type='table' AND (sql LIKE 'CREATE VIRTUAL TABLE%%USING "
+          "vectors%%' OR sql LIKE 'CREATE VIRTUAL TABLE%%USING payloads%%')",
+          n++ ? " UNION ALL " : "", zDb, zDb);
+    }
+    sqlite3_finalize(pDb);
+    zSql = sqlite3_str_finish(pSql);
+    if( zSql ){
+      sqlite3_prepare_v2(db, zSql, -1, &pList, 0);
+      sqlite3_free(zSql);
+    }
+  }
+  while( pList && sqlite3_step(pList)==SQLITE_ROW ){
+    const char *zTab = (const char*)sqlite3_column_text(pList, 0);
+    char *zCheck = sqlite3_mprintf("SELECT veles_check(%Q)", zTab);
+    char *zOut = 0, *zErr = 0;
+    runQuery(db, zCheck, &zOut, &zErr);
+    if( zOut==0 || strcmp(zOut, "ok")!=0 ){
+      bOk = 0;
+      fprintf(stderr, "FAIL %s veles_check: %s\n  got: %s\n", zCase, zTab,
+              zOut && zOut[0] ? zOut : (zErr ? zErr : "(nothing)"));
+    }
+    sqlite3_free(zOut);
+    sqlite3_free(zErr);
+    sqlite3_free(zCheck);
+  }
+  sqlite3_finalize(pList);
+  if( bOk ) nPass++; else nFail++;
+  return bOk;
+}
+
+void tAutoCheck(int bOn){ bAutoCheck = bOn; }
+
+static void autoCheck(sqlite3 *db){
+  char zCase[80];
+  if( !bAutoCheck || !sqlite3_get_autocommit(db) ) return;
+  snprintf(zCase, sizeof(zCase), "after %s", zLastCase);
+  tVelesCheck(zCase, db);
 }

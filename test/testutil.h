@@ -32,6 +32,15 @@ int tRows(const char *zCase, sqlite3 *db, const char *zSql,
 /* Run SQL that must fail with exactly the message zExpect. */
 int tError(const char *zCase, sqlite3 *db, const char *zSql,
            const char *zExpect);
+/* veles_check() on every vectors and payloads table of every schema of
+** db; each must give 'ok'. A failure is reported as case "<zCase>
+** veles_check". Returns 1 when all are ok. */
+int tVelesCheck(const char *zCase, sqlite3 *db);
+/* bOn=1: from now on tExec() and tError() run tVelesCheck() after their
+** SQL whenever the connection is back in autocommit mode (so after every
+** mutating step that completed a transaction), labelled with the case
+** number last seen ("after 3.21"). */
+void tAutoCheck(int bOn);
 /* Record a check made in C. */
 int tCheck(const char *zCase, int bOk, const char *zWhat);
 /* Rows of zSql as text, as tRows formats them; free with sqlite3_free. */
