@@ -42,35 +42,15 @@
 ** SQLite implement INSERT OR IGNORE on top; OR REPLACE overwrites.
 **
 ** PENDING INSERTS. An INSERT of an id above every id of the table cannot
-** conflict, so its row is not written at once: up to PAY_PENDING_ROWS
-** such rows (their text copied into one buffer of at most
-** PAY_PENDING_BYTES, unless a single payload is larger) are kept and
-** written with one multi-row INSERT, as FTS5 keeps its pending terms and
-** vectors.c its map rows. The largest id is read once per transaction
-** (iMaxId) and then kept up to date. The statement that inserts already
-** holds the database's write lock (SQLite takes it for any INSERT, even
-** into a virtual table), so no other connection can commit in between.
-** Pending rows are written
-**   - before anything reads, updates or deletes <t>_data (xFilter, the
-**     UPDATE and DELETE paths, an INSERT that may conflict, RENAME, DROP);
-**   - in xSavepoint, before the new level opens, so that they belong to
-**     the level that wrote them;
-**   - in xSync, before SQLite commits (it lets xSync write: the nested
-**     statement does not commit, as FTS5 relies on).
-** xRollback and xRollbackTo drop them: every pending row was written after
-** the innermost savepoint opened. A failed write keeps the rows it did not
-** store, so nothing is ever lost silently: the next flush retries, and a
-** failure in xSync fails the COMMIT. The flush saves and restores
-** last_insert_rowid(). Writing <t>_data directly with SQL (possible
+** conflict, so its row waits in memory and is written later with others
+** in one multi-row INSERT (pending.c has the rule, shared with vectors,
+** and says when pending rows are written and how a failure keeps them).
+** Here each pending row's text (json and TEXT field values) is copied
+** into one buffer of at most PAY_PENDING_BYTES, unless a single payload
+** is larger; the largest id is read once per transaction (iMaxId) and
+** then kept up to date. Writing <t>_data directly with SQL (possible
 ** without SQLITE_DBCONFIG_DEFENSIVE) inside a transaction that also
 ** inserts through the table is not supported.
-**
-** Pending rows are visible to every read of the connection: all the
-** tables of one connection are listed in its PayConn, and any flush point
-** writes every table's pending rows. That also covers a table whose
-** sqlite3_vtab was replaced in the middle of a transaction (a schema
-** reload, e.g. after ALTER TABLE on another table), when the old object
-** still holds rows until its xSync.
 **
 ** Reads: xBestIndex turns the usable constraints on id and on declared
 ** fields (=, <, <=, >, >=; IN arrives as a loop of =) and the ORDER BY
@@ -100,6 +80,8 @@
 ** the tables (and with them the indexes).
 */
 #include "veles_int.h"
+#include "pending.h"
+#include "shadow.h"
 #include <assert.h>
 #include <stdarg.h>
 #include <string.h>
@@ -107,10 +89,26 @@
 /* Prepared read statements kept per table. */
 #define PAY_NCACHE 8
 
-/* Pending inserts: rows per multi-row INSERT, and the text they may
-** hold before they are written (a larger single payload is allowed). */
-#define PAY_PENDING_ROWS  64
+/* The text pending inserts may hold before they are written (a larger
+** single payload is allowed). */
 #define PAY_PENDING_BYTES (256*1024)
+
+/* Cached statements on <t>_data (stmtSql() has their SQL) */
+enum {
+  PAY_INSERT,             /* INSERT OR IGNORE INTO data(id,json,f...) */
+  PAY_REPLACE,            /* REPLACE INTO data(id,json,f...) */
+  PAY_UPDATE,             /* UPDATE data SET id=?1,json=?2,f...=? WHERE id=?N */
+  PAY_MOVE,               /* UPDATE data SET id=?1 WHERE id=?2 */
+  PAY_DELETE,             /* DELETE FROM data WHERE id=?1 */
+  PAY_EXISTS,             /* SELECT 1 FROM data WHERE id=?1 */
+  PAY_MAXID,              /* SELECT max(id) FROM data */
+  PAY_GETROW,             /* SELECT * FROM data WHERE id=?1 (xColumn fallback) */
+  PAY_PUTONE,             /* INSERT OR FAIL INTO data(id,json,f...): one row */
+  PAY_PUTMANY,            /* the same with pending.nMax rows */
+  PAY_NSTMT
+};
+
+static const char *const azPayShadow[] = { "data", "fields", 0 };
 
 typedef struct PayTable PayTable;
 typedef struct PayCursor PayCursor;
@@ -119,7 +117,6 @@ typedef struct PayPend PayPend;
 /* A field value, as payloads.c binds it (from payjson.c). A pending
 ** row's TEXT value is kept in PayTable.aBuf at offset iVal. */
 typedef VsFieldValue PayValue;
-typedef struct PayConn PayConn;
 
 /* A prepared read on <t>_data and where its columns go. */
 struct PayStmt {
@@ -128,9 +125,8 @@ struct PayStmt {
   int *aCol;              /* aCol[vtab column] = statement column or -1 */
 };
 
-/* One pending insert (see PENDING INSERTS). */
+/* One pending insert (see PENDING INSERTS); its id is in pending.aId. */
 struct PayPend {
-  i64 iId;                /* the new row's id */
   i64 iJson;              /* its json: offset in PayTable.aBuf */
   int nJson;              /* bytes of json */
 };
@@ -138,37 +134,23 @@ struct PayPend {
 struct PayTable {
   sqlite3_vtab base;
   sqlite3 *db;
-  char *zDb;              /* schema name: main, temp, aux... */
-  char *zName;            /* table name */
+  VsConn *pConn;          /* per-connection state */
+  VsShadow sh;            /* schema, table name, cached statements */
   int nField;             /* declared fields */
   VsField *aField;        /* the fields, in column order */
   int nCache;             /* entries in aCache */
   PayStmt *aCache[PAY_NCACHE];  /* idle read statements, most recent last */
-  sqlite3_stmt *pInsert;  /* INSERT OR IGNORE INTO data(id,json,f...) */
-  sqlite3_stmt *pReplace; /* REPLACE INTO data(id,json,f...) */
-  sqlite3_stmt *pUpdate;  /* UPDATE data SET id=?1,json=?2,f...=? WHERE id=?N */
-  sqlite3_stmt *pMove;    /* UPDATE data SET id=?1 WHERE id=?2 */
-  sqlite3_stmt *pDelete;  /* DELETE FROM data WHERE id=?1 */
-  sqlite3_stmt *pExists;  /* SELECT 1 FROM data WHERE id=?1 */
-  sqlite3_stmt *pMax;     /* SELECT max(id) FROM data */
-  sqlite3_stmt *pGetCol;  /* SELECT * FROM data WHERE id=?1 (xColumn fallback) */
-  sqlite3_stmt *pPutOne;  /* INSERT INTO data(id,json,f...): one pending row */
-  sqlite3_stmt *pPutMany; /* the same with nPendMax rows */
   PayCursor *pSpare;      /* a closed cursor kept for the next xOpen */
-  PayConn *pConn;         /* the connection's list of tables */
-  PayTable *pNextTable;   /* next in pConn's list */
   /* Pending inserts (see PENDING INSERTS) */
-  int nPendMax;           /* rows per pPutMany (PAY_PENDING_ROWS or fewer) */
-  int nPend;              /* rows in aPend */
-  PayPend aPend[PAY_PENDING_ROWS];
-  PayValue *aPendVal;     /* nField values per pending row (nPendMax rows),
+  VsPending pending;      /* their ids; pending.nMax rows per PAY_PUTMANY */
+  PayPend aPend[VS_PENDING_MAX];
+  PayValue *aPendVal;     /* nField values per pending row (nMax rows),
                           ** allocated with the first pending row */
   char *aBuf;             /* the pending rows' text */
   i64 nBuf;               /* bytes used in aBuf */
   i64 nBufAlloc;          /* bytes allocated for aBuf */
   i64 iMaxId;             /* largest id, rows pending included; -1 empty */
   int bMaxKnown;          /* iMaxId is valid (this transaction) */
-  int bInFlush;           /* flushTable() is running (asserts: no re-entry) */
 };
 
 struct PayCursor {
@@ -180,13 +162,10 @@ struct PayCursor {
                           ** yet binding needs a reset) */
 };
 
-/* Per connection: every payloads table it has open. */
-struct PayConn {
-  PayTable *pFirst;       /* list through PayTable.pNextTable */
-  int nPendTable;         /* tables with nPend>0 */
-};
-
 static int payFlush(PayTable *p);
+static char *stmtSql(void*, int, const char*, const char*);
+static int writePending(void*, int, int*, char**);
+static void shiftPending(void*, int, int);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -205,22 +184,10 @@ static int payDbError(PayTable *p, int rc){
   return rc;
 }
 
-/* Prepare a statement that lives as long as the table. */
-static int payPrepare(PayTable *p, sqlite3_stmt **ppStmt, const char *zFormat,
-                      ...){
-  va_list ap;
-  char *zSql;
-  int rc;
-  if( *ppStmt ) return SQLITE_OK;
-  va_start(ap, zFormat);
-  zSql = sqlite3_vmprintf(zFormat, ap);
-  va_end(ap);
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
-                          ppStmt, 0);
-  sqlite3_free(zSql);
-  if( rc ) payDbError(p, rc);
-  return rc;
+/* Cached statement eStmt on the shadow tables. */
+static int payStmt(PayTable *p, int eStmt, sqlite3_stmt **ppStmt){
+  int rc = vsShadowStmt(&p->sh, eStmt, ppStmt);
+  return rc ? payDbError(p, rc) : SQLITE_OK;
 }
 
 static void payStmtFree(PayStmt *pS){
@@ -237,16 +204,7 @@ static void payFinalizeAll(PayTable *p){
   int i;
   for(i=0; i<p->nCache; i++) payStmtFree(p->aCache[i]);
   p->nCache = 0;
-  sqlite3_finalize(p->pInsert);  p->pInsert = 0;
-  sqlite3_finalize(p->pReplace); p->pReplace = 0;
-  sqlite3_finalize(p->pUpdate);  p->pUpdate = 0;
-  sqlite3_finalize(p->pMove);    p->pMove = 0;
-  sqlite3_finalize(p->pDelete);  p->pDelete = 0;
-  sqlite3_finalize(p->pExists);  p->pExists = 0;
-  sqlite3_finalize(p->pMax);     p->pMax = 0;
-  sqlite3_finalize(p->pGetCol);  p->pGetCol = 0;
-  sqlite3_finalize(p->pPutOne);  p->pPutOne = 0;
-  sqlite3_finalize(p->pPutMany); p->pPutMany = 0;
+  vsShadowFinalize(&p->sh);
   if( p->pSpare ){
     payStmtFree(p->pSpare->pS);
     sqlite3_free(p->pSpare);
@@ -256,10 +214,7 @@ static void payFinalizeAll(PayTable *p){
 
 /* Forget the pending rows (ROLLBACK, DROP, disconnect). */
 static void payDropPending(PayTable *p){
-  assert( !p->bInFlush );
-  if( p->nPend>0 && p->pConn ) p->pConn->nPendTable--;
-  assert( p->pConn==0 || p->pConn->nPendTable>=0 );
-  p->nPend = 0;
+  vsPendingDrop(&p->pending);
   p->nBuf = 0;
   if( p->nBufAlloc>PAY_PENDING_BYTES ){
     sqlite3_free(p->aBuf);
@@ -271,18 +226,12 @@ static void payDropPending(PayTable *p){
 static void payFree(PayTable *p){
   if( p ){
     payDropPending(p);
-    if( p->pConn ){
-      PayTable **pp;
-      for(pp=&p->pConn->pFirst; *pp; pp=&(*pp)->pNextTable){
-        if( *pp==p ){ *pp = p->pNextTable; break; }
-      }
-    }
     payFinalizeAll(p);
+    vsShadowClear(&p->sh);
+    if( p->pConn ) vsConnUnref(p->pConn);
     sqlite3_free(p->aPendVal);
     sqlite3_free(p->aBuf);
     vsFieldFree(p->aField, p->nField);
-    sqlite3_free(p->zDb);
-    sqlite3_free(p->zName);
     sqlite3_free(p->base.zErrMsg);
     sqlite3_free(p);
   }
@@ -290,20 +239,17 @@ static void payFree(PayTable *p){
 
 /* ---- xCreate, xConnect ----------------------------------------------- */
 
-/* Run one SQL statement built with printf formatting. */
+/* Run printf-formatted SQL; on failure *pzErr (if given) gets
+** "payloads: <SQLite's message>". */
 static int payExec(sqlite3 *db, char **pzErr, const char *zFormat, ...){
   va_list ap;
-  char *zSql;
   int rc;
   va_start(ap, zFormat);
-  zSql = sqlite3_vmprintf(zFormat, ap);
+  rc = vsShadowExecV(db, zFormat, ap);
   va_end(ap);
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_exec(db, zSql, 0, 0, 0);
-  if( rc && pzErr ){
+  if( rc && rc!=SQLITE_NOMEM && pzErr ){
     *pzErr = sqlite3_mprintf("payloads: %s", sqlite3_errmsg(db));
   }
-  sqlite3_free(zSql);
   return rc;
 }
 
@@ -317,13 +263,13 @@ static int freeIndexName(PayTable *p, int i, char **pzIdx){
   char *zSql;
   int rc, k;
   zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_schema WHERE name=?1",
-                         p->zDb);
+                         p->sh.zSchema);
   if( zSql==0 ) return SQLITE_NOMEM;
   rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
   for(k=1; rc==SQLITE_OK; k++){
-    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_f%d", p->zName, i)
-                      : sqlite3_mprintf("%s_data_f%d_%d", p->zName, i, k);
+    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_f%d", p->sh.zName, i)
+                      : sqlite3_mprintf("%s_data_f%d_%d", p->sh.zName, i, k);
     int bTaken;
     if( zIdx==0 ){ rc = SQLITE_NOMEM; break; }
     sqlite3_bind_text(pStmt, 1, zIdx, -1, SQLITE_STATIC);
@@ -345,7 +291,7 @@ static int createShadow(PayTable *p, char **pzErr){
   char *zDdl;
   int i, rc;
   sqlite3_str_appendf(pDdl, "CREATE TABLE \"%w\".\"%w_data\"(id INTEGER "
-      "PRIMARY KEY, json TEXT NOT NULL", p->zDb, p->zName);
+      "PRIMARY KEY, json TEXT NOT NULL", p->sh.zSchema, p->sh.zName);
   for(i=0; i<p->nField; i++){
     sqlite3_str_appendf(pDdl, ", \"%w\" %s", p->aField[i].zName,
                         vsFieldTypeName(p->aField[i].eType));
@@ -358,19 +304,19 @@ static int createShadow(PayTable *p, char **pzErr){
   if( rc==SQLITE_OK ){
     rc = payExec(p->db, pzErr, "CREATE TABLE \"%w\".\"%w_fields\"(pos INTEGER "
         "PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, idx TEXT NOT NULL)",
-        p->zDb, p->zName);
+        p->sh.zSchema, p->sh.zName);
   }
   for(i=0; rc==SQLITE_OK && i<p->nField; i++){
     char *zIdx = 0;
     rc = freeIndexName(p, i, &zIdx);
     if( rc==SQLITE_OK ){
       rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
-          "VALUES(%d, %Q, %Q, %Q)", p->zDb, p->zName, i, p->aField[i].zName,
+          "VALUES(%d, %Q, %Q, %Q)", p->sh.zSchema, p->sh.zName, i, p->aField[i].zName,
           vsFieldTypeName(p->aField[i].eType), zIdx);
     }
     if( rc==SQLITE_OK ){
       rc = payExec(p->db, pzErr, "CREATE INDEX \"%w\".\"%w\" ON "
-          "\"%w_data\"(\"%w\")", p->zDb, zIdx, p->zName,
+          "\"%w_data\"(\"%w\")", p->sh.zSchema, zIdx, p->sh.zName,
           p->aField[i].zName);
     }
     sqlite3_free(zIdx);
@@ -384,13 +330,13 @@ static int checkShadow(PayTable *p, char **pzErr){
   char *zSql;
   int rc, n = 0, bMatch = 1;
   zSql = sqlite3_mprintf("SELECT name, type FROM \"%w\".\"%w_fields\" "
-                         "ORDER BY pos", p->zDb, p->zName);
+                         "ORDER BY pos", p->sh.zSchema, p->sh.zName);
   if( zSql==0 ) return SQLITE_NOMEM;
   rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
   if( rc ){
     *pzErr = sqlite3_mprintf("payloads: cannot read shadow table %s_fields: "
-                             "%s", p->zName, sqlite3_errmsg(p->db));
+                             "%s", p->sh.zName, sqlite3_errmsg(p->db));
     return rc;
   }
   while( sqlite3_step(pStmt)==SQLITE_ROW ){
@@ -406,12 +352,12 @@ static int checkShadow(PayTable *p, char **pzErr){
   rc = sqlite3_finalize(pStmt);
   if( rc ){
     *pzErr = sqlite3_mprintf("payloads: cannot read shadow table %s_fields: "
-                             "%s", p->zName, sqlite3_errmsg(p->db));
+                             "%s", p->sh.zName, sqlite3_errmsg(p->db));
     return rc;
   }
   if( !bMatch || n!=p->nField ){
     *pzErr = sqlite3_mprintf("payloads: declared fields of %s do not match "
-        "its shadow table %s_fields", p->zName, p->zName);
+        "its shadow table %s_fields", p->sh.zName, p->sh.zName);
     return SQLITE_CORRUPT_VTAB;
   }
   return SQLITE_OK;
@@ -429,11 +375,13 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->db = db;
-  p->zDb = sqlite3_mprintf("%s", argv[1]);
-  p->zName = sqlite3_mprintf("%s", argv[2]);
-  if( p->zDb==0 || p->zName==0 ){
+  p->pConn = (VsConn*)pAux;
+  vsConnRef(p->pConn);
+  rc = vsShadowInit(&p->sh, db, argv[1], argv[2], azPayShadow, PAY_NSTMT,
+                    stmtSql, p);
+  if( rc ){
     payFree(p);
-    return SQLITE_NOMEM;
+    return rc;
   }
   rc = vsFieldParse(argc, argv, &p->aField, &p->nField, pzErr);
   if( rc==SQLITE_OK ){
@@ -461,14 +409,13 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   if( rc==SQLITE_OK ){
     /* rows per multi-row INSERT: within the bound-parameter limit */
     int nVar = sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
-    p->nPendMax = nVar/(2+p->nField);
-    if( p->nPendMax>PAY_PENDING_ROWS ) p->nPendMax = PAY_PENDING_ROWS;
-    if( p->nPendMax<1 ) p->nPendMax = 1;
+    int nMax = nVar/(2+p->nField);
+    if( nMax>VS_PENDING_MAX ) nMax = VS_PENDING_MAX;
+    if( nMax<1 ) nMax = 1;
+    vsPendingInit(&p->pending, p->pConn, nMax, p, writePending,
+                  shiftPending);
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
     sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
-    p->pConn = (PayConn*)pAux;
-    p->pNextTable = p->pConn->pFirst;
-    p->pConn->pFirst = p;
     *ppVtab = &p->base;
   }else{
     payFree(p);
@@ -499,12 +446,7 @@ static int payDestroy(sqlite3_vtab *pVtab){
   int rc = payFlush(p);
   if( rc ) return rc;
   payFinalizeAll(p);
-  rc = payExec(p->db, 0, "DROP TABLE IF EXISTS \"%w\".\"%w_data\"",
-               p->zDb, p->zName);
-  if( rc==SQLITE_OK ){
-    rc = payExec(p->db, 0, "DROP TABLE IF EXISTS \"%w\".\"%w_fields\"",
-                 p->zDb, p->zName);
-  }
+  rc = vsShadowDrop(&p->sh);
   if( rc ) return payDbError(p, rc);
   payFree(p);
   return SQLITE_OK;
@@ -513,28 +455,16 @@ static int payDestroy(sqlite3_vtab *pVtab){
 static int payRename(sqlite3_vtab *pVtab, const char *zNew){
   PayTable *p = (PayTable*)pVtab;
   int rc = payFlush(p);
-  char *zName;
   if( rc ) return rc;
   payFinalizeAll(p);
   /* The indexes keep their names: DROP INDEX is refused while the
   ** ALTER statement runs, and nothing depends on those names. */
-  rc = payExec(p->db, 0, "ALTER TABLE \"%w\".\"%w_data\" RENAME TO "
-               "\"%w_data\"", p->zDb, p->zName, zNew);
-  if( rc==SQLITE_OK ){
-    rc = payExec(p->db, 0, "ALTER TABLE \"%w\".\"%w_fields\" RENAME TO "
-                 "\"%w_fields\"", p->zDb, p->zName, zNew);
-  }
-  if( rc ) return payDbError(p, rc);
-  zName = sqlite3_mprintf("%s", zNew);
-  if( zName==0 ) return SQLITE_NOMEM;
-  sqlite3_free(p->zName);
-  p->zName = zName;
-  return SQLITE_OK;
+  rc = vsShadowRename(&p->sh, zNew);
+  return rc ? payDbError(p, rc) : SQLITE_OK;
 }
 
 static int payShadowName(const char *zSuffix){
-  return sqlite3_stricmp(zSuffix, "data")==0
-      || sqlite3_stricmp(zSuffix, "fields")==0;
+  return vsShadowIsName(azPayShadow, zSuffix);
 }
 
 /* ---- xBestIndex ------------------------------------------------------ */
@@ -593,7 +523,7 @@ static int payBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
       appendColumn(pSql, p, i);
     }
   }
-  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_data\"", p->zDb, p->zName);
+  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_data\"", p->sh.zSchema, p->sh.zName);
 
   /* Constraints passed down: =, <, <=, >, >= on id and on fields, with
   ** the default (BINARY) collation so that <t>_data compares the same
@@ -832,14 +762,14 @@ static int payEof(sqlite3_vtab_cursor *pBase){
 ** only when SQLite asks for a column its plan did not list). */
 static int payColumnFallback(PayTable *p, i64 iId, int iCol,
                              sqlite3_context *ctx){
-  int rc = payPrepare(p, &p->pGetCol, "SELECT * FROM \"%w\".\"%w_data\" "
-                      "WHERE id=?1", p->zDb, p->zName);
+  sqlite3_stmt *pStmt;
+  int rc = payStmt(p, PAY_GETROW, &pStmt);
   if( rc ) return rc;
-  sqlite3_bind_int64(p->pGetCol, 1, iId);
-  if( sqlite3_step(p->pGetCol)==SQLITE_ROW ){
-    sqlite3_result_value(ctx, sqlite3_column_value(p->pGetCol, iCol));
+  sqlite3_bind_int64(pStmt, 1, iId);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
   }
-  rc = sqlite3_reset(p->pGetCol);
+  rc = sqlite3_reset(pStmt);
   if( rc ) payDbError(p, rc);
   return rc;
 }
@@ -916,13 +846,13 @@ static int stepWrite(PayTable *p, sqlite3_stmt *pStmt){
 
 /* 1 if a row with id iId exists, 0 if not, <0 (minus rc) on error. */
 static int rowExists(PayTable *p, i64 iId){
-  int rc = payPrepare(p, &p->pExists, "SELECT 1 FROM \"%w\".\"%w_data\" "
-                      "WHERE id=?1", p->zDb, p->zName);
+  sqlite3_stmt *pStmt;
+  int rc = payStmt(p, PAY_EXISTS, &pStmt);
   int bFound;
   if( rc ) return -rc;
-  sqlite3_bind_int64(p->pExists, 1, iId);
-  bFound = sqlite3_step(p->pExists)==SQLITE_ROW;
-  rc = sqlite3_reset(p->pExists);
+  sqlite3_bind_int64(pStmt, 1, iId);
+  bFound = sqlite3_step(pStmt)==SQLITE_ROW;
+  rc = sqlite3_reset(pStmt);
   if( rc ){
     payDbError(p, rc);
     return -rc;
@@ -932,34 +862,34 @@ static int rowExists(PayTable *p, i64 iId){
 
 /* Delete the row with id iId (none is fine). */
 static int deleteRow(PayTable *p, i64 iId){
-  int rc = payPrepare(p, &p->pDelete, "DELETE FROM \"%w\".\"%w_data\" "
-                      "WHERE id=?1", p->zDb, p->zName);
+  sqlite3_stmt *pStmt;
+  int rc = payStmt(p, PAY_DELETE, &pStmt);
   if( rc ) return rc;
-  sqlite3_bind_int64(p->pDelete, 1, iId);
-  return stepWrite(p, p->pDelete);
+  sqlite3_bind_int64(pStmt, 1, iId);
+  return stepWrite(p, pStmt);
 }
 
+/* The error of an insert whose id is taken (ids.c words it). */
 static int uniqueError(PayTable *p){
-  paySetError(p, "UNIQUE constraint failed: %s.id", p->zName);
+  sqlite3_free(p->base.zErrMsg);
+  p->base.zErrMsg = vsIdUniqueError(p->sh.zName);
   return SQLITE_CONSTRAINT;
 }
 
 /* Make iMaxId known: the largest id of the table, or -1 when empty. */
 static int knowMaxId(PayTable *p){
+  sqlite3_stmt *pStmt;
   int rc;
   if( p->bMaxKnown ) return SQLITE_OK;
   rc = payFlush(p);
-  if( rc==SQLITE_OK ){
-    rc = payPrepare(p, &p->pMax, "SELECT max(id) FROM \"%w\".\"%w_data\"",
-                    p->zDb, p->zName);
-  }
+  if( rc==SQLITE_OK ) rc = payStmt(p, PAY_MAXID, &pStmt);
   if( rc ) return rc;
   p->iMaxId = -1;
-  if( sqlite3_step(p->pMax)==SQLITE_ROW
-   && sqlite3_column_type(p->pMax, 0)!=SQLITE_NULL ){
-    p->iMaxId = sqlite3_column_int64(p->pMax, 0);
+  if( sqlite3_step(pStmt)==SQLITE_ROW
+   && sqlite3_column_type(pStmt, 0)!=SQLITE_NULL ){
+    p->iMaxId = sqlite3_column_int64(pStmt, 0);
   }
-  rc = sqlite3_reset(p->pMax);
+  rc = sqlite3_reset(pStmt);
   if( rc ) return payDbError(p, rc);
   p->bMaxKnown = 1;
   return SQLITE_OK;
@@ -967,15 +897,14 @@ static int knowMaxId(PayTable *p){
 
 /* The next id: the largest + 1, or 1 in an empty table. */
 static int nextId(PayTable *p, i64 *piId){
+  char *zErr = 0;
   int rc = knowMaxId(p);
-  if( rc ) return rc;
-  if( p->iMaxId>=VS_MAX_ID ){
-    paySetError(p, "payloads: no id left: the largest id, "
-                "9223372036854775807, is in use; give an id");
-    return SQLITE_FULL;
+  if( rc==SQLITE_OK ) rc = vsIdNext(p->iMaxId, "payloads", piId, &zErr);
+  if( zErr ){
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
   }
-  *piId = p->iMaxId<1 ? 1 : p->iMaxId+1;
-  return SQLITE_OK;
+  return rc;
 }
 
 /* "<verb> INTO data(id,json,"f0",...) VALUES(?1,?2,...)" with nRow rows
@@ -984,7 +913,7 @@ static char *insertSql(PayTable *p, const char *zVerb, int nRow){
   sqlite3_str *pStr = sqlite3_str_new(p->db);
   int i, r, nCol = 2 + p->nField;
   sqlite3_str_appendf(pStr, "%s INTO \"%w\".\"%w_data\"(id,json", zVerb,
-                      p->zDb, p->zName);
+                      p->sh.zSchema, p->sh.zName);
   for(i=0; i<p->nField; i++){
     sqlite3_str_appendf(pStr, ",\"%w\"", p->aField[i].zName);
   }
@@ -1003,22 +932,17 @@ static char *insertSql(PayTable *p, const char *zVerb, int nRow){
 
 #ifndef NDEBUG
 /*
-** The pending rows' invariants, for assert(): at most nPendMax rows, ids
-** strictly ascending and none above iMaxId (while it is known), every
-** text within the nBuf bytes used of aBuf, the connection's count of
-** tables with pending rows in step.
+** The pending rows' invariants, for assert(): ids above none but iMaxId
+** (while it is known), every text within the nBuf bytes used of aBuf.
+** pending.c checks the count and the order of the ids.
 */
 static int payPendingOk(const PayTable *p){
   int i, j;
-  if( p->nPend<0 || p->nPend>p->nPendMax || p->nPendMax>PAY_PENDING_ROWS ){
-    return 0;
-  }
   if( p->nBuf<0 || p->nBuf>p->nBufAlloc ) return 0;
-  if( p->nPend>0 && (p->pConn==0 || p->pConn->nPendTable<1) ) return 0;
-  for(i=0; i<p->nPend; i++){
+  for(i=0; i<p->pending.nRow; i++){
     const PayPend *pP = &p->aPend[i];
-    if( i>0 && pP->iId<=p->aPend[i-1].iId ) return 0;
-    if( pP->iId<0 || (p->bMaxKnown && pP->iId>p->iMaxId) ) return 0;
+    i64 iId = p->pending.aId[i];
+    if( iId<0 || (p->bMaxKnown && iId>p->iMaxId) ) return 0;
     if( pP->iJson<0 || pP->nJson<0 || pP->iJson+pP->nJson>p->nBuf ) return 0;
     for(j=0; j<p->nField; j++){
       const PayValue *pV = &p->aPendVal[i*p->nField+j];
@@ -1036,9 +960,9 @@ static int payPendingOk(const PayTable *p){
 static void bindPending(PayTable *p, sqlite3_stmt *pStmt, int iFirst,
                         int iRow){
   const PayPend *pP = &p->aPend[iRow];
-  assert( iRow>=0 && iRow<p->nPend );
+  assert( iRow>=0 && iRow<p->pending.nRow );
   assert( pP->iJson>=0 && pP->iJson+pP->nJson<=p->nBuf );
-  sqlite3_bind_int64(pStmt, iFirst, pP->iId);
+  sqlite3_bind_int64(pStmt, iFirst, p->pending.aId[iRow]);
   sqlite3_bind_text(pStmt, iFirst+1, &p->aBuf[pP->iJson], pP->nJson,
                     SQLITE_STATIC);
   if( p->nField ){
@@ -1048,58 +972,43 @@ static void bindPending(PayTable *p, sqlite3_stmt *pStmt, int iFirst,
 }
 
 /*
-** Write this table's pending rows: nPendMax rows with one statement,
-** fewer one by one. The rows not written (after an error) stay pending.
-** last_insert_rowid() is left as it was.
+** Write pending rows 0..nRow-1 (a VsPendingWrite): a full set with one
+** statement, fewer one by one; *pnDone gets how many were written.
 */
-static int flushTable(PayTable *p){
-  int rc = SQLITE_OK, i, nDone = 0, nCol = 2 + p->nField;
-  i64 iLastRowid;
-  char *zSql;
-  if( p->nPend==0 ) return SQLITE_OK;
-  assert( !p->bInFlush );                 /* no re-entry */
+static int writePending(void *pOwner, int nRow, int *pnDone, char **pzErr){
+  PayTable *p = (PayTable*)pOwner;
+  sqlite3_stmt *pStmt;
+  int rc, i, nCol = 2 + p->nField;
+  int bMany = nRow==p->pending.nMax && nRow>1;
   assert( payPendingOk(p) );
-  p->bInFlush = 1;
-  iLastRowid = sqlite3_last_insert_rowid(p->db);
-  if( p->nPend==p->nPendMax && p->nPendMax>1 ){
-    if( p->pPutMany==0 ){
-      zSql = insertSql(p, "INSERT OR FAIL", p->nPendMax);
-      rc = zSql ? payPrepare(p, &p->pPutMany, "%s", zSql) : SQLITE_NOMEM;
-      sqlite3_free(zSql);
-    }
-    if( rc==SQLITE_OK ){
-      for(i=0; i<p->nPend; i++) bindPending(p, p->pPutMany, i*nCol+1, i);
-      rc = stepWrite(p, p->pPutMany);
-      if( rc==SQLITE_OK ) nDone = p->nPend;
-    }
-  }else{
-    if( p->pPutOne==0 ){
-      zSql = insertSql(p, "INSERT OR FAIL", 1);
-      rc = zSql ? payPrepare(p, &p->pPutOne, "%s", zSql) : SQLITE_NOMEM;
-      sqlite3_free(zSql);
-    }
-    for(i=0; rc==SQLITE_OK && i<p->nPend; i++){
-      bindPending(p, p->pPutOne, 1, i);
-      rc = stepWrite(p, p->pPutOne);
-      if( rc==SQLITE_OK ) nDone++;
-    }
+  *pnDone = 0;
+  rc = vsShadowStmt(&p->sh, bMany ? PAY_PUTMANY : PAY_PUTONE, &pStmt);
+  if( rc==SQLITE_OK && bMany ){
+    for(i=0; i<nRow; i++) bindPending(p, pStmt, i*nCol+1, i);
+    sqlite3_step(pStmt);
+    rc = sqlite3_reset(pStmt);          /* the step's error, if any */
+    if( rc==SQLITE_OK ) *pnDone = nRow;
   }
-  sqlite3_set_last_insert_rowid(p->db, iLastRowid);
-  p->bInFlush = 0;
-  assert( nDone>=0 && nDone<=p->nPend );
-  assert( rc!=SQLITE_OK || nDone==p->nPend );
-  if( nDone==p->nPend ){
-    payDropPending(p);
-  }else if( nDone>0 ){
-    p->nPend -= nDone;
-    memmove(&p->aPend[0], &p->aPend[nDone], sizeof(PayPend)*(size_t)p->nPend);
-    if( p->nField ){
-      memmove(&p->aPendVal[0], &p->aPendVal[nDone*p->nField],
-              sizeof(PayValue)*(size_t)(p->nPend*p->nField));
-    }
+  for(i=0; rc==SQLITE_OK && !bMany && i<nRow; i++){
+    bindPending(p, pStmt, 1, i);
+    sqlite3_step(pStmt);
+    rc = sqlite3_reset(pStmt);
+    if( rc==SQLITE_OK ) *pnDone = i+1;
   }
-  assert( payPendingOk(p) );
+  if( rc && rc!=SQLITE_NOMEM ){
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  }
   return rc;
+}
+
+/* Rows 0..nDone-1 were written: move the rest down (a VsPendingShift). */
+static void shiftPending(void *pOwner, int nDone, int nLeft){
+  PayTable *p = (PayTable*)pOwner;
+  memmove(&p->aPend[0], &p->aPend[nDone], sizeof(PayPend)*(size_t)nLeft);
+  if( p->nField ){
+    memmove(&p->aPendVal[0], &p->aPendVal[nDone*p->nField],
+            sizeof(PayValue)*(size_t)(nLeft*p->nField));
+  }
 }
 
 /*
@@ -1107,12 +1016,11 @@ static int flushTable(PayTable *p){
 ** visible to whatever runs next). An error is reported on p.
 */
 static int payFlush(PayTable *p){
-  PayTable *q;
-  int rc = SQLITE_OK;
-  if( p->pConn->nPendTable==0 ) return SQLITE_OK;
-  for(q=p->pConn->pFirst; rc==SQLITE_OK && q; q=q->pNextTable){
-    rc = flushTable(q);
-    if( rc && q!=p ) paySetError(p, "%s", q->base.zErrMsg);
+  char *zErr = 0;
+  int rc = vsPendingFlushAll(p->pConn, &zErr);
+  if( zErr ){
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
   }
   return rc;
 }
@@ -1125,10 +1033,9 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   i64 nNeed = nJson;
   PayPend *pP;
   PayValue *aDst;
-  int i, rc;
+  int i, iRow, rc;
   /* a new largest id: above every row, pending ones included */
   assert( p->bMaxKnown && iId>p->iMaxId );
-  assert( p->nPend==0 || iId>p->aPend[p->nPend-1].iId );
   assert( payPendingOk(p) );
   for(i=0; i<p->nField; i++){
     if( aVal[i].eType==SQLITE_TEXT ) nNeed += aVal[i].nVal;
@@ -1136,15 +1043,16 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   if( p->nField && p->aPendVal==0 ){
     /* first pending row of this table: not at connect, which many
     ** read-only connections do */
-    p->aPendVal = sqlite3_malloc64(sizeof(PayValue)*(u64)p->nPendMax
+    p->aPendVal = sqlite3_malloc64(sizeof(PayValue)*(u64)p->pending.nMax
                                    *(u64)p->nField);
     if( p->aPendVal==0 ) return SQLITE_NOMEM;
   }
-  if( p->nPend==p->nPendMax
-   || (p->nPend>0 && p->nBuf+nNeed>PAY_PENDING_BYTES) ){
-    rc = flushTable(p);
+  if( vsPendingFull(&p->pending)
+   || (p->pending.nRow>0 && p->nBuf+nNeed>PAY_PENDING_BYTES) ){
+    rc = payFlush(p);
     if( rc ) return rc;
   }
+  if( p->pending.nRow==0 ) p->nBuf = 0;   /* every row written */
   if( p->nBuf+nNeed>p->nBufAlloc ){
     i64 nNew = p->nBufAlloc ? 2*p->nBufAlloc : 16384;
     char *aNew;
@@ -1154,15 +1062,14 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
     p->aBuf = aNew;
     p->nBufAlloc = nNew;
   }
-  assert( p->nPend<p->nPendMax );
   assert( p->nBuf+nNeed<=p->nBufAlloc );
-  pP = &p->aPend[p->nPend];
-  pP->iId = iId;
+  iRow = vsPendingAdd(&p->pending, iId);
+  pP = &p->aPend[iRow];
   pP->iJson = p->nBuf;
   pP->nJson = nJson;
   memcpy(&p->aBuf[p->nBuf], zJson, (size_t)nJson);
   p->nBuf += nJson;
-  aDst = p->nField ? &p->aPendVal[p->nPend*p->nField] : 0;
+  aDst = p->nField ? &p->aPendVal[iRow*p->nField] : 0;
   for(i=0; i<p->nField; i++){
     aDst[i] = aVal[i];
     if( aVal[i].eType==SQLITE_TEXT ){
@@ -1173,7 +1080,6 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
       p->nBuf += (i64)n;
     }
   }
-  if( p->nPend++==0 ) p->pConn->nPendTable++;
   p->iMaxId = iId;
   assert( payPendingOk(p) );
   return SQLITE_OK;
@@ -1183,12 +1089,42 @@ static char *updateSql(PayTable *p){
   sqlite3_str *pStr = sqlite3_str_new(p->db);
   int i;
   sqlite3_str_appendf(pStr, "UPDATE \"%w\".\"%w_data\" SET id=?1,json=?2",
-                      p->zDb, p->zName);
+                      p->sh.zSchema, p->sh.zName);
   for(i=0; i<p->nField; i++){
     sqlite3_str_appendf(pStr, ",\"%w\"=?%d", p->aField[i].zName, i+3);
   }
   sqlite3_str_appendf(pStr, " WHERE id=?%d", p->nField+3);
   return sqlite3_str_finish(pStr);
+}
+
+/* The SQL of cached statement eStmt (a VsShadowSql). */
+static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
+                     const char *zName){
+  PayTable *p = (PayTable*)pCtx;
+  assert( strcmp(zSchema, p->sh.zSchema)==0 && strcmp(zName, p->sh.zName)==0 );
+  switch( eStmt ){
+    case PAY_INSERT:  return insertSql(p, "INSERT OR IGNORE", 1);
+    case PAY_REPLACE: return insertSql(p, "REPLACE", 1);
+    case PAY_UPDATE:  return updateSql(p);
+    case PAY_PUTONE:  return insertSql(p, "INSERT OR FAIL", 1);
+    case PAY_PUTMANY: return insertSql(p, "INSERT OR FAIL", p->pending.nMax);
+    case PAY_MOVE:
+      return sqlite3_mprintf("UPDATE \"%w\".\"%w_data\" SET id=?1 WHERE "
+                             "id=?2", zSchema, zName);
+    case PAY_DELETE:
+      return sqlite3_mprintf("DELETE FROM \"%w\".\"%w_data\" WHERE id=?1",
+                             zSchema, zName);
+    case PAY_EXISTS:
+      return sqlite3_mprintf("SELECT 1 FROM \"%w\".\"%w_data\" WHERE id=?1",
+                             zSchema, zName);
+    case PAY_MAXID:
+      return sqlite3_mprintf("SELECT max(id) FROM \"%w\".\"%w_data\"",
+                             zSchema, zName);
+    default:
+      assert( eStmt==PAY_GETROW );
+      return sqlite3_mprintf("SELECT * FROM \"%w\".\"%w_data\" WHERE id=?1",
+                             zSchema, zName);
+  }
 }
 
 static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
@@ -1202,7 +1138,6 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   VsJson doc;            /* the parsed payload */
   PayValue aVal[VS_MAX_FIELD];
   char *zErr = 0;
-  char *zSql;
 
   memset(&doc, 0, sizeof(doc));
   /* DELETE */
@@ -1278,8 +1213,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 
   if( bInsert ){
     int bReplace = sqlite3_vtab_on_conflict(p->db)==SQLITE_REPLACE;
-    sqlite3_stmt *pStmt;
-    sqlite3_stmt **ppStmt = bReplace ? &p->pReplace : &p->pInsert;
+    sqlite3_stmt *pStmt = 0;
     /* A new largest id cannot conflict: keep the row for later. */
     rc = knowMaxId(p);
     if( rc==SQLITE_OK && iNew>p->iMaxId ){
@@ -1289,12 +1223,9 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       return rc;
     }
     if( rc==SQLITE_OK ) rc = payFlush(p);
-    if( rc==SQLITE_OK && *ppStmt==0 ){
-      zSql = insertSql(p, bReplace ? "REPLACE" : "INSERT OR IGNORE", 1);
-      rc = zSql ? payPrepare(p, ppStmt, "%s", zSql) : SQLITE_NOMEM;
-      sqlite3_free(zSql);
+    if( rc==SQLITE_OK ){
+      rc = payStmt(p, bReplace ? PAY_REPLACE : PAY_INSERT, &pStmt);
     }
-    pStmt = *ppStmt;
     if( rc==SQLITE_OK ){
       sqlite3_bind_int64(pStmt, 1, iNew);
       sqlite3_bind_text(pStmt, 2, zJson, nJson, SQLITE_STATIC);
@@ -1323,25 +1254,22 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       }
     }
     if( rc==SQLITE_OK && bJson ){
-      if( p->pUpdate==0 ){
-        zSql = updateSql(p);
-        rc = zSql ? payPrepare(p, &p->pUpdate, "%s", zSql) : SQLITE_NOMEM;
-        sqlite3_free(zSql);
-      }
+      sqlite3_stmt *pStmt;
+      rc = payStmt(p, PAY_UPDATE, &pStmt);
       if( rc==SQLITE_OK ){
-        sqlite3_bind_int64(p->pUpdate, 1, iNew);
-        sqlite3_bind_text(p->pUpdate, 2, zJson, nJson, SQLITE_STATIC);
-        bindFields(p->pUpdate, 3, aVal, p->nField, 0);
-        sqlite3_bind_int64(p->pUpdate, p->nField+3, iOld);
-        rc = stepWrite(p, p->pUpdate);
+        sqlite3_bind_int64(pStmt, 1, iNew);
+        sqlite3_bind_text(pStmt, 2, zJson, nJson, SQLITE_STATIC);
+        bindFields(pStmt, 3, aVal, p->nField, 0);
+        sqlite3_bind_int64(pStmt, p->nField+3, iOld);
+        rc = stepWrite(p, pStmt);
       }
     }else if( rc==SQLITE_OK && iNew!=iOld ){
-      rc = payPrepare(p, &p->pMove, "UPDATE \"%w\".\"%w_data\" SET id=?1 "
-                      "WHERE id=?2", p->zDb, p->zName);
+      sqlite3_stmt *pStmt;
+      rc = payStmt(p, PAY_MOVE, &pStmt);
       if( rc==SQLITE_OK ){
-        sqlite3_bind_int64(p->pMove, 1, iNew);
-        sqlite3_bind_int64(p->pMove, 2, iOld);
-        rc = stepWrite(p, p->pMove);
+        sqlite3_bind_int64(pStmt, 1, iNew);
+        sqlite3_bind_int64(pStmt, 2, iOld);
+        rc = stepWrite(p, pStmt);
       }
     }
   }
@@ -1436,12 +1364,7 @@ static VsModule payModule = {
 };
 
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){
-  /* the tables of this connection, for payFlush(); freed with the
-  ** module, after every table is disconnected */
-  PayConn *pPC = sqlite3_malloc(sizeof(*pPC));
-  (void)pConn;
-  if( pPC==0 ) return SQLITE_NOMEM;
-  memset(pPC, 0, sizeof(*pPC));
-  return sqlite3_create_module_v2(db, "payloads", &payModule.base, pPC,
-                                  sqlite3_free);
+  vsConnRef(pConn);
+  return sqlite3_create_module_v2(db, "payloads", &payModule.base, pConn,
+                                  vsConnUnref);
 }

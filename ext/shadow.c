@@ -77,16 +77,21 @@ int vsShadowStmt(VsShadow *p, int eStmt, sqlite3_stmt **ppStmt){
   return SQLITE_OK;
 }
 
-int vsShadowExec(sqlite3 *db, const char *zFormat, ...){
-  va_list ap;
-  char *zSql;
+int vsShadowExecV(sqlite3 *db, const char *zFormat, va_list ap){
+  char *zSql = sqlite3_vmprintf(zFormat, ap);
   int rc;
-  va_start(ap, zFormat);
-  zSql = sqlite3_vmprintf(zFormat, ap);
-  va_end(ap);
   if( zSql==0 ) return SQLITE_NOMEM;
   rc = sqlite3_exec(db, zSql, 0, 0, 0);
   sqlite3_free(zSql);
+  return rc;
+}
+
+int vsShadowExec(sqlite3 *db, const char *zFormat, ...){
+  va_list ap;
+  int rc;
+  va_start(ap, zFormat);
+  rc = vsShadowExecV(db, zFormat, ap);
+  va_end(ap);
   return rc;
 }
 

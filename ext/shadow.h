@@ -7,6 +7,7 @@
 #ifndef SHADOW_H
 #define SHADOW_H
 #include "veles_int.h"
+#include <stdarg.h>
 
 /* The SQL of statement eStmt for table zName of schema zSchema,
 ** allocated with sqlite3_mprintf (0 on OOM). */
@@ -44,5 +45,6 @@ int vsShadowDrop(VsShadow *p);
 int vsShadowIsName(const char *const *azSuffix, const char *zSuffix);
 /* Run printf-formatted SQL (several statements allowed). */
 int vsShadowExec(sqlite3 *db, const char *zFormat, ...);
+int vsShadowExecV(sqlite3 *db, const char *zFormat, va_list ap);
 
 #endif /* SHADOW_H */

@@ -110,8 +110,8 @@ static void testBasics(void){
          "got a blob");
   tExec(db, "INSERT INTO meta(id, json) VALUES (9223372036854775807, 'true')");
   tError("1.29", db, "INSERT INTO meta(json) VALUES ('1')",
-         "payloads: no id left: the largest id, 9223372036854775807, is in "
-         "use; give an id");
+         "payloads: no id left to assign: the largest id "
+         "9223372036854775807 is taken; give an id");
   tExec(db, "DELETE FROM meta WHERE id = 9223372036854775807");
   tRows("1.30", db, "SELECT count(*) FROM meta", "8");
   check("1.31", db);
