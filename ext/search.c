@@ -5,7 +5,7 @@
 **   SELECT veles_threads();        -- scan threads (this connection's)
 **   SELECT veles_threads(4);       -- at most 4; 0 = automatic (CPUs)
 **
-** vectors.c parses the query and the constraints, makes the slot array
+** vecsearch.c parses the query and the constraints, makes the slot array
 ** current and maps the side file; this file does the rest and knows
 ** nothing of SQL (but for registering veles_threads()).
 **
@@ -41,7 +41,7 @@
 ** known (a double, as the norm of finite f32 elements may exceed FLT_MAX). A cosine scan computes a missing norm right after the batch
 ** kernel has read the row (it is still in cache) and stores it, so the
 ** first cosine search after a bulk load pays about one extra in-cache
-** pass and later searches none. vectors.c forgets a slot's norm when the
+** pass and later searches none. The vectors module forgets a slot's norm when the
 ** slot is written and forgets them all when it rebuilds its slot array
 ** (another connection committed), so a norm is never stale. Computing the
 ** norm at write time instead would cost every INSERT a pass (and an

@@ -1,7 +1,7 @@
 /*
 ** Exact nearest-neighbour search over the slots of a `vectors` table:
 ** the scan, the bounded top-k heap, the cosine norm cache and the scan
-** threads. No SQL here (vectors.c holds the glue); see search.c.
+** threads. No SQL here (vecsearch.c holds the glue); see search.c.
 */
 #ifndef SEARCH_H
 #define SEARCH_H

@@ -5,7 +5,7 @@
 ** side file, the id stored there or -1. A scan for nearest neighbours
 ** walks it beside the dense f32 matrix, with no B-tree lookup per slot.
 ** It reflects what this connection sees: the committed state plus the
-** open transaction's own changes. vectors.c rebuilds it from the map
+** open transaction's own changes. vecstate.c rebuilds it from the map
 ** whenever another connection may have committed (PRAGMA data_version).
 **
 ** ALLOCATION. A new vector goes to a free slot (lowest first) or past the
@@ -15,8 +15,8 @@
 **     rollback must find them intact): they wait in aTxnFreed;
 **   - at commit they become free at once in rollback-journal mode (a
 **     writer commits only when no reader holds an older snapshot), or
-**     "pending" in WAL mode, tagged with a sequence number that vectors.c
-**     takes from the WAL header; vectors.c releases them once the WAL has
+**     "pending" in WAL mode, tagged with a sequence number that vecstate.c
+**     takes from the WAL header; vecstate.c releases them once the WAL has
 **     been restarted since, which SQLite does only when no reader uses an
 **     older snapshot.
 **

@@ -37,7 +37,7 @@ struct VsSlots {
   VsSlotsMark *aSave;     /* aSave[i]: state at savepoint i */
   int nSave, nSaveAlloc;
   VsSlotsMark txnStart;   /* state at the start of the transaction */
-  i64 iTag;               /* caller value (vectors.c: the dimension) */
+  i64 iTag;               /* caller value (vecstate.c: the dimension) */
   i64 iGen;               /* bumped by every commit, rollback and rebuild:
                           ** a mark of an older generation is stale */
 };
