@@ -41,9 +41,9 @@
 ** known (a double, as the norm of finite f32 elements may exceed FLT_MAX). A cosine scan computes a missing norm right after the batch
 ** kernel has read the row (it is still in cache) and stores it, so the
 ** first cosine search after a bulk load pays about one extra in-cache
-** pass and later searches none. The vectors module forgets a slot's norm when the
-** slot is written and forgets them all when it rebuilds its slot array
-** (another connection committed), so a norm is never stale. Computing the
+** pass and later searches none. The vectors module forgets a slot's
+** norm when the slot is written and forgets them all when it rebuilds its
+** slot array (another connection committed), so a norm is never stale. Computing the
 ** norm at write time instead would cost every INSERT a pass (and an
 ** aligned copy of the blob) for tables that may never be searched.
 **
