@@ -645,13 +645,19 @@ static void testLife(void){
   tRows("5.16", db, "SELECT id, lang FROM meta", "1|sv\n2|no");
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, &bOn);
 
-  /* a damaged settings table is noticed at connect */
+  /* a damaged settings table is noticed at connect, and by veles_check
+  ** (the automatic one would report the damage made on purpose) */
+  tAutoCheck(0);
   tExec(db, "UPDATE meta_fields SET type = 'REAL'");
   tClose(db);
   db = tOpen("life.db");
   tError("5.17", db, "SELECT * FROM meta",
          "payloads: declared fields of meta do not match its shadow table "
          "meta_fields");
+  tRows("5.17a", db, "SELECT veles_check('meta')",
+        "meta: meta_fields: fields whose type is not that of their column "
+        "in meta_data: lang");
+  tAutoCheck(1);
   tExec(db, "UPDATE meta_fields SET type = 'TEXT'");
   tClose(db);
   db = tOpen("life.db");
