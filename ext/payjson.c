@@ -14,11 +14,12 @@
 ** HOW IT WORKS
 **
 ** A payload is checked twice (vsJsonParse): jsonScan(), a strict byte
-** scan for what cJSON leaves out (control characters, numbers outside the
-** JSON grammar, stray bytes, nesting beyond 1000 levels), and cJSON's
-** parser, which checks the structure and builds the tree the fields are
-** read from. The earlier finding of the two is reported, with its byte
-** offset: "payloads: invalid JSON at byte N: ...".
+** scan for what cJSON leaves out (control characters, \u escapes without
+** 4 hex digits, numbers outside the JSON grammar, stray bytes, nesting
+** beyond 1000 levels), and cJSON's parser, which checks the structure
+** and builds the tree the fields are read from. The earlier finding of
+** the two is reported, with its byte offset: "payloads: invalid JSON at
+** byte N: ...".
 **
 ** cJSON allocates with malloc(), so it returns NULL both for invalid text
 ** and when memory runs out. After a clean scan a NULL is checked once
@@ -275,9 +276,23 @@ static int isNumberChar(char c){
       || c=='E';
 }
 
+/* The value of the 4 hex digits at z, or -1 (stops at z's terminator). */
+static int jsonHex4(const char *z){
+  int u = 0, k;
+  for(k=0; k<4; k++){
+    char h = z[k];
+    if( h>='0' && h<='9' ) u = u*16 + (h-'0');
+    else if( h>='a' && h<='f' ) u = u*16 + (h-'a'+10);
+    else if( h>='A' && h<='F' ) u = u*16 + (h-'A'+10);
+    else return -1;
+  }
+  return u;
+}
+
 /*
 ** The strict checks cJSON leaves out: control characters (inside strings
-** or between tokens), numbers outside the JSON grammar (+1, .5, 01, 1.),
+** or between tokens), a \u escape without 4 hex digits (cJSON reads
+** "\uzzzz" as U+0000), numbers outside the JSON grammar (+1, .5, 01, 1.),
 ** bytes that cannot start a token (such as a byte order mark) and nesting
 ** beyond JSON_MAX_DEPTH. Returns the offset of the first problem, or -1,
 ** and a short reason in *pzWhy.
@@ -323,7 +338,13 @@ static int jsonScan(const char *z, int n, const char **pzWhy){
             *pzWhy = "control character in a string";
             return i;
           }
-          if( i+1<n ) i++;              /* a backslash: skip what it escapes */
+          /* a backslash: skip what it escapes, once \u has its digits
+          ** (z[n]==0 stops jsonHex4 at the end) */
+          if( i+1<n && z[i+1]=='u' && jsonHex4(&z[i+2])<0 ){
+            *pzWhy = "malformed \\u escape";
+            return i;
+          }
+          if( i+1<n ) i++;
         }
         i++;
         break;
@@ -386,19 +407,6 @@ static char *jsonErrorMessage(const char *z, int n, int iOff,
   }
   sqlite3_str_appendall(pStr, "'");
   return sqlite3_str_finish(pStr);
-}
-
-/* The value of the 4 hex digits at z, or -1 (stops at z's terminator). */
-static int jsonHex4(const char *z){
-  int u = 0, k;
-  for(k=0; k<4; k++){
-    char h = z[k];
-    if( h>='0' && h<='9' ) u = u*16 + (h-'0');
-    else if( h>='a' && h<='f' ) u = u*16 + (h-'a'+10);
-    else if( h>='A' && h<='F' ) u = u*16 + (h-'A'+10);
-    else return -1;
-  }
-  return u;
 }
 
 /*

@@ -246,6 +246,21 @@ static void testJson(void){
   tError("2.24", db, "INSERT INTO meta VALUES (2, '{\"k\": @@@@@@@@@@@@@@@"
          "@@@@@@@@@@}')",
          "payloads: invalid JSON at byte 6: near '@@@@@@@@@@@@@@@@...'");
+  /* a \u escape takes 4 hex digits (cJSON alone read "\uzzzz" as U+0000,
+  ** and a TEXT field stopped there; json_valid refuses it) */
+  tError("2.24a", db, "INSERT INTO meta VALUES (2, '\"a\\uzzzzb\"')",
+         "payloads: invalid JSON at byte 2: malformed \\u escape near "
+         "'\\uzzzzb\"'");
+  tError("2.24b", db, "INSERT INTO meta VALUES (2, '{\"k\\u00\":1}')",
+         "payloads: invalid JSON at byte 3: malformed \\u escape near "
+         "'\\u00\":1}'");
+  tError("2.24c", db, "INSERT INTO meta VALUES (2, '[\"\\u12')",
+         "payloads: invalid JSON at byte 2: malformed \\u escape near "
+         "'\\u12'");
+  tExec(db, "INSERT INTO meta VALUES (2, '\"\\u00e9\\u00C9\"')");
+  tRows("2.24d", db, "SELECT json_extract(json, '$') FROM meta WHERE id = 2",
+        "\xc3\xa9\xc3\x89");
+  tExec(db, "DELETE FROM meta WHERE id = 2");
   /* the earlier of a structural and a strict problem is reported */
   tError("2.25", db, "INSERT INTO meta VALUES (2, '{\"a\" 1, \"b\": +1}')",
          "payloads: invalid JSON at byte 5: near '1, \"b\": +1}'");
