@@ -65,6 +65,31 @@
 /* Held around every cJSON parse: cJSON writes a global on each one. */
 static pthread_mutex_t jsonMutex = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+** A witness of the race jsonMutex prevents, for ThreadSanitizer builds
+** only. cJSON writes its global error pointer on every parse, but
+** Debian's libcjson is not instrumented, so TSan cannot see those writes
+** and would stay silent if the mutex were missing. jsonWitness stands for
+** that global: it is read and written where cJSON writes its own, inside
+** the locked region, so a parse without the lock is a race TSan reports
+** (test_concurrency's threads.x in the TSan stage of scripts/test.sh).
+** GCC defines __SANITIZE_THREAD__ under -fsanitize=thread, clang answers
+** __has_feature(thread_sanitizer); other builds compile nothing.
+*/
+#if defined(__SANITIZE_THREAD__)
+# define JSON_TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define JSON_TSAN 1
+# endif
+#endif
+#ifdef JSON_TSAN
+static volatile unsigned int jsonWitness;    /* parses run, as cJSON's global */
+# define JSON_WITNESS() (jsonWitness = jsonWitness + 1)
+#else
+# define JSON_WITNESS() ((void)0)
+#endif
+
 /* ---- declared fields ------------------------------------------------- */
 
 const char *vsFieldTypeName(int eType){
@@ -514,7 +539,9 @@ int vsJsonParse(const char *z, int n, VsJson *pJson, char **pzErr){
   memset(pJson, 0, sizeof(*pJson));
   /* n+1: cJSON wants the terminator inside the buffer it checks */
   pthread_mutex_lock(&jsonMutex);
+  JSON_WITNESS();                     /* cJSON clears its global here... */
   pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
+  JSON_WITNESS();                     /* ...and sets it on a failure */
   pthread_mutex_unlock(&jsonMutex);
   if( pRoot==0 ){
     if( iScan<0 && jsonWellFormed(z, n) ) return SQLITE_NOMEM;
