@@ -16,10 +16,14 @@
 **             none used twice, no negative id; every referenced vector
 **             finite (a damaged file shows up as NaN or Inf); SQLite's
 **             own integrity_check of the shadow tables.
-**   payloads  <t>_fields readable; every payload valid JSON; every
-**             declared field column equal to the value extracted from the
-**             payload; SQLite's integrity_check of <t>_data and its
-**             indexes (the field indexes against the table).
+**   payloads  <t>_fields readable, each type that of its column in
+**             <t>_data; every payload read as a store reads
+**             it (payjson.c's vsJsonParse and vsJsonExtract, not SQLite's
+**             json functions, which differ between versions): valid JSON,
+**             a value for each declared field, and each field column
+**             holding exactly that value (same type, same bytes); SQLite's
+**             integrity_check of <t>_data and its indexes (the field
+**             indexes against the table).
 ** The free slots of a vectors table are not stored (they are derived from
 ** <t>_map when a writer starts), so there is no free list to check.
 */
@@ -236,56 +240,220 @@ static void checkVectors(Check *c){
   checkShadow(c, "map");
 }
 
-/* The JSON path of a declared field name: author.name -> $."author"."name" */
-static char *fieldPath(const char *zName){
-  sqlite3_str *p = sqlite3_str_new(0);
-  const char *z = zName;
-  sqlite3_str_appendchar(p, 1, '$');
-  while( 1 ){
-    const char *zDot = strchr(z, '.');
-    int n = zDot ? (int)(zDot-z) : (int)strlen(z);
-    int i;
-    sqlite3_str_appendall(p, ".\"");
-    for(i=0; i<n; i++){
-      if( z[i]=='"' || z[i]=='\\' ) sqlite3_str_appendchar(p, 1, '\\');
-      sqlite3_str_appendchar(p, 1, z[i]);
-    }
-    sqlite3_str_appendchar(p, 1, '"');
-    if( zDot==0 ) break;
-    z = zDot+1;
+/* Ids collected for one problem: the first CHECK_MAX_LISTED, and a count. */
+typedef struct IdList IdList;
+struct IdList {
+  sqlite3_str *pStr;            /* "1, 5, 9" */
+  int n;                        /* ids seen, listed or not */
+};
+
+static void idAdd(IdList *p, i64 iId){
+  if( p->n++<CHECK_MAX_LISTED ){
+    sqlite3_str_appendf(p->pStr, "%s%lld", p->n>1 ? ", " : "", iId);
   }
-  return sqlite3_str_finish(p);
 }
 
-static void checkPayloads(Check *c){
+/* Report the list as "<zWhat>: a, b, c" when it holds any id, and free
+** it. */
+static void idReport(Check *c, IdList *p, const char *zWhat){
+  char *z = sqlite3_str_finish(p->pStr);
+  p->pStr = 0;
+  if( p->n ){
+    if( z==0 ) c->rc = SQLITE_NOMEM;
+    else problem(c, "%s: %s%s", zWhat, z, p->n>CHECK_MAX_LISTED ? ", ..." : "");
+  }
+  sqlite3_free(z);
+}
+
+/*
+** The declared fields as <t>_fields lists them, read with the module's
+** own parser: each row (name, type) is the CREATE argument "name" TYPE.
+** Problems are noted; *paField is 0 and *pnField 0 when there are none
+** or the rows are unreadable.
+*/
+static void readFields(Check *c, VsField **paField, int *pnField){
   sqlite3_stmt *pStmt;
-  listRows(c, query(c, "SELECT id FROM \"%w\".\"%w_data\" "
-                    "WHERE typeof(json)!='text' OR NOT json_valid(json)",
-                    c->zSchema, c->zTable),
-           "ids whose payload is not valid JSON");
+  const char **azArg = 0;
+  int nArg = 3, nAlloc = 0, i;
+  char *zErr = 0;
+  *paField = 0;
+  *pnField = 0;
   pStmt = query(c, "SELECT name, type FROM \"%w\".\"%w_fields\" ORDER BY pos",
                 c->zSchema, c->zTable);
-  while( pStmt && sqlite3_step(pStmt)==SQLITE_ROW ){
+  while( pStmt && c->rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
     const char *zType = (const char*)sqlite3_column_text(pStmt, 1);
-    char *zPath, *zWhat;
-    if( zName==0 || zType==0 ) continue;
-    zPath = fieldPath(zName);
-    zWhat = sqlite3_mprintf("ids whose field %s differs from their payload",
-                            zName);
-    if( zPath && zWhat ){
-      /* json_extract gives 1/0 for true/false, as BOOLEAN fields store */
-      listRows(c, query(c, "SELECT id FROM \"%w\".\"%w_data\" "
-                        "WHERE json_valid(json) AND \"%w\" IS NOT "
-                        "json_extract(json, %Q)",
-                        c->zSchema, c->zTable, zName, zPath), zWhat);
-    }else{
-      c->rc = SQLITE_NOMEM;
+    if( zName==0 || zType==0 ){
+      problem(c, "%s_fields: a field without a name or type", c->zTable);
+      break;
     }
-    sqlite3_free(zPath);
-    sqlite3_free(zWhat);
+    if( nArg>=nAlloc ){
+      const char **aNew;
+      nAlloc = nAlloc ? nAlloc*2 : 16;
+      aNew = sqlite3_realloc64(azArg, sizeof(char*)*(u64)nAlloc);
+      if( aNew==0 ){
+        c->rc = SQLITE_NOMEM;
+        break;
+      }
+      azArg = aNew;
+      if( nArg==3 ) azArg[0] = azArg[1] = azArg[2] = "";
+    }
+    azArg[nArg] = sqlite3_mprintf("\"%w\" %s", zName, zType);
+    if( azArg[nArg]==0 ){
+      c->rc = SQLITE_NOMEM;
+      break;
+    }
+    nArg++;
   }
   sqlite3_finalize(pStmt);
+  /* each field's type is its column's declared type in <t>_data */
+  if( pStmt && c->rc==SQLITE_OK && c->nProblem==0 ){
+    char *zData = sqlite3_mprintf("%s_data", c->zTable);
+    char *zWhat = sqlite3_mprintf("%s_fields: fields whose type is not that "
+                                  "of their column in %s", c->zTable, zData);
+    if( zData==0 || zWhat==0 ){
+      c->rc = SQLITE_NOMEM;
+    }else{
+      listRows(c, query(c, "SELECT f.name FROM \"%w\".\"%w_fields\" f "
+                        "LEFT JOIN pragma_table_info(%Q, %Q) d "
+                        "ON d.name=f.name WHERE d.type IS NOT f.type "
+                        "ORDER BY f.pos", c->zSchema, c->zTable, zData,
+                        c->zSchema), zWhat);
+    }
+    sqlite3_free(zData);
+    sqlite3_free(zWhat);
+  }
+  if( pStmt && c->rc==SQLITE_OK && c->nProblem==0 ){
+    int rc = vsFieldParse(nArg, azArg, paField, pnField, &zErr);
+    if( rc==SQLITE_NOMEM ) c->rc = rc;
+    else if( rc ) problem(c, "%s_fields: %s", c->zTable, zErr);
+    sqlite3_free(zErr);
+  }
+  for(i=3; i<nArg; i++) sqlite3_free((char*)azArg[i]);
+  sqlite3_free(azArg);
+}
+
+/* 1 when column iCol of pStmt holds exactly the extracted value pV. */
+static int sameValue(sqlite3_stmt *pStmt, int iCol, const VsFieldValue *pV){
+  if( sqlite3_column_type(pStmt, iCol)!=pV->eType ) return 0;
+  switch( pV->eType ){
+    case SQLITE_INTEGER:
+      return sqlite3_column_int64(pStmt, iCol)==pV->iVal;
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(pStmt, iCol)==pV->rVal;
+    case SQLITE_TEXT: {
+      const unsigned char *z = sqlite3_column_text(pStmt, iCol);
+      return z && sqlite3_column_bytes(pStmt, iCol)==pV->nVal
+          && memcmp(z, pV->zVal, (size_t)pV->nVal)==0;
+    }
+    default:
+      return 1;
+  }
+}
+
+/*
+** Every payload is read as a store reads it (vsJsonParse, then
+** vsJsonExtract for each field), so a problem means the stored row
+** differs from what the module would store for its payload: not valid
+** JSON, a field value the payload does not give, or a payload the
+** declared field refuses. SQLite's json functions are not used: they
+** differ between versions from the module (json_extract in 3.40 does not
+** decode escaped keys and reads 9007199254740993.0 through a double).
+*/
+static void checkPayloads(Check *c){
+  VsField *aField = 0;
+  int nField = 0, i;
+  IdList bad;                   /* payloads that are not valid JSON */
+  IdList *aDiff = 0;            /* per field: differs, then refused */
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *pSql;
+  char *zSql;
+
+  readFields(c, &aField, &nField);
+  if( c->rc || c->nProblem ) goto done;
+  memset(&bad, 0, sizeof(bad));
+  bad.pStr = sqlite3_str_new(0);
+  aDiff = sqlite3_malloc64(sizeof(IdList)*2*(u64)(nField+1));
+  if( aDiff==0 ){
+    c->rc = SQLITE_NOMEM;
+    sqlite3_free(sqlite3_str_finish(bad.pStr));
+    goto done;
+  }
+  for(i=0; i<2*nField; i++){
+    aDiff[i].pStr = sqlite3_str_new(0);
+    aDiff[i].n = 0;
+  }
+
+  pSql = sqlite3_str_new(0);
+  sqlite3_str_appendall(pSql, "SELECT id, json");
+  for(i=0; i<nField; i++){
+    sqlite3_str_appendf(pSql, ", \"%w\"", aField[i].zName);
+  }
+  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_data\"", c->zSchema,
+                      c->zTable);
+  zSql = sqlite3_str_finish(pSql);
+  if( zSql==0 ) c->rc = SQLITE_NOMEM;
+  else pStmt = query(c, "%s", zSql);
+  sqlite3_free(zSql);
+  while( pStmt && c->rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    i64 iId = sqlite3_column_int64(pStmt, 0);
+    const char *zJson;
+    VsJson doc;
+    char *zErr = 0;
+    int rc;
+    if( sqlite3_column_type(pStmt, 1)!=SQLITE_TEXT ){
+      idAdd(&bad, iId);
+      continue;
+    }
+    zJson = (const char*)sqlite3_column_text(pStmt, 1);
+    if( zJson==0 ){
+      c->rc = SQLITE_NOMEM;
+      break;
+    }
+    rc = vsJsonParse(zJson, sqlite3_column_bytes(pStmt, 1), &doc, &zErr);
+    sqlite3_free(zErr);
+    if( rc==SQLITE_NOMEM ){
+      c->rc = rc;
+      break;
+    }
+    if( rc ){
+      idAdd(&bad, iId);
+      continue;
+    }
+    for(i=0; i<nField; i++){
+      VsFieldValue v;
+      zErr = 0;
+      /* one field at a time: a field the payload cannot give does not
+      ** hide the others */
+      rc = vsJsonExtract(&doc, &aField[i], 1, &v, &zErr);
+      sqlite3_free(zErr);
+      if( rc ) idAdd(&aDiff[2*i+1], iId);
+      else if( !sameValue(pStmt, 2+i, &v) ) idAdd(&aDiff[2*i], iId);
+    }
+    vsJsonClear(&doc);
+  }
+  sqlite3_finalize(pStmt);
+
+  idReport(c, &bad, "ids whose payload is not valid JSON");
+  for(i=0; i<nField; i++){
+    char *zWhat = sqlite3_mprintf("ids whose field %s differs from their "
+                                  "payload", aField[i].zName);
+    if( zWhat==0 ) c->rc = SQLITE_NOMEM;
+    else idReport(c, &aDiff[2*i], zWhat);
+    sqlite3_free(zWhat);
+    zWhat = sqlite3_mprintf("ids whose payload does not fit field %s",
+                            aField[i].zName);
+    if( zWhat==0 ) c->rc = SQLITE_NOMEM;
+    else idReport(c, &aDiff[2*i+1], zWhat);
+    sqlite3_free(zWhat);
+  }
+
+done:
+  for(i=0; aDiff && i<2*nField; i++){
+    sqlite3_free(sqlite3_str_finish(aDiff[i].pStr));
+  }
+  sqlite3_free(aDiff);
+  vsFieldFree(aField, nField);
   checkShadow(c, "data");
   checkShadow(c, "fields");
 }

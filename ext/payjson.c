@@ -14,11 +14,12 @@
 ** HOW IT WORKS
 **
 ** A payload is checked twice (vsJsonParse): jsonScan(), a strict byte
-** scan for what cJSON leaves out (control characters, numbers outside the
-** JSON grammar, stray bytes, nesting beyond 1000 levels), and cJSON's
-** parser, which checks the structure and builds the tree the fields are
-** read from. The earlier finding of the two is reported, with its byte
-** offset: "payloads: invalid JSON at byte N: ...".
+** scan for what cJSON leaves out (control characters, \u escapes without
+** 4 hex digits, numbers outside the JSON grammar, stray bytes, nesting
+** beyond 1000 levels), and cJSON's parser, which checks the structure
+** and builds the tree the fields are read from. The earlier finding of
+** the two is reported, with its byte offset: "payloads: invalid JSON at
+** byte N: ...".
 **
 ** cJSON allocates with malloc(), so it returns NULL both for invalid text
 ** and when memory runs out. After a clean scan a NULL is checked once
@@ -63,6 +64,31 @@
 
 /* Held around every cJSON parse: cJSON writes a global on each one. */
 static pthread_mutex_t jsonMutex = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+** A witness of the race jsonMutex prevents, for ThreadSanitizer builds
+** only. cJSON writes its global error pointer on every parse, but
+** Debian's libcjson is not instrumented, so TSan cannot see those writes
+** and would stay silent if the mutex were missing. jsonWitness stands for
+** that global: it is read and written where cJSON writes its own, inside
+** the locked region, so a parse without the lock is a race TSan reports
+** (test_concurrency's threads.x in the TSan stage of scripts/test.sh).
+** GCC defines __SANITIZE_THREAD__ under -fsanitize=thread, clang answers
+** __has_feature(thread_sanitizer); other builds compile nothing.
+*/
+#if defined(__SANITIZE_THREAD__)
+# define JSON_TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define JSON_TSAN 1
+# endif
+#endif
+#ifdef JSON_TSAN
+static volatile unsigned int jsonWitness;    /* parses run, as cJSON's global */
+# define JSON_WITNESS() (jsonWitness = jsonWitness + 1)
+#else
+# define JSON_WITNESS() ((void)0)
+#endif
 
 /* ---- declared fields ------------------------------------------------- */
 
@@ -275,9 +301,23 @@ static int isNumberChar(char c){
       || c=='E';
 }
 
+/* The value of the 4 hex digits at z, or -1 (stops at z's terminator). */
+static int jsonHex4(const char *z){
+  int u = 0, k;
+  for(k=0; k<4; k++){
+    char h = z[k];
+    if( h>='0' && h<='9' ) u = u*16 + (h-'0');
+    else if( h>='a' && h<='f' ) u = u*16 + (h-'a'+10);
+    else if( h>='A' && h<='F' ) u = u*16 + (h-'A'+10);
+    else return -1;
+  }
+  return u;
+}
+
 /*
 ** The strict checks cJSON leaves out: control characters (inside strings
-** or between tokens), numbers outside the JSON grammar (+1, .5, 01, 1.),
+** or between tokens), a \u escape without 4 hex digits (cJSON reads
+** "\uzzzz" as U+0000), numbers outside the JSON grammar (+1, .5, 01, 1.),
 ** bytes that cannot start a token (such as a byte order mark) and nesting
 ** beyond JSON_MAX_DEPTH. Returns the offset of the first problem, or -1,
 ** and a short reason in *pzWhy.
@@ -323,7 +363,13 @@ static int jsonScan(const char *z, int n, const char **pzWhy){
             *pzWhy = "control character in a string";
             return i;
           }
-          if( i+1<n ) i++;              /* a backslash: skip what it escapes */
+          /* a backslash: skip what it escapes, once \u has its digits
+          ** (z[n]==0 stops jsonHex4 at the end) */
+          if( i+1<n && z[i+1]=='u' && jsonHex4(&z[i+2])<0 ){
+            *pzWhy = "malformed \\u escape";
+            return i;
+          }
+          if( i+1<n ) i++;
         }
         i++;
         break;
@@ -386,19 +432,6 @@ static char *jsonErrorMessage(const char *z, int n, int iOff,
   }
   sqlite3_str_appendall(pStr, "'");
   return sqlite3_str_finish(pStr);
-}
-
-/* The value of the 4 hex digits at z, or -1 (stops at z's terminator). */
-static int jsonHex4(const char *z){
-  int u = 0, k;
-  for(k=0; k<4; k++){
-    char h = z[k];
-    if( h>='0' && h<='9' ) u = u*16 + (h-'0');
-    else if( h>='a' && h<='f' ) u = u*16 + (h-'a'+10);
-    else if( h>='A' && h<='F' ) u = u*16 + (h-'A'+10);
-    else return -1;
-  }
-  return u;
 }
 
 /*
@@ -506,7 +539,9 @@ int vsJsonParse(const char *z, int n, VsJson *pJson, char **pzErr){
   memset(pJson, 0, sizeof(*pJson));
   /* n+1: cJSON wants the terminator inside the buffer it checks */
   pthread_mutex_lock(&jsonMutex);
+  JSON_WITNESS();                     /* cJSON clears its global here... */
   pRoot = cJSON_ParseWithLengthOpts(z, (size_t)n+1, &zEnd, 1);
+  JSON_WITNESS();                     /* ...and sets it on a failure */
   pthread_mutex_unlock(&jsonMutex);
   if( pRoot==0 ){
     if( iScan<0 && jsonWellFormed(z, n) ) return SQLITE_NOMEM;

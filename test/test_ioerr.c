@@ -20,10 +20,19 @@
 ** writes and fdatasync. The big batch's faults on all files run for one k
 ** in 7, EIO once, in CI (not under ASan); VELES_LONG=1 runs every k, both errors, both
 ** durations.
+**
+** Also (cases writer.x): when no thread can be created (pthread_create,
+** interposed here like faultfs's calls, fails with EAGAIN), the side
+** file's writer writes each full buffer on the calling thread: a
+** transaction of more than one 4 MiB buffer commits, and after reopening
+** every vector reads back exactly and veles_check is ok.
 */
+#define _GNU_SOURCE                   /* RTLD_NEXT */
 #include "testutil.h"
 #include "faultfs.h"
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +325,86 @@ static void testDropSync(void){
   tClose(db);
 }
 
+/* ---- no threads ------------------------------------------------------ */
+
+static int bRefuseThreads = 0;   /* pthread_create fails with EAGAIN */
+static int nRefusedThreads = 0;  /* calls it refused */
+
+/* Exported (ENABLE_EXPORTS), so veles.so's calls come here too. */
+int pthread_create(pthread_t *pThread, const pthread_attr_t *pAttr,
+                   void *(*xMain)(void*), void *pArg){
+  static int (*xReal)(pthread_t*, const pthread_attr_t*, void *(*)(void*),
+                      void*) = 0;
+  if( bRefuseThreads ){
+    nRefusedThreads++;
+    return EAGAIN;
+  }
+  if( xReal==0 ) xReal = dlsym(RTLD_NEXT, "pthread_create");
+  return xReal(pThread, pAttr, xMain, pArg);
+}
+
+#define WRITER_DIM  1024         /* 4 KiB a vector */
+#define WRITER_ROWS 1500         /* 6 MiB: more than one 4 MiB buffer */
+
+static void writerVector(int id, float *a){
+  int i;
+  for(i=0; i<WRITER_DIM; i++) a[i] = (float)id + (float)i/1024.0f;
+}
+
+/*
+** The background writer's fallback (ext/writer.c): pthread_create fails,
+** so every full buffer of the side file is written on the calling thread.
+*/
+static void testWriterNoThread(void){
+  static float a[WRITER_DIM];
+  sqlite3 *db;
+  sqlite3_stmt *p = 0;
+  int id, rc, nRow = 0, nBad = 0;
+  resetDir();
+  db = openDb("delete");
+  tExec(db, "CREATE VIRTUAL TABLE w USING vectors(dim=%d)", WRITER_DIM);
+  bRefuseThreads = 1;
+  nRefusedThreads = 0;
+  tExec(db, "BEGIN");
+  rc = sqlite3_prepare_v2(db, "INSERT INTO w(id, vec) VALUES(?, ?)", -1, &p,
+                          0);
+  for(id=1; rc==SQLITE_OK && id<=WRITER_ROWS; id++){
+    writerVector(id, a);
+    sqlite3_bind_int(p, 1, id);
+    sqlite3_bind_blob(p, 2, a, (int)sizeof(a), SQLITE_STATIC);
+    if( sqlite3_step(p)!=SQLITE_DONE ) rc = SQLITE_ERROR;
+    sqlite3_reset(p);
+  }
+  sqlite3_finalize(p);
+  if( !tCheck("writer.0", rc==SQLITE_OK, "every insert succeeds") ){
+    fprintf(stderr, "  at id %d: %s\n", id-1, sqlite3_errmsg(db));
+  }
+  tExec(db, "COMMIT");
+  bRefuseThreads = 0;
+  tCheck("writer.1", nRefusedThreads>0,
+         "the writer asked for a thread and was refused");
+  tClose(db);
+
+  db = openDb("delete");
+  rc = sqlite3_prepare_v2(db, "SELECT id, vec FROM w ORDER BY id", -1, &p, 0);
+  while( rc==SQLITE_OK && sqlite3_step(p)==SQLITE_ROW ){
+    id = sqlite3_column_int(p, 0);
+    writerVector(id, a);
+    if( id!=nRow+1 || sqlite3_column_bytes(p, 1)!=(int)sizeof(a)
+     || memcmp(sqlite3_column_blob(p, 1), a, sizeof(a))!=0 ){
+      nBad++;
+    }
+    nRow++;
+  }
+  sqlite3_finalize(p);
+  if( !tCheck("writer.2", rc==SQLITE_OK && nRow==WRITER_ROWS && nBad==0,
+              "every vector reads back exactly after reopening") ){
+    fprintf(stderr, "  %d rows, %d wrong\n", nRow, nBad);
+  }
+  tRows("writer.3", db, "SELECT veles_check('w')", "ok");
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   int bLong = tLong();
   static const char *azMode[] = {"delete", "wal", "truncate"};
@@ -328,6 +417,7 @@ int main(int argc, char **argv){
   snprintf(zShadowDir, sizeof(zShadowDir), "%s/shadow", zCwd);
   snprintf(zDb, sizeof(zDb), "%s/t.db", zDataDir);
   testDropSync();
+  testWriterNoThread();
   for(m=0; m<3; m++){
     for(e=0; e<2; e++){
       for(bPersist=0; bPersist<2; bPersist++){

@@ -246,6 +246,21 @@ static void testJson(void){
   tError("2.24", db, "INSERT INTO meta VALUES (2, '{\"k\": @@@@@@@@@@@@@@@"
          "@@@@@@@@@@}')",
          "payloads: invalid JSON at byte 6: near '@@@@@@@@@@@@@@@@...'");
+  /* a \u escape takes 4 hex digits (cJSON alone read "\uzzzz" as U+0000,
+  ** and a TEXT field stopped there; json_valid refuses it) */
+  tError("2.24a", db, "INSERT INTO meta VALUES (2, '\"a\\uzzzzb\"')",
+         "payloads: invalid JSON at byte 2: malformed \\u escape near "
+         "'\\uzzzzb\"'");
+  tError("2.24b", db, "INSERT INTO meta VALUES (2, '{\"k\\u00\":1}')",
+         "payloads: invalid JSON at byte 3: malformed \\u escape near "
+         "'\\u00\":1}'");
+  tError("2.24c", db, "INSERT INTO meta VALUES (2, '[\"\\u12')",
+         "payloads: invalid JSON at byte 2: malformed \\u escape near "
+         "'\\u12'");
+  tExec(db, "INSERT INTO meta VALUES (2, '\"\\u00e9\\u00C9\"')");
+  tRows("2.24d", db, "SELECT json_extract(json, '$') FROM meta WHERE id = 2",
+        "\xc3\xa9\xc3\x89");
+  tExec(db, "DELETE FROM meta WHERE id = 2");
   /* the earlier of a structural and a strict problem is reported */
   tError("2.25", db, "INSERT INTO meta VALUES (2, '{\"a\" 1, \"b\": +1}')",
          "payloads: invalid JSON at byte 5: near '1, \"b\": +1}'");
@@ -282,12 +297,6 @@ static void testJson(void){
 /* 3.x: declared fields. */
 static void testFields(void){
   sqlite3 *db = tOpen("fields.db");
-  /* No veles_check after each write here: it compares each field with
-  ** json_extract(), which on SQLite 3.40 does not decode escaped keys
-  ** ({"\u006cang":"en"} has no $.lang) and reads 9007199254740993.0 as a
-  ** double, so it reports rows this section stores on purpose (ids 5 of
-  ** meta, 2, 4, 7, 9 and 33 of m4). */
-  tAutoCheck(0);
   tExec(db, "CREATE VIRTUAL TABLE meta USING payloads(lang TEXT, "
             "year INTEGER, score REAL, \"author.name\" TEXT, ok BOOLEAN)");
   tRows("3.0", db, "SELECT name || ' ' || type FROM pragma_table_info('meta')",
@@ -533,8 +542,27 @@ static void testFields(void){
   tRows("3.69", db, "SELECT lang, length(lang), \"author.name\" FROM meta "
         "WHERE id = 41", "\\u0000|6|NULL");
   check("3.70", db);
+
+  /* veles_check reads a payload as a store does: an escaped key (meta 5's
+  ** "\u006cang") and integers past 2^53 written as reals (m4 2, 4, 7, 9)
+  ** are what was stored, though SQLite 3.40's json_extract sees no $.lang
+  ** and reads 9007199254740993.0 through a double; a field edited in the
+  ** shadow table is still reported, and so is a payload the field refuses */
+  tRows("3.71", db, "SELECT veles_check('meta'), veles_check('m4')", "ok|ok");
+  tExec(db, "SAVEPOINT d");
+  tExec(db, "UPDATE meta_data SET lang = 'fr' WHERE id = 5");
+  tExec(db, "UPDATE m4_data SET n = 9007199254740992 WHERE id = 2");
+  tExec(db, "UPDATE m4_data SET n = 5.5 WHERE id = 6");
+  tExec(db, "UPDATE m4_data SET json = '{\"n\":\"9\"}' WHERE id = 9");
+  tRows("3.72", db, "SELECT veles_check('meta')",
+        "meta: ids whose field lang differs from their payload: 5");
+  tRows("3.73", db, "SELECT veles_check('m4')",
+        "m4: ids whose field n differs from their payload: 2, 6\n"
+        "m4: ids whose payload does not fit field n: 9");
+  tExec(db, "ROLLBACK TO d");
+  tExec(db, "RELEASE d");
+  tRows("3.74", db, "SELECT veles_check('meta'), veles_check('m4')", "ok|ok");
   tClose(db);
-  tAutoCheck(1);
 }
 
 /* 4.x: transactions. */
@@ -645,13 +673,19 @@ static void testLife(void){
   tRows("5.16", db, "SELECT id, lang FROM meta", "1|sv\n2|no");
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, &bOn);
 
-  /* a damaged settings table is noticed at connect */
+  /* a damaged settings table is noticed at connect, and by veles_check
+  ** (the automatic one would report the damage made on purpose) */
+  tAutoCheck(0);
   tExec(db, "UPDATE meta_fields SET type = 'REAL'");
   tClose(db);
   db = tOpen("life.db");
   tError("5.17", db, "SELECT * FROM meta",
          "payloads: declared fields of meta do not match its shadow table "
          "meta_fields");
+  tRows("5.17a", db, "SELECT veles_check('meta')",
+        "meta: meta_fields: fields whose type is not that of their column "
+        "in meta_data: lang");
+  tAutoCheck(1);
   tExec(db, "UPDATE meta_fields SET type = 'TEXT'");
   tClose(db);
   db = tOpen("life.db");
