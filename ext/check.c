@@ -28,7 +28,7 @@
 ** <t>_map when a writer starts), so there is no free list to check.
 */
 #include "veles_int.h"
-#include "sidefile.h"
+#include "vectors.h"
 #include "distance.h"
 #include <math.h>
 #include <stdarg.h>
@@ -117,7 +117,8 @@ static void checkShadow(Check *c, const char *zShadow){
 static void checkVectors(Check *c){
   sqlite3_stmt *pStmt;
   char zIdent[VS_IDENT_LEN+1] = {0};
-  int nDim = -1, bMetric = 0, iFormat = -1;
+  int nDim = -1, bMetric = 0, iFormat = -1, nCommit = 0;
+  i64 iCommit = -1, iNonce = 0;
   const char *zDb;
   i64 nSlotFile = -1;
   VsFile *pFile = 0;
@@ -139,6 +140,14 @@ static void checkVectors(Check *c){
       bMetric = vsDistanceMetric(zVal)>=0;
     }else if( strcmp(zKey, "format")==0 ){
       iFormat = sqlite3_column_int(pStmt, 1);
+    }else if( strcmp(zKey, "commit")==0
+           && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
+      iCommit = sqlite3_column_int64(pStmt, 1);
+      nCommit++;
+    }else if( strcmp(zKey, "nonce")==0
+           && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
+      iNonce = sqlite3_column_int64(pStmt, 1);
+      nCommit++;
     }
   }
   sqlite3_finalize(pStmt);
@@ -148,7 +157,12 @@ static void checkVectors(Check *c){
     problem(c, "%s_config: dimension missing or out of range", c->zTable);
   }
   if( !bMetric ) problem(c, "%s_config: metric missing or unknown", c->zTable);
-  if( iFormat!=1 ) problem(c, "%s_config: format missing or not 1", c->zTable);
+  if( iFormat!=1 && iFormat!=2 ){
+    problem(c, "%s_config: format missing or not 1 or 2", c->zTable);
+  }
+  if( iFormat==2 && (nCommit!=2 || iCommit<0) ){
+    problem(c, "%s_config: commit number missing or damaged", c->zTable);
+  }
   if( c->nProblem ) return;
 
   /* a scan of the table writes its connection's buffered vectors, so
@@ -172,7 +186,27 @@ static void checkVectors(Check *c){
     rc = vsFileOpen(zPath, nDim, zIdent, &pFile, &zErr);
     if( rc==SQLITE_NOMEM ) c->rc = rc;
     else if( rc ) problem(c, "%s", zErr);
-    else if( nDim>0 && vsFileSlotCount(pFile, &nSlotFile, &zErr) ){
+    else if( vsFileVersion(pFile)!=iFormat ){
+      problem(c, "side file %s has format version %d, its table format %d",
+              zPath, vsFileVersion(pFile), iFormat);
+    }else if( iFormat==2 ){
+      /* the pair must be one (vecbind.c): no vector is checked else */
+      VsBinding *pB = sqlite3_malloc(sizeof(*pB));
+      int bOk = 0;
+      if( pB==0 ){
+        c->rc = SQLITE_NOMEM;
+      }else if( (rc = vsFileReadBinding(pFile, pB, &zErr))!=SQLITE_OK ){
+        if( rc==SQLITE_NOMEM ) c->rc = rc;
+        else problem(c, "%s", zErr);
+      }else{
+        zErr = vsBindVerdict(pB, zPath, iCommit, iNonce, &bOk);
+        if( !bOk && zErr ) problem(c, "%s", zErr);
+        else if( !bOk ) c->rc = SQLITE_NOMEM;
+      }
+      sqlite3_free(pB);
+    }
+    if( c->nProblem==0 && c->rc==SQLITE_OK && nDim>0
+     && vsFileSlotCount(pFile, &nSlotFile, &zErr) ){
       problem(c, "%s", zErr);
     }
     sqlite3_free(zErr);

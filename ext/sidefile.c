@@ -1,17 +1,25 @@
 /*
 ** The side file of a `vectors` table.
 **
-** FILE FORMAT (version 1). All integers little-endian.
+** FILE FORMAT (versions 1 and 2). All integers little-endian.
 **
 **   offset  size  field
 **   0       8     magic "VELESVEC"
-**   8       4     format version, 1
+**   8       4     format version: 1, or 2 with the binding below
 **   12      4     header size in bytes, 4096
 **   16      4     dimension (elements per vector; 0 = not fixed yet)
 **   20      4     reserved, 0
 **   24      16    identifier of the owning table, 16 lowercase hex digits
 **                 (the same string as the `ident` row of <table>_config)
-**   40      4056  zero
+**   40      8     version 2: commit, the newest commit of the table whose
+**                 vectors the file holds (vecbind.c says what binds it to
+**                 the database; version 1: zero from here on)
+**   48      8     floor, the oldest commit whose vectors are all intact
+**   56      4     n, entries of the ring (at most VS_RING_MAX)
+**   60      4     checksum: FNV-1a over bytes 40..59 and the ring
+**   64      16*n  ring: (commit, nonce) of the newest n commits, newest
+**                 first, each 8+8 bytes
+**   ...           zero up to 4096
 **   4096    ...   slots: slot i holds dim IEEE-754 binary32 values at
 **                 offset 4096 + i * dim * 4. No per-slot header.
 **
@@ -67,7 +75,8 @@
 #include <unistd.h>
 
 #define VS_MAGIC        "VELESVEC"
-#define VS_VERSION      1
+#define VS_VERSION_MAX  2       /* the newest format this build writes */
+#define VS_BIND_OFFSET  40
 #define VS_HEADER_BYTES 4096
 #define VS_BUFFER_BYTES (4*1024*1024)
 
@@ -78,6 +87,7 @@ struct VsFile {
   char *zPath;            /* file name; 0 for an in-memory store */
   int fd;                 /* open descriptor, -1 for memory */
   int nDim;               /* elements per slot; 0 = unknown yet */
+  int iVersion;           /* the header's format version, 1 or 2 */
   i64 nSlotBytes;         /* nDim*4 */
   char zIdent[VS_IDENT_LEN+1];
   int bDirSync;           /* the directory needs one fsync (new file) */
@@ -120,6 +130,13 @@ static void put32(unsigned char *a, unsigned v){
 }
 static unsigned get32(const unsigned char *a){
   return a[0] | (a[1]<<8) | (a[2]<<16) | ((unsigned)a[3]<<24);
+}
+static void put64(unsigned char *a, i64 v){
+  put32(a, (unsigned)((u64)v & 0xffffffff));
+  put32(&a[4], (unsigned)((u64)v>>32));
+}
+static i64 get64(const unsigned char *a){
+  return (i64)((u64)get32(a) | ((u64)get32(&a[4])<<32));
 }
 
 static int writeAll(int fd, const void *pBuf, size_t n, off_t iOff){
@@ -179,7 +196,7 @@ static VsFile *newFile(const char *zPath, int nDim, const char *zIdent){
 static void encodeHeader(VsFile *p, unsigned char *a){
   memset(a, 0, VS_HEADER_BYTES);
   memcpy(a, VS_MAGIC, 8);
-  put32(&a[8], VS_VERSION);
+  put32(&a[8], (unsigned)p->iVersion);
   put32(&a[12], VS_HEADER_BYTES);
   put32(&a[16], (unsigned)p->nDim);
   memcpy(&a[24], p->zIdent, VS_IDENT_LEN);
@@ -212,11 +229,13 @@ static int copyDbMode(int fd, const char *zPath){
 }
 
 int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
-                 VsFile **pp, char **pzErr){
+                 int iVersion, VsFile **pp, char **pzErr){
   VsFile *p = newFile(zPath, nDim, zIdent);
   unsigned char *aHdr;
   *pp = 0;
   if( p==0 ) return SQLITE_NOMEM;
+  assert( iVersion>=1 && iVersion<=VS_VERSION_MAX );
+  p->iVersion = iVersion;
   if( zPath==0 ){
     *pp = p;
     return SQLITE_OK;
@@ -276,9 +295,10 @@ int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
   }
   if( r>0 || memcmp(aHdr, VS_MAGIC, 8)!=0 ){
     *pzErr = sqlite3_mprintf("side file %s has no valid header", zPath);
-  }else if( get32(&aHdr[8])!=VS_VERSION ){
+  }else if( get32(&aHdr[8])<1 || get32(&aHdr[8])>VS_VERSION_MAX ){
     *pzErr = sqlite3_mprintf("side file %s has format version %u, "
-        "this build reads version %d", zPath, get32(&aHdr[8]), VS_VERSION);
+        "this build reads versions 1 to %d", zPath, get32(&aHdr[8]),
+        VS_VERSION_MAX);
   }else if( get32(&aHdr[12])!=VS_HEADER_BYTES ){
     *pzErr = sqlite3_mprintf("side file %s has a header size of %u, "
         "expected %d", zPath, get32(&aHdr[12]), VS_HEADER_BYTES);
@@ -289,11 +309,77 @@ int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
     *pzErr = sqlite3_mprintf("side file %s records dimension %u, "
         "the table has %d", zPath, get32(&aHdr[16]), nDim);
   }else{
+    p->iVersion = (int)get32(&aHdr[8]);
     *pp = p;
     return SQLITE_OK;
   }
   vsFileClose(p);
   return SQLITE_CORRUPT_VTAB;
+}
+
+int vsFileVersion(VsFile *p){ return p->iVersion; }
+
+/* FNV-1a over n bytes, continuing from h. */
+static unsigned fnv1a(unsigned h, const unsigned char *a, size_t n){
+  size_t i;
+  for(i=0; i<n; i++){
+    h ^= a[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+/* The checksum of an encoded binding a (its own field not counted). */
+static unsigned bindingSum(const unsigned char *a, int nRing){
+  unsigned h = fnv1a(2166136261u, a, 20);
+  return fnv1a(h, &a[24], (size_t)nRing*16);
+}
+
+int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
+  unsigned char a[VS_HEADER_BYTES-VS_BIND_OFFSET];
+  int nTry, i, r;
+  assert( p->fd>=0 && p->iVersion==2 );
+  /* a writer of another process may be rewriting it: read it again */
+  for(nTry=0; nTry<100; nTry++){
+    r = readAll(p->fd, a, sizeof(a), VS_BIND_OFFSET);
+    if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
+    if( r>0 ) break;
+    pB->iCommit = get64(a);
+    pB->iFloor = get64(&a[8]);
+    pB->nRing = (int)get32(&a[16]);
+    if( pB->nRing>=1 && pB->nRing<=VS_RING_MAX
+     && get32(&a[20])==bindingSum(a, pB->nRing) ){
+      for(i=0; i<pB->nRing; i++){
+        pB->aRing[i].iCommit = get64(&a[24+16*i]);
+        pB->aRing[i].iNonce = get64(&a[32+16*i]);
+      }
+      return SQLITE_OK;
+    }
+  }
+  *pzErr = sqlite3_mprintf("side file %s has a damaged header (its "
+                           "binding to the database)", p->zPath);
+  return SQLITE_CORRUPT_VTAB;
+}
+
+int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){
+  unsigned char a[VS_HEADER_BYTES-VS_BIND_OFFSET];
+  int i;
+  assert( p->fd>=0 && p->iVersion==2 );
+  assert( pB->nRing>=1 && pB->nRing<=VS_RING_MAX );
+  assert( pB->iFloor<=pB->iCommit && pB->aRing[0].iCommit==pB->iCommit );
+  memset(a, 0, sizeof(a));
+  put64(a, pB->iCommit);
+  put64(&a[8], pB->iFloor);
+  put32(&a[16], (unsigned)pB->nRing);
+  for(i=0; i<pB->nRing; i++){
+    put64(&a[24+16*i], pB->aRing[i].iCommit);
+    put64(&a[32+16*i], pB->aRing[i].iNonce);
+  }
+  put32(&a[20], bindingSum(a, pB->nRing));
+  if( writeAll(p->fd, a, 24+16*(size_t)pB->nRing, VS_BIND_OFFSET) ){
+    return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  }
+  return SQLITE_OK;
 }
 
 static void unmap(VsFile *p){

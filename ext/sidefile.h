@@ -14,9 +14,30 @@
 char *vsFileName(const char *zDbFile, const char *zIdent);
 
 /* Create a new side file at zPath (0: an in-memory store) for a table
-** with identifier zIdent and dimension nDim (0 = not yet known). */
+** with identifier zIdent and dimension nDim (0 = not yet known), in format
+** version iVersion (1, or 2: bound to its database, see vecbind.c). */
 int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
-                 VsFile **pp, char **pzErr);
+                 int iVersion, VsFile **pp, char **pzErr);
+/* The header's format version (1 or 2). */
+int vsFileVersion(VsFile *p);
+
+/* What binds a version 2 side file to its database (vecbind.c). */
+#define VS_RING_MAX 250
+typedef struct VsBinding VsBinding;
+struct VsBinding {
+  i64 iCommit;            /* the newest commit whose vectors it holds */
+  i64 iFloor;             /* the oldest commit whose vectors are intact */
+  int nRing;              /* entries of aRing, 1..VS_RING_MAX */
+  struct VsRingEntry {
+    i64 iCommit;          /* a commit ... */
+    i64 iNonce;           /* ... and the random number that names it */
+  } aRing[VS_RING_MAX];   /* newest first: aRing[0].iCommit == iCommit */
+};
+/* Read the binding from the header (read again while a writer of another
+** process is rewriting it); SQLITE_CORRUPT_VTAB when it is damaged. */
+int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr);
+/* Write the binding into the header; vsFileSync makes it durable. */
+int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr);
 /* Open an existing side file, checking its header against the
 ** identifier and dimension the table's settings record. */
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,

@@ -134,20 +134,29 @@ int vsSlotsLoadRow(VsSlots *p, i64 iSlot, i64 iId){
   return SQLITE_OK;
 }
 
-static int addFree(VsSlots *p, i64 iSlot){
+/* Note that a slot freed by commit iCommit joins the free list. */
+static void freedBy(VsSlots *p, i64 iCommit){
+  if( iCommit>p->iFreeCommit ) p->iFreeCommit = iCommit;
+}
+
+static int addFree(VsSlots *p, i64 iSlot, i64 iCommit){
   assert( iSlot>=0 && iSlot<p->nSlot && p->aId[iSlot]==-1 );
   int rc = grow((void**)&p->aFree, &p->nFreeAlloc, p->nFree+1, sizeof(i64));
-  if( rc==SQLITE_OK ) p->aFree[p->nFree++] = iSlot;
+  if( rc==SQLITE_OK ){
+    p->aFree[p->nFree++] = iSlot;
+    freedBy(p, iCommit);
+  }
   return rc;
 }
 
-static int addPending(VsSlots *p, i64 iSlot, i64 iSeq){
+static int addPending(VsSlots *p, i64 iSlot, i64 iSeq, i64 iCommit){
   assert( iSlot>=0 && iSlot<p->nSlot && p->aId[iSlot]==-1 );
   int rc = grow((void**)&p->aPend, &p->nPendAlloc, p->nPend+1,
                 sizeof(VsSlotsPending));
   if( rc==SQLITE_OK ){
     p->aPend[p->nPend].iSlot = iSlot;
     p->aPend[p->nPend].iSeq = iSeq;
+    p->aPend[p->nPend].iCommit = iCommit;
     p->nPend++;
   }
   return rc;
@@ -164,12 +173,12 @@ static void sortFree(VsSlots *p){
   if( p->nFree>1 ) qsort(p->aFree, (size_t)p->nFree, sizeof(i64), cmpDescending);
 }
 
-int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq){
+int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq, i64 iCommit){
   i64 i;
   int rc = SQLITE_OK;
   for(i=p->nSlot-1; rc==SQLITE_OK && i>=0; i--){
     if( p->aId[i]<0 ){
-      rc = bDelay ? addPending(p, i, iSeq) : addFree(p, i);
+      rc = bDelay ? addPending(p, i, iSeq, iCommit) : addFree(p, i, iCommit);
     }
   }
   /* added from the highest slot down: descending already */
@@ -185,7 +194,7 @@ int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq){
     if( rc==SQLITE_OK && (bAll
         || (iSeq!=VS_SEQ_UNKNOWN && e->iSeq!=VS_SEQ_UNKNOWN && e->iSeq!=iSeq))
     ){
-      rc = addFree(p, e->iSlot);
+      rc = addFree(p, e->iSlot, e->iCommit);
       if( rc==SQLITE_OK ){
         bAdded = 1;
         continue;
@@ -230,6 +239,7 @@ void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
 
 int vsSlotsBegin(VsSlots *p, int bHoldFree){
   p->iGen++;
+  p->bReused = 0;
   p->nUndo = 0;
   p->nTxnFreed = 0;
   p->nSave = 0;
@@ -253,7 +263,7 @@ int vsSlotsBegin(VsSlots *p, int bHoldFree){
   return SQLITE_OK;
 }
 
-void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq){
+void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq, i64 iCommit){
   i64 i;
   assert( slotsOk(p) );
   /* room was reserved as the slots were freed: nothing here can fail */
@@ -265,9 +275,11 @@ void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq){
     if( bDelay ){
       p->aPend[p->nPend].iSlot = iSlot;
       p->aPend[p->nPend].iSeq = iSeq;
+      p->aPend[p->nPend].iCommit = iCommit;
       p->nPend++;
     }else{
       p->aFree[p->nFree++] = iSlot;
+      freedBy(p, iCommit);
     }
   }
   if( !bDelay ) sortFree(p);
@@ -323,6 +335,7 @@ int vsSlotsAlloc(VsSlots *p, i64 *piSlot){
   int rc;
   if( p->nFree>0 ){
     *piSlot = p->aFree[--p->nFree];
+    p->bReused = 1;
     /* the lowest free slot, not in use */
     assert( *piSlot>=0 && *piSlot<p->nSlot && p->aId[*piSlot]==-1 );
     assert( p->nFree==0 || p->aFree[p->nFree-1]>*piSlot );

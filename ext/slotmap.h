@@ -20,7 +20,11 @@ struct VsSlotsMark {
 };
 
 struct VsSlotsUndo { i64 iSlot, iOldId; };
-struct VsSlotsPending { i64 iSlot; i64 iSeq; };
+struct VsSlotsPending {
+  i64 iSlot;
+  i64 iSeq;               /* WAL checkpoint sequence number after the free */
+  i64 iCommit;            /* the commit that freed it (vecbind.c) */
+};
 
 struct VsSlots {
   i64 *aId;               /* aId[slot]: id stored there, or -1 if none */
@@ -40,6 +44,9 @@ struct VsSlots {
   i64 iTag;               /* caller value (vecstate.c: the dimension) */
   i64 iGen;               /* bumped by every commit, rollback and rebuild:
                           ** a mark of an older generation is stale */
+  i64 iFreeCommit;        /* the latest commit that freed a slot which
+                          ** joined aFree (vecbind.c: the reuse floor) */
+  int bReused;            /* a slot was taken from aFree since Begin */
 };
 
 #define VS_SEQ_UNKNOWN (-1)
@@ -51,8 +58,10 @@ void vsSlotsClear(VsSlots *p);
 int vsSlotsLoadStart(VsSlots *p, i64 nSlot);
 /* Returns SQLITE_CORRUPT when iSlot is out of range or already used. */
 int vsSlotsLoadRow(VsSlots *p, i64 iSlot, i64 iId);
-/* Unreferenced slots become free now (bDelay==0) or pending with iSeq. */
-int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq);
+/* Unreferenced slots become free now (bDelay==0) or pending with iSeq;
+** iCommit: the commit the map was read at (they were freed by it or
+** earlier). */
+int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq, i64 iCommit);
 
 /* Move pending slots whose sequence differs from iSeq to the free list
 ** (all of them when bAll); give unknown sequences the value iSeq. */
@@ -62,9 +71,10 @@ int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq);
 /* Start a transaction. bHoldFree: the free slots were derived inside an
 ** open transaction; keep them until it commits (see slotmap.c). */
 int vsSlotsBegin(VsSlots *p, int bHoldFree);
-/* Freed slots become free (bDelay==0) or pending with iSeq. Cannot fail:
-** vsSlotsFree reserved the room. */
-void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq);
+/* Freed slots become free (bDelay==0) or pending with iSeq; iCommit
+** numbers the commit that freed them. Cannot fail: vsSlotsFree reserved
+** the room. */
+void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq, i64 iCommit);
 void vsSlotsRollback(VsSlots *p);
 int vsSlotsSavepoint(VsSlots *p, int iSavepoint);
 void vsSlotsRelease(VsSlots *p, int iSavepoint);

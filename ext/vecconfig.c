@@ -13,7 +13,11 @@
 **             file "<database file>-vectors-<ident>"
 **     dim     the dimension, 0 until fixed
 **     metric  l2, cosine or dot
-**     format  1: the side file's format (sidefile.c)
+**     format  2: the side file's format (sidefile.c) and its binding to
+**             the database (vecbind.c); 1: tables made before the binding,
+**             read as they always were
+**     commit  format 2: the number of the table's newest commit
+**     nonce   format 2: a random number naming that commit
 **
 ** The settings are read at every connect and trusted by nothing else, so
 ** they are checked here: a database is input like any other, and a
@@ -96,14 +100,15 @@ int vsConfigParse(int argc, const char *const *argv, int *pnDim,
 }
 
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
-                   const char *zIdent, int nDim, int eMetric, char **pzErr){
+                   const char *zIdent, int nDim, int eMetric, i64 iNonce,
+                   char **pzErr){
   int rc = vsShadowExec(db,
       "CREATE TABLE \"%w\".\"%w_config\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
       "CREATE TABLE \"%w\".\"%w_map\"(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL);"
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
-      "('metric', %Q), ('format', %d);",
+      "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld);",
       zSchema, zName, zSchema, zName, zSchema, zName,
-      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT);
+      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce);
   if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables of %s: "
                              "%s", zName, sqlite3_errmsg(db));
@@ -121,12 +126,14 @@ static int isIdent(const char *z){
 }
 
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
-                 char *zIdent, int *pnDim, int *peMetric, char **pzErr){
+                 char *zIdent, int *pnDim, int *peMetric, int *piFormat,
+                 char **pzErr){
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int rc, bIdent = 0, bFormat = 0;
   *pnDim = -1;
   *peMetric = -1;
+  *piFormat = 0;
   zIdent[0] = 0;
   zSql = sqlite3_mprintf("SELECT k, v FROM \"%w\".\"%w_config\"",
                          zSchema, zName);
@@ -160,10 +167,11 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
     }else if( strcmp(zKey, "metric")==0 ){
       *peMetric = vsDistanceMetric(zVal);
     }else if( strcmp(zKey, "format")==0 ){
-      if( strcmp(zVal, "1")!=0 && rc==SQLITE_OK ){
-        *pzErr = sqlite3_mprintf("unknown format in %s_config: expected "
-            "%d, got '%.40s' (made by a newer veles?)", zName, VEC_FORMAT,
-            zVal);
+      if( strcmp(zVal, "1")==0 || strcmp(zVal, "2")==0 ){
+        *piFormat = zVal[0]-'0';
+      }else if( rc==SQLITE_OK ){
+        *pzErr = sqlite3_mprintf("unknown format in %s_config: expected 1 "
+            "or 2, got '%.40s' (made by a newer veles?)", zName, zVal);
         rc = SQLITE_CORRUPT_VTAB;
       }
       bFormat = 1;

@@ -73,6 +73,9 @@ static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
     "PRAGMA \"%w\".synchronous",
     "UPDATE \"%w\".\"%w_config\" SET v=?1 WHERE k='dim'",
     0,                          /* built below */
+    "SELECT k, v FROM \"%w\".\"%w_config\" WHERE k IN ('commit','nonce')",
+    "UPDATE \"%w\".\"%w_config\" SET v=iif(k='commit', ?1, ?2) "
+        "WHERE k IN ('commit','nonce')",
   };
   (void)pCtx;
   if( eStmt==STMT_INSERT_MANY ){
@@ -154,14 +157,25 @@ void vsStateUnref(VecState *pS){
   freeState(pS);
 }
 
-/* Open (or create) the side file of a new state. */
-static int openFile(VecState *pS, sqlite3 *db, int bCreate, char **pzErr){
+/* Open (or create) the side file of a new state; iNonce names the
+** first commit of a new one (vecbind.c). */
+static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
+                    char **pzErr){
   char *zPath = 0, *zErr = 0;
   int rc = vsConfigSideFile(db, pS->sh.zSchema, pS->zIdent, &zPath,
                             &pS->bMemory);
   if( rc ) return rc;
   if( bCreate ){
-    rc = vsFileCreate(zPath, pS->nDim, pS->zIdent, &pS->pFile, &zErr);
+    rc = vsFileCreate(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
+                      &zErr);
+    if( rc==SQLITE_OK && !pS->bMemory ){
+      rc = vsBindCreate(pS->pFile, iNonce, &zErr);
+      if( rc ){
+        vsFileClose(pS->pFile);
+        pS->pFile = 0;
+        vsFileUnlink(zPath);
+      }
+    }
     if( rc==SQLITE_OK && pS->bMemory ){
       rc = vsConnAddMemFile(pS->pConn, pS->zIdent, pS->pFile);
       if( rc ){
@@ -180,6 +194,13 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, char **pzErr){
     }
   }else{
     rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, &pS->pFile, &zErr);
+    if( rc==SQLITE_OK && vsFileVersion(pS->pFile)!=pS->iFormat ){
+      zErr = sqlite3_mprintf("side file %s has format version %d, its table "
+          "format %d", zPath, vsFileVersion(pS->pFile), pS->iFormat);
+      vsFileClose(pS->pFile);
+      pS->pFile = 0;
+      rc = zErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
+    }
     if( rc && rc!=SQLITE_NOMEM ){
       /* Connect anyway, so that DROP TABLE still works; every read and
       ** write of the table reports the problem. */
@@ -194,8 +215,8 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, char **pzErr){
 }
 
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
-                   const char *zIdent, int nDim, int eMetric, int bCreate,
-                   char *zBroken, char **pzErr){
+                   const char *zIdent, int nDim, int eMetric, int iFormat,
+                   i64 iNonce, int bCreate, char *zBroken, char **pzErr){
   VecState *pS;
   int rc;
   assert( p->pS==0 );
@@ -229,6 +250,7 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
   pS->bSync = 1;
   pS->nDim = nDim;
   pS->eMetric = eMetric;
+  pS->iFormat = iFormat;
   memcpy(pS->zIdent, zIdent, VS_IDENT_LEN+1);
   vsSlotsInit(&pS->slots);
   pS->slots.iTag = nDim;
@@ -236,7 +258,9 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                 shiftPending);
   rc = vsShadowInit(&pS->sh, p->db, zSchema, zName, azVecShadow, STMT_COUNT,
                     stmtSql, 0);
-  if( rc==SQLITE_OK && zBroken==0 ) rc = openFile(pS, p->db, bCreate, pzErr);
+  if( rc==SQLITE_OK && zBroken==0 ){
+    rc = openFile(pS, p->db, bCreate, iNonce, pzErr);
+  }
   if( rc ){
     freeState(pS);
     return rc;
@@ -334,6 +358,30 @@ int vsStateRefreshDim(VecTable *p){
 ** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
 ** transaction gives them its own).
 */
+/* Check the side file's binding for data_version iVersion, unless done. */
+static int bindAt(VecTable *p, i64 iVersion){
+  VecState *pS = p->pS;
+  int rc;
+  if( pS->bBound && pS->iBindVersion==iVersion ) return SQLITE_OK;
+  rc = vsBindCheck(p);
+  if( rc==SQLITE_OK ){
+    pS->bBound = 1;
+    pS->iBindVersion = iVersion;
+  }
+  return rc;
+}
+
+int vsStateBind(VecTable *p){
+  sqlite3_stmt *pStmt;
+  i64 iVersion = 0;
+  int rc;
+  if( p->pS->iFormat<2 || p->pS->bMemory ) return SQLITE_OK;
+  rc = vsStateStmt(p, STMT_DATAVERSION, &pStmt);
+  if( rc==SQLITE_OK ) rc = vsStateStepInt(p, pStmt, &iVersion, 0);
+  if( rc==SQLITE_OK ) rc = bindAt(p, iVersion);
+  return rc;
+}
+
 int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
@@ -347,6 +395,9 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   p->pS->bSlotsValid = 0;
   p->pS->bSlotsAtBegin = 0;
   if( pbRebuilt ) *pbRebuilt = 1;
+  /* no byte of the side file is used before it is known to be right */
+  rc = bindAt(p, iVersion);
+  if( rc ) return rc;
   rc = vsStateRefreshDim(p);
   if( rc ) return rc;
   if( p->pS->nDim>0 ){
@@ -378,7 +429,7 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   }
   sqlite3_finalize(pStmt);
   if( rc!=SQLITE_DONE ) return vsVectorsDbError(p, rc);
-  rc = vsSlotsLoadFinish(&p->pS->slots, bDelay, iSeq);
+  rc = vsSlotsLoadFinish(&p->pS->slots, bDelay, iSeq, p->pS->iCommit);
   if( rc ) return rc;
   vsNormsForgetAll(&p->pS->norms);      /* any slot may hold other bytes now */
   p->pS->iDataVersion = iVersion;
@@ -451,6 +502,7 @@ int vsStateSync(VecTable *p){
   if( p->pS->pFile==0 ) return SQLITE_OK;
   /* SQLite lets xSync write (its nested statements do not commit) */
   rc = vsStateFlush(p);
+  if( rc==SQLITE_OK ) rc = vsBindCommit(p);
   if( rc ) return rc;
   rc = vsFileSync(p->pS->pFile, p->pS->bSync, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
@@ -462,7 +514,15 @@ int vsStateCommit(VecTable *p){
   /* Memory bookkeeping only: SQLite has committed already. A table
   ** created in this transaction had no xBegin, yet its slots commit. */
   assert( pS->pending.nRow==0 );          /* xSync wrote them */
-  vsSlotsCommit(&pS->slots, pS->bWal, pS->bWal ? walSequence(p) : 0);
+  if( pS->bDirty && pS->iFormat>=2 && !pS->bMemory && pS->iCommitNext>0 ){
+    /* the commit vecbind.c numbered in xSync has happened */
+    pS->iCommit = pS->iCommitNext;
+    pS->iNonce = pS->iNonceNext;
+  }
+  vsSlotsCommit(&pS->slots, pS->bWal, pS->bWal ? walSequence(p) : 0,
+                pS->iCommit);
+  pS->bDirty = 0;
+  pS->iCommitNext = 0;
   pS->bHeld = 0;
   pS->bCreated = 0;
   pS->bInTxn = 0;
@@ -487,6 +547,9 @@ int vsStateRollback(VecTable *p){
   vsPendingDrop(&pS->pending);
   pS->bMaxKnown = 0;
   pS->bInTxn = 0;
+  pS->bDirty = 0;
+  pS->iCommitNext = 0;
+  pS->bBound = 0;           /* check again: xSync may have moved the file */
   if( pS->pFile ) vsFileDiscard(pS->pFile);
   vsSlotsRollback(&pS->slots);
   if( pS->bHeld ){

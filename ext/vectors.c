@@ -130,7 +130,8 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   VecTable *p;
   char zIdent[VS_IDENT_LEN+1];
   char *zBroken = 0;
-  int nDim = 0, eMetric = 0, rc;
+  int nDim = 0, eMetric = 0, iFormat = VEC_FORMAT, rc;
+  i64 iNonce = 0;
   *ppVtab = 0;
   vsConnSettle(pConn);
   if( bCreate ){
@@ -142,11 +143,13 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
     for(i=0; i<(int)sizeof(aRand); i++){
       sqlite3_snprintf(3, &zIdent[i*2], "%02x", aRand[i]);
     }
-    rc = vsConfigCreate(db, argv[1], argv[2], zIdent, nDim, eMetric, pzErr);
+    sqlite3_randomness(sizeof(iNonce), &iNonce);
+    rc = vsConfigCreate(db, argv[1], argv[2], zIdent, nDim, eMetric, iNonce,
+                        pzErr);
   }else{
     /* the options were read at CREATE: the stored settings rule */
     rc = vsConfigRead(db, argv[1], argv[2], zIdent, &nDim, &eMetric,
-                      &zBroken);
+                      &iFormat, &zBroken);
     if( rc==SQLITE_CORRUPT_VTAB ) rc = SQLITE_OK;   /* see vecconfig.c */
   }
   if( rc ){
@@ -159,7 +162,8 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
     return SQLITE_NOMEM;
   }
   rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim<0 ? 0 : nDim,
-                      eMetric<0 ? 0 : eMetric, bCreate, zBroken, pzErr);
+                      eMetric<0 ? 0 : eMetric, iFormat, iNonce, bCreate,
+                      zBroken, pzErr);
   if( rc==SQLITE_OK ) rc = declareTable(db);
   if( rc ){
     freeTable(p);
@@ -496,6 +500,7 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     vsStateRestoreDim(p->pS);
     return rc;
   }
+  p->pS->bDirty = 1;
   *pRowid = iNew;
   return SQLITE_OK;
 }
@@ -615,6 +620,8 @@ static int vecFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   if( idxNum & VEC_PLAN_MATCH ) return vsMatchFilter(pCur, idxNum, argv);
   rc = vsStateUsable(p);
   if( rc==SQLITE_OK ) rc = vsStateFlush(p);
+  /* the side file must hold this snapshot's vectors (vecbind.c) */
+  if( rc==SQLITE_OK ) rc = vsStateBind(p);
   /* another connection may have stored the first vector */
   if( rc==SQLITE_OK && p->pS->nDim==0 ) rc = vsStateRefreshDim(p);
   if( rc ) return rc;

@@ -22,7 +22,9 @@
 #define VEC_COLUMN_DISTANCE 2   /* HIDDEN: a search's distance */
 #define VEC_COLUMN_K   3        /* HIDDEN: a search's k */
 
-#define VEC_FORMAT 1            /* the <table>_config 'format' this writes */
+#define VEC_FORMAT 2            /* the <table>_config 'format' this writes:
+                                ** 2 binds the side file (vecbind.c); 1 is
+                                ** read as it always was */
 
 /* Query plans chosen by xBestIndex (idxNum bits) */
 #define VEC_PLAN_EQ     0x01    /* id = ?: one lookup */
@@ -51,6 +53,8 @@ enum {
   STMT_SYNCHRONOUS,             /* PRAGMA synchronous */
   STMT_SETDIM,                  /* UPDATE config SET v=? WHERE k='dim' */
   STMT_INSERT_MANY,             /* INSERT INTO map VALUES (?,?) x VS_PENDING_MAX */
+  STMT_GETCOMMIT,               /* SELECT k, v FROM config: commit, nonce */
+  STMT_SETCOMMIT,               /* UPDATE config: commit=?1, nonce=?2 */
   STMT_COUNT
 };
 
@@ -84,6 +88,12 @@ struct VecState {
   i64 iDataVersion;             /* PRAGMA data_version slots was built at */
   int bInTxn;                   /* between xBegin and xCommit/xRollback */
   int bListed;                  /* on the connection's list (not damaged) */
+  int iFormat;                  /* <table>_config 'format': 1 or 2 */
+  int bDirty;                   /* this transaction changed the table */
+  int bBound;                   /* the side file was checked (vecbind.c) ... */
+  i64 iBindVersion;             /* ... at this PRAGMA data_version */
+  i64 iCommit, iNonce;          /* the database's commit and nonce, checked */
+  i64 iCommitNext, iNonceNext;  /* ... and those xSync wrote */
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
   int bCreated;                 /* side file created by an uncommitted CREATE */
@@ -150,12 +160,14 @@ int vsConfigParse(int argc, const char *const *argv, int *pnDim,
                   int *peMetric, char **pzErr);
 /* Create the shadow tables of a new table and record its settings. */
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
-                   const char *zIdent, int nDim, int eMetric, char **pzErr);
+                   const char *zIdent, int nDim, int eMetric, i64 iNonce,
+                   char **pzErr);
 /* Read and check the settings of an existing table from <table>_config.
 ** SQLITE_CORRUPT_VTAB: *pzErr says what is damaged, without the
 ** "vectors: table <name>: " prefix; zIdent is "" unless it is valid. */
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
-                 char *zIdent, int *pnDim, int *peMetric, char **pzErr);
+                 char *zIdent, int *pnDim, int *peMetric, int *piFormat,
+                 char **pzErr);
 /* The side file's path for identifier zIdent, or 0 with *pbMemory set
 ** when the database has no file (temp, :memory:). */
 int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
@@ -168,8 +180,10 @@ int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
 ** are damaged gets a state of its own, with no file: zBroken says why
 ** (this takes it over). */
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
-                   const char *zIdent, int nDim, int eMetric, int bCreate,
-                   char *zBroken, char **pzErr);
+                   const char *zIdent, int nDim, int eMetric, int iFormat,
+                   i64 iNonce, int bCreate, char *zBroken, char **pzErr);
+/* Check the side file against this snapshot, once per data_version. */
+int vsStateBind(VecTable *p);
 void vsStateUnref(VecState *pS);
 /* xShadowName: config and map. */
 int vsStateIsShadowName(const char *zSuffix);
@@ -193,6 +207,18 @@ int vsStateReleaseSavepoint(VecTable *p, int iSavepoint);
 int vsStateRollbackTo(VecTable *p, int iSavepoint);
 /* Keep the map row (iId, iSlot) for later: iId is above every id. */
 int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot);
+
+/* ---- vecbind.c ------------------------------------------------------- */
+/* Is the side file right for this connection's snapshot? */
+int vsBindCheck(VecTable *p);
+/* The rule: may a snapshot at commit iCommit (nonce iNonce) use the side
+** file zPath bound by pB? *pbOk says; if not, the reason (sqlite3_free). */
+char *vsBindVerdict(const VsBinding *pB, const char *zPath, i64 iCommit,
+                    i64 iNonce, int *pbOk);
+/* xSync of a transaction that changed the table: a new commit. */
+int vsBindCommit(VecTable *p);
+/* The binding of a new side file: commit 0, named iNonce. */
+int vsBindCreate(VsFile *pFile, i64 iNonce, char **pzErr);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,

@@ -1,0 +1,205 @@
+/*
+** Binding a side file to its database, so that a side file that does not
+** hold the database's committed vectors is detected before any byte of it
+** is used (format 2 tables; format 1 tables have no binding).
+**
+** WHAT IS KEPT. Every commit that changes a table is numbered: the
+** database keeps the number of its newest commit and a random nonce for
+** it in <table>_config (rows 'commit' and 'nonce'); the side file's
+** header keeps the newest commit whose vectors it holds (S), a floor F,
+** and a ring of the (commit, nonce) pairs of its newest commits
+** (sidefile.c has the layout). CREATE writes commit 0 to both.
+**
+** THE RULE. A connection whose snapshot of the database is at commit R,
+** with nonce N, may use a side file iff
+**     F <= R <= S   and   (R, N) is in the ring.
+**
+** WHY IT IS SAFE. The slot rules (vecstate.c) give two facts:
+**   - copy-on-write: a commit writes only slots that no committed state
+**     references, so the bytes every slot referenced at commit R holds
+**     stay as they were through later commits, until a slot is reused;
+**   - a slot freed by commit K is referenced by the states before K only,
+**     and a commit that reuses it raises the floor to at least K (the
+**     latest freeing commit of any slot in the free list, slotmap.c).
+** So the file's bytes are exactly those of every state from F to S, which
+** is what F <= R <= S says. The nonce tells a commit R of this history
+** from a commit R of another one (a copy of the pair that went on
+** elsewhere, a file from another machine): those differ in the nonce.
+**
+** WHAT IT ACCEPTS. A crash after the side file's sync but before SQLite's
+** commit leaves S = R + 1 with the floor at most R: accepted, and right
+** (the lost commit wrote only slots R does not reference). A restored
+** database copy one commit older than its side file looks the same, and
+** is right for the same reason: the newer commit could not have
+** overwritten anything the older state references. A copy two or more
+** commits old is accepted only while no slot it references has been
+** reused since (the floor says so), which is again exactly when it is
+** right. A WAL reader on an older snapshot R: in WAL mode a freed slot is
+** reused only after SQLite restarted the WAL, which it does only when
+** every reader has the newest snapshot, so every live reader is at or
+** above the floor; its R is in the ring while it is one of the newest
+** VS_RING_MAX commits (an older reader gets an error and may retry).
+** Another process's newer commit: the database and the file move together
+** (the file first, then the database), so a reader sees R <= S.
+**
+** WHAT IT REFUSES. An older database with a newer side file whose commits
+** reused a slot (R < F); a newer database with an older side file, or a
+** side file synced late (R > S); a pair from two copies that went separate
+** ways, or two machines (nonce); a damaged header (checksum).
+**
+** COMMIT ORDER (in xSync, before SQLite commits): the new commit R + 1
+** and a fresh nonce go into <table>_config (in the transaction), then the
+** header (commit R + 1, floor, ring with (R + 1, nonce) in front and any
+** entries >= R + 1 of a lost history dropped) is written, then the side
+** file is synced with the vectors. A crash anywhere leaves either the old
+** database with a file at R or R + 1, or the new database with its file.
+*/
+#include "vectors.h"
+#include <assert.h>
+#include <string.h>
+
+/* The commit and nonce of the table in this connection's snapshot. */
+static int readDbCommit(VecTable *p, i64 *piCommit, i64 *piNonce){
+  sqlite3_stmt *pStmt;
+  int rc = vsStateStmt(p, STMT_GETCOMMIT, &pStmt);
+  int nFound = 0;
+  if( rc ) return rc;
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+    const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
+    if( zKey && strcmp(zKey, "commit")==0 ){
+      *piCommit = sqlite3_column_int64(pStmt, 1);
+      nFound++;
+    }else if( zKey && strcmp(zKey, "nonce")==0 ){
+      *piNonce = sqlite3_column_int64(pStmt, 1);
+      nFound++;
+    }
+  }
+  rc = sqlite3_reset(pStmt);
+  if( rc ) return vsVectorsDbError(p, rc);
+  if( nFound!=2 || *piCommit<0 ){
+    vsVectorsSetError(p, "vectors: table %s: its commit number in %s_config "
+                      "is damaged", p->zName, p->pS->sh.zName);
+    return SQLITE_CORRUPT_VTAB;
+  }
+  return SQLITE_OK;
+}
+
+/* Is (iCommit, iNonce) in the ring of pB? */
+static int inRing(const VsBinding *pB, i64 iCommit, i64 iNonce){
+  int i;
+  for(i=0; i<pB->nRing; i++){
+    if( pB->aRing[i].iCommit==iCommit ) return pB->aRing[i].iNonce==iNonce;
+  }
+  return 0;
+}
+
+char *vsBindVerdict(const VsBinding *pB, const char *zPath, i64 iCommit,
+                    i64 iNonce, int *pbOk){
+  *pbOk = 0;
+  if( iCommit>pB->iCommit ){
+    return sqlite3_mprintf("side file %s is older than the database "
+        "(database at commit %lld, side file at commit %lld): it was not "
+        "saved with this database file", zPath, iCommit, pB->iCommit);
+  }
+  if( iCommit<pB->iFloor ){
+    return sqlite3_mprintf("side file %s is newer than the database "
+        "(database at commit %lld, side file intact from commit %lld to "
+        "%lld): the database was restored without its side file", zPath,
+        iCommit, pB->iFloor, pB->iCommit);
+  }
+  if( !inRing(pB, iCommit, iNonce) ){
+    return sqlite3_mprintf("side file %s belongs to another copy of this "
+        "table (commit %lld of the database is not one of its commits): the "
+        "database and the side file come from different copies", zPath,
+        iCommit);
+  }
+  *pbOk = 1;
+  return 0;
+}
+
+int vsBindCheck(VecTable *p){
+  VecState *pS = p->pS;
+  VsBinding *pB;
+  i64 iCommit = -1, iNonce = 0;
+  char *zErr = 0;
+  int rc, bOk = 0;
+  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 ) return SQLITE_OK;
+  rc = readDbCommit(p, &iCommit, &iNonce);
+  if( rc ) return rc;
+  pB = sqlite3_malloc(sizeof(*pB));
+  if( pB==0 ) return SQLITE_NOMEM;
+  rc = vsFileReadBinding(pS->pFile, pB, &zErr);
+  if( rc==SQLITE_OK ){
+    zErr = vsBindVerdict(pB, vsFilePath(pS->pFile), iCommit, iNonce, &bOk);
+    rc = bOk ? SQLITE_OK : zErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
+  }
+  sqlite3_free(pB);
+  if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  if( rc==SQLITE_OK ){
+    pS->iCommit = iCommit;
+    pS->iNonce = iNonce;
+  }
+  return rc;
+}
+
+int vsBindCommit(VecTable *p){
+  VecState *pS = p->pS;
+  VsBinding *pB;
+  sqlite3_stmt *pStmt;
+  i64 iNew, iNonce;
+  char *zErr = 0;
+  int rc, i, n;
+  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 || !pS->bDirty ){
+    return SQLITE_OK;
+  }
+  pB = sqlite3_malloc(sizeof(*pB));
+  if( pB==0 ) return SQLITE_NOMEM;
+  rc = vsFileReadBinding(pS->pFile, pB, &zErr);
+  if( rc ){
+    sqlite3_free(pB);
+    return vsVectorsTakeError(p, rc, zErr);
+  }
+  /* xBegin checked the pair: the file holds this transaction's start */
+  assert( pB->iFloor<=pS->iCommit && pS->iCommit<=pB->iCommit );
+  iNew = pS->iCommit+1;
+  sqlite3_randomness(sizeof(iNonce), &iNonce);
+  rc = vsStateStmt(p, STMT_SETCOMMIT, &pStmt);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_int64(pStmt, 1, iNew);
+    sqlite3_bind_int64(pStmt, 2, iNonce);
+    rc = vsStateStepInt(p, pStmt, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    /* entries >= iNew belong to a commit that never happened */
+    for(i=n=0; i<pB->nRing; i++){
+      if( pB->aRing[i].iCommit<iNew ) pB->aRing[n++] = pB->aRing[i];
+    }
+    if( n==VS_RING_MAX ) n--;
+    memmove(&pB->aRing[1], &pB->aRing[0], sizeof(pB->aRing[0])*(size_t)n);
+    pB->aRing[0].iCommit = iNew;
+    pB->aRing[0].iNonce = iNonce;
+    pB->nRing = n+1;
+    pB->iCommit = iNew;
+    /* a reused slot was freed by commit iFreeCommit at the latest */
+    if( pS->slots.bReused && pS->slots.iFreeCommit>pB->iFloor ){
+      pB->iFloor = pS->slots.iFreeCommit;
+    }
+    assert( pB->iFloor<=pS->iCommit );
+    rc = vsFileWriteBinding(pS->pFile, pB, &zErr);
+    if( rc ) rc = vsVectorsTakeError(p, rc, zErr);
+  }
+  sqlite3_free(pB);
+  if( rc==SQLITE_OK ){
+    pS->iCommitNext = iNew;
+    pS->iNonceNext = iNonce;
+  }
+  return rc;
+}
+
+int vsBindCreate(VsFile *pFile, i64 iNonce, char **pzErr){
+  VsBinding b;
+  memset(&b, 0, sizeof(b));
+  b.nRing = 1;
+  b.aRing[0].iNonce = iNonce;
+  return vsFileWriteBinding(pFile, &b, pzErr);
+}
