@@ -36,8 +36,10 @@
 **    A table created in the same transaction is the exception: rolling
 **    back undoes its CREATE too. A live instance of it removes its file
 **    in its own xRollback (vecstate.c); a destroyed one cannot, so
-**    xRollback here removes the file of such a record, and ROLLBACK TO
-**    (which may or may not undo the CREATE) leaves it to the fallback.
+**    xRollback here removes the file of such a record (and so does
+**    ROLLBACK TO the savepoint that began the transaction: SQLite passes
+**    level -1), while ROLLBACK TO an inner savepoint, which may or may
+**    not undo the CREATE, leaves the record to the fallback.
 **
 **    FALLBACK. The nested DELETE writes to the main database (eponymous
 **    tables live there). It is run only when that takes no lock the
