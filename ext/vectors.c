@@ -205,14 +205,16 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   rc = vsShadowDrop(&pS->sh);
   if( rc ) return vsVectorsDbError(p, rc);
   /* The side file (or in-memory store) goes only once the drop has
-  ** committed (conn.c); a damaged identifier names no file of ours. */
+  ** committed (conn.c: veles_txn's xCommit); a damaged identifier names
+  ** no file of ours. */
   if( pS->zIdent[0]==0 ){
     freeTable(p);
     return SQLITE_OK;
   }
   rc = vsConfigSideFile(p->db, pS->sh.zSchema, pS->zIdent, &zPath, &bMemory);
   if( rc==SQLITE_OK ){
-    rc = vsConnDeferUnlink(p->pConn, pS->sh.zSchema, pS->zIdent, zPath);
+    rc = vsConnDeferUnlink(p->pConn, pS->sh.zSchema, pS->zIdent, zPath,
+                           pS->bCreated);
   }
   sqlite3_free(zPath);
   if( rc ) return rc;

@@ -1,8 +1,9 @@
 /*
 ** veles: the extension's entry point.
 **
-** Registers the `vectors` and `payloads` modules and the veles_* SQL
-** functions on one connection, and nothing else. Load it with
+** Registers the `vectors` and `payloads` modules, the veles_* SQL
+** functions and the internal table veles_txn (conn.c: it sees a DROP
+** commit) on one connection, and nothing else. Load it with
 **   .load ./veles            (sqlite3 shell)
 **   sqlite3_load_extension(db, "./veles", 0, &zErr)
 */
@@ -27,7 +28,8 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
   }
   pConn = vsConnNew(db);
   if( pConn==0 ) return SQLITE_NOMEM;
-  rc = vsVectorsRegister(db, pConn);
+  rc = vsConnRegister(db, pConn, 0);
+  if( rc==SQLITE_OK ) rc = vsVectorsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsPayloadsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsFunctionsRegister(db, 0);
   if( rc==SQLITE_OK ) rc = vsCheckRegister(db, 0);
@@ -36,6 +38,7 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
     ** module and function that points into it */
     sqlite3_create_module_v2(db, "vectors", 0, 0, 0);
     sqlite3_create_module_v2(db, "payloads", 0, 0, 0);
+    vsConnRegister(db, 0, 1);
     vsFunctionsRegister(db, 1);
     vsCheckRegister(db, 1);
     vsSearchRegister(db, 0, 1);

@@ -7,7 +7,8 @@
 **   vsId*       ids.c        id rules and their messages (both modules)
 **   vsJson*, vsField*  payjson.c  JSON grammar, payload validation, the
 **                                declared fields of a payloads table
-**   vsConn*     conn.c       per-connection state shared by the modules
+**   vsConn*     conn.c       per-connection state shared by the modules,
+**                            and veles_txn, which sees drops commit
 **   vsPending*  pending.c    pending inserts (pending.h; both modules)
 **   vsShadow*   shadow.c     shadow-table statements, rename, drop (shadow.h)
 **   vsFile*     sidefile.c   the native side file (sidefile.h), with its
@@ -189,11 +190,13 @@ sqlite3 *vsConnDb(VsConn *p);
 VsPending **vsConnPendingList(VsConn *p);
 VecState **vsConnVecStates(VsConn *p);
 /* Remember that the side file zPath (0: the in-memory store) of table
-** zIdent is being dropped; it goes once the drop is known to have
-** committed. */
+** zIdent is being dropped (bCreated: a table created in this
+** transaction); it goes when the drop commits, through veles_txn's
+** xCommit, or else once settling finds it committed. Called by xDestroy. */
 int vsConnDeferUnlink(VsConn *p, const char *zSchema, const char *zIdent,
-                      const char *zPath);
-/* Settle deferred unlinks if the connection is outside a transaction. */
+                      const char *zPath, int bCreated);
+/* Settle the deferred unlinks veles_txn does not track, if the
+** connection is outside a transaction. */
 void vsConnSettle(VsConn *p);
 /* The in-memory store of a temp/:memory: table, kept across reconnects. */
 VsFile *vsConnMemFile(VsConn *p, const char *zIdent);
@@ -236,6 +239,9 @@ int vsCheckIntegrity(sqlite3 *db, const char *zSchema, const char *zTable,
 ** when loading fails halfway: nothing may point into a library that
 ** SQLite unloads after a failed sqlite3_veles_init(). */
 int vsVectorsRegister(sqlite3 *db, VsConn *pConn);
+/* The internal eponymous table veles_txn (conn.c); bRemove=1 takes it
+** back. */
+int vsConnRegister(sqlite3 *db, VsConn *pConn, int bRemove);
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn);
 int vsFunctionsRegister(sqlite3 *db, int bRemove);
 

@@ -1,7 +1,8 @@
 /*
 ** Transactions on `vectors`: ROLLBACK, SAVEPOINT / ROLLBACK TO, failing
 ** statements inside BEGIN, reopen, copy-on-write slot reuse and bounded
-** file growth, CREATE / DROP / RENAME with rollback.
+** file growth, CREATE / DROP / RENAME with rollback, when a dropped
+** table's side file goes.
 */
 #include "testutil.h"
 #include <stdio.h>
@@ -205,6 +206,176 @@ static void testCreateDropRename(void){
   tCheck("6.10", tCountFiles("ddl.db-vectors-")==0, "no side file");
 }
 
+/* Two rows of vectors, as "id|hex" lines. */
+#define DROP_ROWS "1|0000803F0000803F\n2|0000004000000040"
+
+/* A table zName of two rows in db. */
+static void dropTable(sqlite3 *db, const char *zName){
+  tExec(db, "CREATE VIRTUAL TABLE %s USING vectors(dim=2)", zName);
+  tExec(db, "INSERT INTO %s VALUES (1,'[1,1]'), (2,'[2,2]')", zName);
+}
+
+/* Whether table zName still holds its two rows and checks ok. */
+static void dropIntact(const char *zCase, sqlite3 *db, const char *zName){
+  char *zSql = sqlite3_mprintf("SELECT id, hex(vec) FROM %s", zName);
+  char zCheck[32];
+  tRows(zCase, db, zSql, DROP_ROWS);
+  sqlite3_free(zSql);
+  snprintf(zCheck, sizeof(zCheck), "%s veles_check", zCase);
+  tVelesCheck(zCheck, db);
+}
+
+/*
+** DROP TABLE removes the side file as soon as the drop commits, with no
+** further statement on the connection; a rolled-back drop (ROLLBACK,
+** ROLLBACK TO, a failed COMMIT, a close without COMMIT) keeps the file
+** and the vectors.
+*/
+static void testDropCommits(void){
+  sqlite3 *db = tOpen("drop.db");
+  sqlite3 *pReader;
+  const char *zFiles = "drop.db-vectors-";
+  /* an autocommit DROP: gone when sqlite3_exec returns */
+  dropTable(db, "a");
+  tCheck("9.0", tCountFiles(zFiles)==1, "side file made");
+  tExec(db, "DROP TABLE a");
+  tCheck("9.1", tCountFiles(zFiles)==0, "side file removed by autocommit DROP");
+  /* BEGIN; DROP: kept until COMMIT, gone when COMMIT returns */
+  dropTable(db, "b");
+  tExec(db, "BEGIN; DROP TABLE b");
+  tCheck("9.2", tCountFiles(zFiles)==1, "side file kept before COMMIT");
+  tExec(db, "COMMIT");
+  tCheck("9.3", tCountFiles(zFiles)==0, "side file removed by COMMIT");
+  /* BEGIN; DROP; ROLLBACK: everything readable */
+  dropTable(db, "c");
+  tExec(db, "BEGIN; DROP TABLE c; ROLLBACK");
+  tCheck("9.4", tCountFiles(zFiles)==1, "side file kept by ROLLBACK");
+  dropIntact("9.5", db, "c");
+  /* ROLLBACK TO a savepoint older than the DROP */
+  tExec(db, "BEGIN; SAVEPOINT a; DROP TABLE c; ROLLBACK TO a; RELEASE a; "
+            "COMMIT");
+  tCheck("9.6", tCountFiles(zFiles)==1, "side file kept by ROLLBACK TO");
+  dropIntact("9.7", db, "c");
+  /* ... the savepoint being the transaction itself */
+  tExec(db, "SAVEPOINT a; DROP TABLE c; ROLLBACK TO a; RELEASE a");
+  tCheck("9.8", tCountFiles(zFiles)==1, "side file kept by ROLLBACK TO");
+  dropIntact("9.9", db, "c");
+  /* ... a level released into an outer one that is rolled back */
+  tExec(db, "BEGIN; SAVEPOINT a; SAVEPOINT b; DROP TABLE c; RELEASE b; "
+            "ROLLBACK TO a; COMMIT");
+  tCheck("9.10", tCountFiles(zFiles)==1, "side file kept by ROLLBACK TO");
+  dropIntact("9.11", db, "c");
+  /* a savepoint opened after the DROP and rolled back keeps the DROP */
+  tExec(db, "BEGIN; DROP TABLE c; SAVEPOINT s; CREATE TABLE t1(x); "
+            "ROLLBACK TO s; RELEASE s");
+  tCheck("9.12", tCountFiles(zFiles)==1, "side file kept before COMMIT");
+  tExec(db, "COMMIT");
+  tCheck("9.13", tCountFiles(zFiles)==0, "side file removed by COMMIT");
+  /* two tables in one transaction, one of them dropped inside a
+  ** savepoint that is rolled back: exactly that one stays */
+  dropTable(db, "d1");
+  dropTable(db, "d2");
+  dropTable(db, "d3");
+  tExec(db, "BEGIN; DROP TABLE d1; SAVEPOINT s; DROP TABLE d2; ROLLBACK TO s;"
+            "DROP TABLE d3");
+  tCheck("9.14", tCountFiles(zFiles)==3, "side files kept before COMMIT");
+  tExec(db, "COMMIT");
+  tCheck("9.15", tCountFiles(zFiles)==1, "two side files removed by COMMIT");
+  dropIntact("9.16", db, "d2");
+  tExec(db, "BEGIN; SAVEPOINT a; DROP TABLE d2; RELEASE a; COMMIT");
+  tCheck("9.17", tCountFiles(zFiles)==0, "side file removed by COMMIT");
+  /* two tables dropped in one transaction */
+  dropTable(db, "e1");
+  dropTable(db, "e2");
+  tExec(db, "BEGIN; DROP TABLE e1; DROP TABLE e2; COMMIT");
+  tCheck("9.18", tCountFiles(zFiles)==0, "both side files removed by COMMIT");
+  /* a table created and dropped in a transaction that is rolled back */
+  tExec(db, "BEGIN; CREATE VIRTUAL TABLE f USING vectors(dim=1); "
+            "INSERT INTO f VALUES (1,'[1]'); DROP TABLE f; ROLLBACK");
+  tCheck("9.19", tCountFiles(zFiles)==0, "created and dropped: no file");
+  tRows("9.20", db, "SELECT count(*) FROM sqlite_schema", "0");
+  /* a COMMIT that fails (a reader holds its lock) commits nothing: the
+  ** file stays until a COMMIT succeeds, or for good after ROLLBACK */
+  dropTable(db, "g");
+  pReader = tOpen("drop.db");
+  sqlite3_busy_timeout(db, 0);
+  tExec(pReader, "BEGIN; SELECT count(*) FROM g_map");
+  tExec(db, "BEGIN; DROP TABLE g");
+  tError("9.21", db, "COMMIT", "database is locked");
+  tCheck("9.22", tCountFiles(zFiles)==1, "side file kept by a failed COMMIT");
+  tExec(db, "ROLLBACK");
+  tCheck("9.23", tCountFiles(zFiles)==1, "side file kept by ROLLBACK");
+  dropIntact("9.24", db, "g");
+  tExec(db, "BEGIN; DROP TABLE g");
+  tError("9.25", db, "COMMIT", "database is locked");
+  tExec(pReader, "COMMIT");
+  tExec(db, "COMMIT");
+  tCheck("9.26", tCountFiles(zFiles)==0, "side file removed by COMMIT");
+  tClose(pReader);
+  sqlite3_busy_timeout(db, 5000);
+  /* a DROP in a transaction, then the connection closes: rolled back */
+  dropTable(db, "h");
+  tExec(db, "BEGIN; DROP TABLE h");
+  tClose(db);
+  tCheck("9.27", tCountFiles(zFiles)==1, "side file kept by close");
+  db = tOpen("drop.db");
+  dropIntact("9.28", db, "h");
+  tExec(db, "DROP TABLE h");
+  tCheck("9.29", tCountFiles(zFiles)==0, "side file removed by DROP");
+  /* temp tables: a rolled-back DROP keeps the in-memory vectors */
+  tExec(db, "CREATE VIRTUAL TABLE temp.m USING vectors(dim=2); "
+            "INSERT INTO m VALUES (1,'[1,1]'), (2,'[2,2]')");
+  tExec(db, "BEGIN; DROP TABLE m; ROLLBACK");
+  dropIntact("9.30", db, "m");
+  tExec(db, "BEGIN; SAVEPOINT a; DROP TABLE m; ROLLBACK TO a; COMMIT");
+  dropIntact("9.31", db, "m");
+  tExec(db, "DROP TABLE m");
+  tRows("9.32", db, "SELECT count(*) FROM temp.sqlite_schema", "0");
+  tCheck("9.33", tCountFiles(zFiles)==0, "no side file for temp tables");
+  tClose(db);
+
+  /* WAL mode */
+  db = tOpen("dropwal.db");
+  zFiles = "dropwal.db-vectors-";
+  tRows("9.40", db, "PRAGMA journal_mode=WAL", "wal");
+  dropTable(db, "w1");
+  dropTable(db, "w2");
+  tExec(db, "DROP TABLE w1");
+  tCheck("9.41", tCountFiles(zFiles)==1, "side file removed by DROP (WAL)");
+  tExec(db, "BEGIN; DROP TABLE w2; ROLLBACK");
+  tCheck("9.42", tCountFiles(zFiles)==1, "side file kept by ROLLBACK (WAL)");
+  dropIntact("9.43", db, "w2");
+  tExec(db, "BEGIN; DROP TABLE w2; COMMIT");
+  tCheck("9.44", tCountFiles(zFiles)==0, "side file removed by COMMIT (WAL)");
+  tClose(db);
+
+  /* an attached database's table, main not written: the fallback removes
+  ** the file at the connection's next operation; with main written in
+  ** the same transaction, at COMMIT */
+  db = tOpen("dropmain.db");
+  zFiles = "dropaux.db-vectors-";
+  tExec(db, "ATTACH 'dropaux.db' AS aux; CREATE TABLE plain(x)");
+  tExec(db, "CREATE VIRTUAL TABLE aux.x1 USING vectors(dim=2); "
+            "CREATE VIRTUAL TABLE aux.x2 USING vectors(dim=2)");
+  tExec(db, "DROP TABLE aux.x1");
+  tCheck("9.50", tCountFiles(zFiles)==2, "fallback: side file kept for now");
+  tExec(db, "CREATE VIRTUAL TABLE aux.x3 USING vectors(dim=2)");
+  tCheck("9.51", tCountFiles(zFiles)==2, "fallback: side file removed");
+  tExec(db, "BEGIN; INSERT INTO plain VALUES (1); DROP TABLE aux.x2; COMMIT");
+  tCheck("9.52", tCountFiles(zFiles)==1, "side file removed by COMMIT");
+  tClose(db);
+
+  /* veles_txn, the internal table that sees the commit */
+  db = tOpen(":memory:");
+  tRows("9.60", db, "SELECT count(*) FROM veles_txn", "0");
+  tError("9.61", db, "INSERT INTO veles_txn VALUES (1)",
+         "veles_txn: read-only: it is internal to veles");
+  tExec(db, "DELETE FROM veles_txn");
+  tError("9.62", db, "CREATE VIRTUAL TABLE v USING veles_txn",
+         "no such module: veles_txn");
+  tClose(db);
+}
+
 /* A schema change inside a transaction makes SQLite reconnect the table:
 ** the new instance must not take the transaction's own deletions for free
 ** slots (committed rows still reference them). */
@@ -267,5 +438,6 @@ int main(int argc, char **argv){
   testCreateDropRename();
   testSynchronousOff();
   testReconnectInTransaction();
+  testDropCommits();
   return tDone();
 }

@@ -180,6 +180,27 @@ test('3.4 PRAGMA integrity_check reports damage through xIntegrity', { skip }, (
   db.close();
 });
 
+test('3.5 DROP TABLE removes the side file when the drop commits', { skip }, () => {
+  const db = fresh('drop.db');
+  const files = () => fs.readdirSync(SCRATCH)
+    .filter((f) => f.startsWith('drop.db-vectors-')).length;
+  db.exec(`CREATE VIRTUAL TABLE a USING vectors(dim=2);
+           CREATE VIRTUAL TABLE b USING vectors(dim=2);
+           INSERT INTO b VALUES (1, '[1,2]');`);
+  assert.strictEqual(files(), 2);
+  db.exec('DROP TABLE a');                      // autocommit
+  assert.strictEqual(files(), 1);
+  db.exec('BEGIN; DROP TABLE b; ROLLBACK');
+  db.exec('SAVEPOINT s; DROP TABLE b; ROLLBACK TO s; RELEASE s');
+  assert.strictEqual(files(), 1);
+  assert.deepStrictEqual(db.prepare('SELECT vec FROM b').pluck().get(), f32([1, 2]));
+  db.exec('BEGIN; DROP TABLE b');
+  assert.strictEqual(files(), 1);
+  db.exec('COMMIT');
+  assert.strictEqual(files(), 0);
+  db.close();
+});
+
 // 4. search
 test('4.0 search', { skip }, () => {
   const db = fresh('s.db');
