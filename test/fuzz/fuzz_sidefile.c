@@ -29,7 +29,8 @@
 **     the damaged file, and its slot lies inside the file (never stale,
 **     never past the end);
 **   - when the checked header fields (magic, version, header size, dim,
-**     identifier) are intact and the file holds every slot, every read,
+**     identifier, and the binding to the database: commit, floor, ring,
+**     checksum) are intact and the file holds every slot, every read,
 **     the search and the writes succeed, and a vector written reads back
 **     exactly;
 **   - veles_check is not 'ok' when a checked header field is damaged, the
@@ -430,8 +431,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
   }
   snprintf(zSide, sizeof(zSide), "%s%s", zDb, aTab[d.t].zFile);
   writeFile(zSide, d.a, d.n);
-  d.bHeaderOk = d.n>=40 && memcmp(d.a, aTab[d.t].aImg, 20)==0
-             && memcmp(d.a+24, aTab[d.t].aImg+24, 16)==0;
+  {
+    /* version 2: the binding (commit, floor, ring, checksum) is checked
+    ** too, bytes 40 .. 64 + 16 * ring entries */
+    const unsigned char *h = aTab[d.t].aImg;
+    size_t nBind = 64 + 16*(size_t)(h[56] | (h[57]<<8));
+    d.bHeaderOk = d.n>=nBind && memcmp(d.a, h, 20)==0
+               && memcmp(d.a+24, h+24, nBind-24)==0;
+  }
   d.bHealthy = d.bHeaderOk;
   for(i=0; i<aTab[d.t].nRow && d.bHealthy; i++){
     int j;
