@@ -20,11 +20,10 @@
 **     been restarted since, which SQLite does only when no reader uses an
 **     older snapshot.
 **
-** A slot array rebuilt in the middle of a transaction (a new instance of
-** the table after a schema reset) sees the transaction's own deletions as
-** unreferenced slots, yet the committed state may still reference them:
-** vsSlotsBegin(p, 1) holds such slots back like slots the transaction
-** freed, until it commits.
+** REUSE FLOOR. Each free slot was freed by some commit; iFreeCommit is
+** the latest such commit of any slot that joined aFree, and bReused says
+** a transaction took one. vecbind.c raises the side file's floor to it:
+** states older than the commit that freed a reused slot are not intact.
 **
 ** ROLLBACK. Every change to aId is logged (slot, old id). A mark records
 ** the high-water mark, free-list depth, undo-log length and freed count;
@@ -33,8 +32,7 @@
 ** pushed, so its popped entries are still in place to be restored.
 **
 ** COMMIT CANNOT FAIL. SQLite has committed when xCommit runs, so there is
-** no one left to tell of an error. vsSlotsFree (and vsSlotsBegin when it
-** holds slots back) reserves room in aFree and aPend for every slot the
+** no one left to tell of an error. vsSlotsFree reserves room in aFree and aPend for every slot the
 ** transaction has freed, where a failure still fails the statement;
 ** vsSlotsCommit then only moves entries into reserved room.
 **
@@ -237,27 +235,12 @@ void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
   p->iTag = pMark->iTag;
 }
 
-int vsSlotsBegin(VsSlots *p, int bHoldFree){
+int vsSlotsBegin(VsSlots *p){
   p->iGen++;
   p->bReused = 0;
   p->nUndo = 0;
   p->nTxnFreed = 0;
   p->nSave = 0;
-  if( bHoldFree && p->nFree>0 ){
-    /* free until proven otherwise: treat them as freed by this
-    ** transaction, reusable once it commits (aFree has room for them
-    ** already: they are its entries) */
-    int rc = grow((void**)&p->aTxnFreed, &p->nTxnFreedAlloc, p->nFree,
-                  sizeof(i64));
-    if( rc==SQLITE_OK ){
-      rc = grow((void**)&p->aPend, &p->nPendAlloc, p->nPend+p->nFree,
-                sizeof(VsSlotsPending));
-    }
-    if( rc ) return rc;
-    memcpy(p->aTxnFreed, p->aFree, sizeof(i64)*(size_t)p->nFree);
-    p->nTxnFreed = p->nFree;
-    p->nFree = 0;
-  }
   vsSlotsMarkGet(p, &p->txnStart);
   assert( slotsOk(p) );
   return SQLITE_OK;

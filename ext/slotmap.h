@@ -68,9 +68,8 @@ int vsSlotsLoadFinish(VsSlots *p, int bDelay, i64 iSeq, i64 iCommit);
 int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq);
 
 /* Transactions. */
-/* Start a transaction. bHoldFree: the free slots were derived inside an
-** open transaction; keep them until it commits (see slotmap.c). */
-int vsSlotsBegin(VsSlots *p, int bHoldFree);
+/* Start a transaction. */
+int vsSlotsBegin(VsSlots *p);
 /* Freed slots become free (bDelay==0) or pending with iSeq; iCommit
 ** numbers the commit that freed them. Cannot fail: vsSlotsFree reserved
 ** the room. */

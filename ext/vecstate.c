@@ -36,10 +36,7 @@
 ** after the freeing commit: SQLite restarts it only when every reader
 ** uses the newest snapshot. The WAL header's checkpoint sequence number
 ** counts restarts; a freed slot is tagged with the value read after its
-** commit and reused once the value differs. A slot array rebuilt inside a
-** transaction (a state made while one is open) cannot tell the
-** transaction's own deletions from free slots, so it holds its free slots
-** until the commit (slotmap.c).
+** commit and reused once the value differs.
 **
 ** PENDING MAP ROWS. An INSERT of an id above every id of the table cannot
 ** conflict, so its map row waits (pending.c has the rule and when the rows
@@ -485,11 +482,12 @@ int vsStateBegin(VecTable *p){
   pS->bSlotsAtBegin = 1;
   rc = vsSlotsReleasePending(&pS->slots, !pS->bWal, iSeq);
   if( rc ) return rc;
-  /* rebuilt inside an explicit transaction (a state made while one is
-  ** open): its own deletions look free, but committed rows may still
-  ** reference them (slotmap.c) */
-  pS->bHeld = bRebuilt && !sqlite3_get_autocommit(p->db);
-  rc = vsSlotsBegin(&pS->slots, pS->bHeld);
+  /* Even inside an explicit transaction the map read here is the
+  ** committed one: this table's first write of the transaction is what
+  ** calls xBegin, and every instance shares this state (ONE STATE), so
+  ** no deletion of this transaction can pass for a free slot. */
+  (void)bRebuilt;
+  rc = vsSlotsBegin(&pS->slots);
   if( rc ) return rc;
   pS->bMaxKnown = 0;
   pS->bInTxn = 1;
@@ -523,7 +521,6 @@ int vsStateCommit(VecTable *p){
                 pS->iCommit);
   pS->bDirty = 0;
   pS->iCommitNext = 0;
-  pS->bHeld = 0;
   pS->bCreated = 0;
   pS->bInTxn = 0;
   return SQLITE_OK;
@@ -552,11 +549,6 @@ int vsStateRollback(VecTable *p){
   pS->bBound = 0;           /* check again: xSync may have moved the file */
   if( pS->pFile ) vsFileDiscard(pS->pFile);
   vsSlotsRollback(&pS->slots);
-  if( pS->bHeld ){
-    /* the held slots are dropped: find the truly free ones again */
-    pS->bSlotsValid = 0;
-    pS->bHeld = 0;
-  }
   vsStateRestoreDim(pS);
   if( pS->bCreated && pS->pFile ){
     /* the CREATE itself is rolled back: its side file must go */

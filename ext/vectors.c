@@ -469,7 +469,9 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   rc = vsStateUsable(p);
   if( rc ) return rc;
   if( argc==1 ){                                      /* DELETE */
-    return deleteRow(p, sqlite3_value_int64(argv[0]), &bFound);
+    rc = deleteRow(p, sqlite3_value_int64(argv[0]), &bFound);
+    if( rc==SQLITE_OK ) p->pS->bDirty = 1;
+    return rc;
   }
   for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_K; i++){
     if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL

@@ -84,7 +84,6 @@ struct VecState {
   VsSlots slots;                /* allocator and slot -> id array */
   int bSlotsValid;              /* slots reflects data_version below */
   int bSlotsAtBegin;            /* ... and was rebuilt by xBegin, not a read */
-  int bHeld;                    /* this transaction holds its free slots */
   i64 iDataVersion;             /* PRAGMA data_version slots was built at */
   int bInTxn;                   /* between xBegin and xCommit/xRollback */
   int bListed;                  /* on the connection's list (not damaged) */

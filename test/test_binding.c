@@ -1,0 +1,271 @@
+/*
+** A side file that does not hold its database's committed vectors is
+** never read (ext/vecbind.c): a restored older database next to a newer
+** side file, the reverse, files of two copies mixed, a damaged binding;
+** and the pairs that are right are accepted: a database one commit older
+** than its side file (as a crash leaves it), a WAL reader on an older
+** snapshot. Every vector that is read is compared with what was stored.
+*/
+#include "testutil.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void run(const char *zCmd){
+  if( system(zCmd)!=0 ) fprintf(stderr, "failed: %s\n", zCmd);
+}
+
+/* Copy zDb and its side files (zDb-vectors-*) under the name zTo. */
+static void copyPair(const char *zDb, const char *zTo, int bSide){
+  char zCmd[1024];
+  snprintf(zCmd, sizeof(zCmd), "cp %s %s", zDb, zTo);
+  run(zCmd);
+  if( bSide ){
+    snprintf(zCmd, sizeof(zCmd), "for f in %s-vectors-*; do "
+             "cp \"$f\" \"%s${f#%s}\"; done", zDb, zTo, zDb);
+    run(zCmd);
+  }
+}
+
+/* The side file of table e in zDb, as veles names it (absolute path). */
+static char *sidePath(const char *zDb){
+  char zDir[1024], zPrefix[300];
+  const char *zFile;
+  snprintf(zPrefix, sizeof(zPrefix), "%s-vectors-", zDb);
+  zFile = tFindFile(zPrefix);
+  if( getcwd(zDir, sizeof(zDir))==0 || zFile==0 ) return sqlite3_mprintf("?");
+  return sqlite3_mprintf("%s/%s", zDir, zFile);
+}
+
+/* "WITH s(value) AS (...)": the integers iFrom..iTo (static buffer). */
+static const char *series(int iFrom, int iTo){
+  static char z[200];
+  snprintf(z, sizeof(z), "WITH RECURSIVE s(value) AS (SELECT %d UNION ALL "
+           "SELECT value+1 FROM s WHERE value<%d)", iFrom, iTo);
+  return z;
+}
+
+/* Fill e(dim=4) with ids 1..100, vector of id i = [i, -i, i/2, 1]. */
+static void fill(sqlite3 *db){
+  int i;
+  tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=4)");
+  tExec(db, "BEGIN");
+  for(i=1; i<=100; i++){
+    tExec(db, "INSERT INTO e VALUES (%d, '[%d, %d, %g, 1]')", i, i, -i,
+          i/2.0);
+  }
+  tExec(db, "COMMIT");
+}
+
+/* The yesterday/today scenario: 50 deletes and 50 inserts after the copy,
+** whose slots reuse the freed ones; the copy is two commits old. In WAL
+** mode a freed slot is reused only after the WAL restarted: a checkpoint
+** and one more commit (id 500) come between. */
+static void churn(sqlite3 *db, int bWal){
+  int i;
+  tExec(db, "DELETE FROM e WHERE id>50");
+  if( bWal ){
+    tExec(db, "PRAGMA wal_checkpoint(RESTART)");
+    tExec(db, "INSERT INTO e VALUES (500, '[500, 0, 0, 0]')");
+  }
+  tExec(db, "BEGIN");
+  for(i=201; i<=250; i++){
+    tExec(db, "INSERT INTO e VALUES (%d, '[%d, 0, 0, 0]')", i, i);
+  }
+  tExec(db, "COMMIT");
+}
+
+/* Every row of e equals what fill() and churn() stored for its id. */
+static int allRight(sqlite3 *db){
+  return tInt(db, "SELECT count(*) FROM e WHERE vec != CASE WHEN id<=100 "
+              "THEN veles_vec(json_array(id, -id, id/2.0, 1)) "
+              "ELSE veles_vec(json_array(id, 0, 0, 0)) END")==0;
+}
+
+static void testRestoredOlderDatabase(const char *zMode){
+  char zDb[64], zBak[64], zCase[16], *zSide, *zExpect;
+  int bWal = strcmp(zMode, "wal")==0;
+  sqlite3 *db;
+  snprintf(zDb, sizeof(zDb), "old-%s.db", zMode);
+  snprintf(zBak, sizeof(zBak), "old-%s.bak", zMode);
+  db = tOpen(zDb);
+  tExec(db, "PRAGMA journal_mode=%s", zMode);
+  fill(db);
+  tClose(db);
+  copyPair(zDb, zBak, 0);                     /* cp app.db app.db.bak */
+  db = tOpen(zDb);
+  churn(db, bWal);
+  snprintf(zCase, sizeof(zCase), "1.%s.0", zMode);
+  tCheck(zCase, allRight(db), "all vectors right before the restore");
+  tClose(db);
+  copyPair(zBak, zDb, 0);                     /* cp app.db.bak app.db */
+  db = tOpen(zDb);
+  zSide = sidePath(zDb);
+  zExpect = sqlite3_mprintf("vectors: table e: side file %s is newer than "
+      "the database (database at commit 1, side file intact from commit 2 "
+      "to %d): the database was restored without its side file", zSide,
+      bWal ? 4 : 3);
+  snprintf(zCase, sizeof(zCase), "1.%s.1", zMode);
+  tError(zCase, db, "SELECT count(*) FROM e WHERE id=7 AND vec IS NOT NULL",
+         zExpect);
+  snprintf(zCase, sizeof(zCase), "1.%s.2", zMode);
+  tError(zCase, db, "SELECT id FROM e WHERE vec MATCH '[1,1,1,1]' AND k=3",
+         zExpect);
+  snprintf(zCase, sizeof(zCase), "1.%s.3", zMode);
+  tError(zCase, db, "INSERT INTO e VALUES (300, '[3,0,0,0]')", zExpect);
+  sqlite3_free(zExpect);
+  zExpect = sqlite3_mprintf("e: side file %s is newer than the database "
+      "(database at commit 1, side file intact from commit 2 to %d): the "
+      "database was restored without its side file", zSide, bWal ? 4 : 3);
+  snprintf(zCase, sizeof(zCase), "1.%s.4", zMode);
+  tRows(zCase, db, "SELECT veles_check('e')", zExpect);
+  sqlite3_free(zExpect);
+  sqlite3_free(zSide);
+  tClose(db);
+}
+
+static void testRestoredOlderSideFile(void){
+  sqlite3 *db = tOpen("side.db");
+  char *zSide, *zExpect;
+  fill(db);
+  tClose(db);
+  copyPair("side.db", "side.bak", 1);
+  db = tOpen("side.db");
+  churn(db, 0);
+  tClose(db);
+  /* today's database, yesterday's side file */
+  run("for f in side.bak-vectors-*; do cp \"$f\" \"side.db${f#side.bak}\"; "
+      "done");
+  db = tOpen("side.db");
+  zSide = sidePath("side.db");
+  zExpect = sqlite3_mprintf("vectors: table e: side file %s is older than "
+      "the database (database at commit 3, side file at commit 1): it was "
+      "not saved with this database file", zSide);
+  tError("2.0", db, "SELECT vec FROM e WHERE id=7", zExpect);
+  tError("2.1", db, "SELECT id FROM e WHERE vec MATCH '[1,1,1,1]' AND k=3",
+         zExpect);
+  sqlite3_free(zExpect);
+  sqlite3_free(zSide);
+  tClose(db);
+}
+
+/* One commit older than its side file: what a crash between the side
+** file's sync and SQLite's commit leaves, and right. */
+static void testOneCommitOlder(void){
+  sqlite3 *db = tOpen("one.db");
+  fill(db);
+  tExec(db, "DELETE FROM e WHERE id>50");     /* commit 2 frees 50 slots */
+  tClose(db);
+  copyPair("one.db", "one.bak", 0);
+  db = tOpen("one.db");
+  tExec(db, "BEGIN");                         /* commit 3 reuses them */
+  tExec(db, "%s INSERT INTO e SELECT value, json_array(value, 0, 0, 0) "
+            "FROM s", series(201, 250));
+  tExec(db, "COMMIT");
+  tRows("3.0", db, "SELECT count(*) FROM e_map WHERE slot<100", "100");
+  tClose(db);
+  copyPair("one.bak", "one.db", 0);
+  db = tOpen("one.db");
+  tCheck("3.1", allRight(db), "every vector right");
+  tRows("3.2", db, "SELECT count(*), sum(id) FROM e", "50|1275");
+  tRows("3.3", db, "SELECT veles_check('e')", "ok");
+  /* and writing goes on from there */
+  tExec(db, "INSERT INTO e VALUES (400, '[400, 0, 0, 0]')");
+  tRows("3.4", db, "SELECT veles_json(vec) FROM e WHERE id=400",
+        "[400.0,0.0,0.0,0.0]");
+  tCheck("3.5", allRight(db), "every vector right");
+  tRows("3.6", db, "SELECT veles_check('e')", "ok");
+  tClose(db);
+}
+
+/* Two copies of one pair that went separate ways. */
+static void testTwoCopies(void){
+  sqlite3 *db = tOpen("a.db");
+  char *zSide, *zExpect;
+  fill(db);
+  tClose(db);
+  copyPair("a.db", "b.db", 1);
+  db = tOpen("a.db");
+  tExec(db, "UPDATE e SET vec='[9,9,9,9]' WHERE id=1");
+  tClose(db);
+  db = tOpen("b.db");
+  tExec(db, "UPDATE e SET vec='[8,8,8,8]' WHERE id=2");
+  tClose(db);
+  /* a.db with b's side file: both at commit 2, of different histories */
+  run("for f in b.db-vectors-*; do cp \"$f\" \"a.db${f#b.db}\"; done");
+  db = tOpen("a.db");
+  zSide = sidePath("a.db");
+  zExpect = sqlite3_mprintf("vectors: table e: side file %s belongs to "
+      "another copy of this table (commit 2 of the database is not one of "
+      "its commits): the database and the side file come from different "
+      "copies", zSide);
+  tError("4.0", db, "SELECT vec FROM e WHERE id=1", zExpect);
+  sqlite3_free(zExpect);
+  sqlite3_free(zSide);
+  tClose(db);
+}
+
+/* A reader on an older WAL snapshot keeps reading its own vectors while a
+** writer commits deletes and inserts. */
+static void testWalReader(void){
+  sqlite3 *dbW = tOpen("wal.db"), *dbR;
+  int i;
+  tExec(dbW, "PRAGMA journal_mode=WAL");
+  fill(dbW);
+  dbR = tOpen("wal.db");
+  tExec(dbR, "BEGIN");
+  tRows("5.0", dbR, "SELECT veles_json(vec) FROM e WHERE id=60",
+        "[60.0,-60.0,30.0,1.0]");
+  for(i=0; i<5; i++){
+    tExec(dbW, "DELETE FROM e WHERE id>50 AND id<=100");
+    tExec(dbW, "%s INSERT INTO e SELECT value, json_array(value, 0, 0, 0) "
+               "FROM s", series(1000+i*100, 1049+i*100));
+    tExec(dbW, "%s INSERT INTO e SELECT value, json_array(value, -value, "
+               "value/2.0, 1) FROM s", series(51, 100));
+  }
+  tCheck("5.1", allRight(dbR), "the old snapshot reads right");
+  tRows("5.2", dbR, "SELECT count(*) FROM e", "100");
+  tRows("5.3", dbR, "SELECT id FROM e WHERE vec MATCH '[60,-60,30,1]' "
+        "AND k=1", "60");
+  tExec(dbR, "COMMIT");
+  tRows("5.4", dbR, "SELECT count(*) FROM e", "350");
+  tRows("5.5", dbR, "SELECT veles_check('e')", "ok");
+  tClose(dbR);
+  tClose(dbW);
+}
+
+/* A garbled binding is damage: refused, and veles_check says so. */
+static void testDamagedBinding(void){
+  sqlite3 *db = tOpen("dmg.db");
+  char zCmd[512], *zSide, *zExpect;
+  fill(db);
+  tClose(db);
+  zSide = sidePath("dmg.db");
+  snprintf(zCmd, sizeof(zCmd), "printf 'XY' | dd of=%s bs=1 seek=70 "
+           "conv=notrunc status=none", zSide);
+  run(zCmd);
+  db = tOpen("dmg.db");
+  zExpect = sqlite3_mprintf("vectors: table e: side file %s has a damaged "
+      "header (its binding to the database)", zSide);
+  tError("6.0", db, "SELECT vec FROM e WHERE id=1", zExpect);
+  sqlite3_free(zExpect);
+  zExpect = sqlite3_mprintf("e: side file %s has a damaged header (its "
+      "binding to the database)", zSide);
+  tRows("6.1", db, "SELECT veles_check('e')", zExpect);
+  sqlite3_free(zExpect);
+  sqlite3_free(zSide);
+  tClose(db);
+}
+
+int main(int argc, char **argv){
+  tInit(argc, argv);
+  testRestoredOlderDatabase("delete");
+  testRestoredOlderDatabase("wal");
+  testRestoredOlderSideFile();
+  testOneCommitOlder();
+  testTwoCopies();
+  testWalReader();
+  testDamagedBinding();
+  return tDone();
+}
