@@ -11,15 +11,23 @@
 **   20      4     reserved, 0
 **   24      16    identifier of the owning table, 16 lowercase hex digits
 **                 (the same string as the `ident` row of <table>_config)
-**   40      8     version 2: commit, the newest commit of the table whose
-**                 vectors the file holds (vecbind.c says what binds it to
-**                 the database; version 1: zero from here on)
-**   48      8     floor, the oldest commit whose vectors are all intact
-**   56      4     n, entries of the ring (at most VS_RING_MAX)
-**   60      4     checksum: FNV-1a over bytes 40..59 and the ring
-**   64      16*n  ring: (commit, nonce) of the newest n commits, newest
-**                 first, each 8+8 bytes
-**   ...           zero up to 4096
+**   40      2024  version 2: the binding to the database (vecbind.c says
+**                 what it means), first copy; version 1: zero
+**   2064    2024  the binding, second copy
+**   4088    8     zero
+** A copy of the binding, at its offset c:
+**   c+0     8     write, counts the writes of the binding
+**   c+8     8     commit, the newest commit of the table whose vectors
+**                 the file holds
+**   c+16    8     floor, the oldest commit whose vectors are all intact
+**   c+24    4     n, entries of the ring (1 .. VS_RING_MAX)
+**   c+28    4     checksum: FNV-1a over bytes c..c+27 and the ring
+**   c+32    16*n  ring: (commit, nonce) of the newest n commits, newest
+**                 first, each 8+8 bytes; zero to the end of the copy
+** The valid copy (checksum right) written last (larger write) counts. A
+** new binding is written over the other copy, so a write torn or garbled
+** by a power cut spoils only a copy that does not count yet: the one that
+** did still binds the file to the database that has not committed.
 **   4096    ...   slots: slot i holds dim IEEE-754 binary32 values at
 **                 offset 4096 + i * dim * 4. No per-slot header.
 **
@@ -76,7 +84,8 @@
 
 #define VS_MAGIC        "VELESVEC"
 #define VS_VERSION_MAX  2       /* the newest format this build writes */
-#define VS_BIND_OFFSET  40
+#define VS_BIND_OFFSET  40      /* the first copy of the binding */
+#define VS_BIND_BYTES   2024    /* the size of each of its two copies */
 #define VS_HEADER_BYTES 4096
 #define VS_BUFFER_BYTES (4*1024*1024)
 
@@ -88,6 +97,9 @@ struct VsFile {
   int fd;                 /* open descriptor, -1 for memory */
   int nDim;               /* elements per slot; 0 = unknown yet */
   int iVersion;           /* the header's format version, 1 or 2 */
+  int iBindCopy;          /* the binding copy read or written last ... */
+  i64 iBindWrite;         /* ... and its write count */
+  VsBinding bindScratch;  /* the other copy, while reading */
   i64 nSlotBytes;         /* nDim*4 */
   char zIdent[VS_IDENT_LEN+1];
   int bDirSync;           /* the directory needs one fsync (new file) */
@@ -331,28 +343,53 @@ static unsigned fnv1a(unsigned h, const unsigned char *a, size_t n){
 
 /* The checksum of an encoded binding a (its own field not counted). */
 static unsigned bindingSum(const unsigned char *a, int nRing){
-  unsigned h = fnv1a(2166136261u, a, 20);
-  return fnv1a(h, &a[24], (size_t)nRing*16);
+  unsigned h = fnv1a(2166136261u, a, 28);
+  return fnv1a(h, &a[32], (size_t)nRing*16);
+}
+
+/* Decode binding copy a into pB, *piWrite its write count; 0 when it is
+** not a valid copy. */
+static int decodeBinding(const unsigned char *a, VsBinding *pB, i64 *piWrite){
+  int i;
+  *piWrite = get64(a);
+  pB->iCommit = get64(&a[8]);
+  pB->iFloor = get64(&a[16]);
+  pB->nRing = (int)get32(&a[24]);
+  if( pB->nRing<1 || pB->nRing>VS_RING_MAX
+   || get32(&a[28])!=bindingSum(a, pB->nRing) ){
+    return 0;
+  }
+  for(i=0; i<pB->nRing; i++){
+    pB->aRing[i].iCommit = get64(&a[32+16*i]);
+    pB->aRing[i].iNonce = get64(&a[40+16*i]);
+  }
+  return pB->iFloor<=pB->iCommit && pB->aRing[0].iCommit==pB->iCommit;
 }
 
 int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
-  unsigned char a[VS_HEADER_BYTES-VS_BIND_OFFSET];
-  int nTry, i, r;
+  unsigned char a[2*VS_BIND_BYTES];
+  int nTry, r, k;
   assert( p->fd>=0 && p->iVersion==2 );
-  /* a writer of another process may be rewriting it: read it again */
+  /* a writer of another process may be rewriting a copy: when neither
+  ** reads as valid, read them again */
   for(nTry=0; nTry<100; nTry++){
+    int iBest = -1;
+    i64 iWrite = 0, iBestWrite = 0;
     r = readAll(p->fd, a, sizeof(a), VS_BIND_OFFSET);
     if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
     if( r>0 ) break;
-    pB->iCommit = get64(a);
-    pB->iFloor = get64(&a[8]);
-    pB->nRing = (int)get32(&a[16]);
-    if( pB->nRing>=1 && pB->nRing<=VS_RING_MAX
-     && get32(&a[20])==bindingSum(a, pB->nRing) ){
-      for(i=0; i<pB->nRing; i++){
-        pB->aRing[i].iCommit = get64(&a[24+16*i]);
-        pB->aRing[i].iNonce = get64(&a[32+16*i]);
+    for(k=0; k<2; k++){
+      VsBinding *pTry = k==0 ? pB : &p->bindScratch;
+      if( decodeBinding(&a[k*VS_BIND_BYTES], pTry, &iWrite)
+       && (iBest<0 || iWrite>iBestWrite) ){
+        if( k==1 ) memcpy(pB, pTry, sizeof(*pB));
+        iBest = k;
+        iBestWrite = iWrite;
       }
+    }
+    if( iBest>=0 ){
+      p->iBindCopy = iBest;
+      p->iBindWrite = iBestWrite;
       return SQLITE_OK;
     }
   }
@@ -362,23 +399,26 @@ int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
 }
 
 int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){
-  unsigned char a[VS_HEADER_BYTES-VS_BIND_OFFSET];
-  int i;
+  unsigned char a[VS_BIND_BYTES];
+  int i, k = 1-p->iBindCopy;          /* never over the newest copy */
   assert( p->fd>=0 && p->iVersion==2 );
   assert( pB->nRing>=1 && pB->nRing<=VS_RING_MAX );
   assert( pB->iFloor<=pB->iCommit && pB->aRing[0].iCommit==pB->iCommit );
   memset(a, 0, sizeof(a));
-  put64(a, pB->iCommit);
-  put64(&a[8], pB->iFloor);
-  put32(&a[16], (unsigned)pB->nRing);
+  put64(a, p->iBindWrite+1);
+  put64(&a[8], pB->iCommit);
+  put64(&a[16], pB->iFloor);
+  put32(&a[24], (unsigned)pB->nRing);
   for(i=0; i<pB->nRing; i++){
-    put64(&a[24+16*i], pB->aRing[i].iCommit);
-    put64(&a[32+16*i], pB->aRing[i].iNonce);
+    put64(&a[32+16*i], pB->aRing[i].iCommit);
+    put64(&a[40+16*i], pB->aRing[i].iNonce);
   }
-  put32(&a[20], bindingSum(a, pB->nRing));
-  if( writeAll(p->fd, a, 24+16*(size_t)pB->nRing, VS_BIND_OFFSET) ){
+  put32(&a[28], bindingSum(a, pB->nRing));
+  if( writeAll(p->fd, a, sizeof(a), VS_BIND_OFFSET+k*VS_BIND_BYTES) ){
     return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
   }
+  p->iBindCopy = k;
+  p->iBindWrite++;
   return SQLITE_OK;
 }
 

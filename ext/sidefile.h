@@ -22,7 +22,7 @@ int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
 int vsFileVersion(VsFile *p);
 
 /* What binds a version 2 side file to its database (vecbind.c). */
-#define VS_RING_MAX 250
+#define VS_RING_MAX 124
 typedef struct VsBinding VsBinding;
 struct VsBinding {
   i64 iCommit;            /* the newest commit whose vectors it holds */
@@ -36,7 +36,8 @@ struct VsBinding {
 /* Read the binding from the header (read again while a writer of another
 ** process is rewriting it); SQLITE_CORRUPT_VTAB when it is damaged. */
 int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr);
-/* Write the binding into the header; vsFileSync makes it durable. */
+/* Write the binding into the header, over the copy that does not count
+** (sidefile.c); vsFileSync makes it durable. */
 int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr);
 /* Open an existing side file, checking its header against the
 ** identifier and dimension the table's settings record. */

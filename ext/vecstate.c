@@ -355,28 +355,34 @@ int vsStateRefreshDim(VecTable *p){
 ** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
 ** transaction gives them its own).
 */
-/* Check the side file's binding for data_version iVersion, unless done. */
-static int bindAt(VecTable *p, i64 iVersion){
+/* The pager's change counter (SQLITE_FCNTL_DATA_VERSION, SQLite 3.26+):
+** it moves with every commit, this connection's too, and costs no
+** statement, so a lookup can afford it. */
+static unsigned pagerVersion(VecTable *p){
+  unsigned v = 0;
+  sqlite3_file_control(p->db, p->pS->sh.zSchema, SQLITE_FCNTL_DATA_VERSION,
+                       &v);
+  return v;
+}
+
+/* Check the side file's binding unless done since the last commit. */
+static int bindIfChanged(VecTable *p){
   VecState *pS = p->pS;
+  unsigned v;
   int rc;
-  if( pS->bBound && pS->iBindVersion==iVersion ) return SQLITE_OK;
+  if( pS->iFormat<2 || pS->bMemory ) return SQLITE_OK;
+  v = pagerVersion(p);
+  if( pS->bBound && pS->iBindVersion==v ) return SQLITE_OK;
   rc = vsBindCheck(p);
   if( rc==SQLITE_OK ){
     pS->bBound = 1;
-    pS->iBindVersion = iVersion;
+    pS->iBindVersion = v;
   }
   return rc;
 }
 
 int vsStateBind(VecTable *p){
-  sqlite3_stmt *pStmt;
-  i64 iVersion = 0;
-  int rc;
-  if( p->pS->iFormat<2 || p->pS->bMemory ) return SQLITE_OK;
-  rc = vsStateStmt(p, STMT_DATAVERSION, &pStmt);
-  if( rc==SQLITE_OK ) rc = vsStateStepInt(p, pStmt, &iVersion, 0);
-  if( rc==SQLITE_OK ) rc = bindAt(p, iVersion);
-  return rc;
+  return bindIfChanged(p);
 }
 
 int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
@@ -393,7 +399,7 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   p->pS->bSlotsAtBegin = 0;
   if( pbRebuilt ) *pbRebuilt = 1;
   /* no byte of the side file is used before it is known to be right */
-  rc = bindAt(p, iVersion);
+  rc = bindIfChanged(p);
   if( rc ) return rc;
   rc = vsStateRefreshDim(p);
   if( rc ) return rc;
@@ -519,6 +525,8 @@ int vsStateCommit(VecTable *p){
   }
   vsSlotsCommit(&pS->slots, pS->bWal, pS->bWal ? walSequence(p) : 0,
                 pS->iCommit);
+  /* the pair is this commit's: both halves were written by it */
+  if( pS->bBound ) pS->iBindVersion = pagerVersion(p);
   pS->bDirty = 0;
   pS->iCommitNext = 0;
   pS->bCreated = 0;

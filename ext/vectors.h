@@ -90,7 +90,7 @@ struct VecState {
   int iFormat;                  /* <table>_config 'format': 1 or 2 */
   int bDirty;                   /* this transaction changed the table */
   int bBound;                   /* the side file was checked (vecbind.c) ... */
-  i64 iBindVersion;             /* ... at this PRAGMA data_version */
+  unsigned iBindVersion;        /* ... at this SQLITE_FCNTL_DATA_VERSION */
   i64 iCommit, iNonce;          /* the database's commit and nonce, checked */
   i64 iCommitNext, iNonceNext;  /* ... and those xSync wrote */
   int bWal;                     /* the open transaction runs in WAL mode */

@@ -432,12 +432,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
   snprintf(zSide, sizeof(zSide), "%s%s", zDb, aTab[d.t].zFile);
   writeFile(zSide, d.a, d.n);
   {
-    /* version 2: the binding (commit, floor, ring, checksum) is checked
-    ** too, bytes 40 .. 64 + 16 * ring entries */
+    /* version 2: the binding (write count, commit, floor, ring, checksum)
+    ** is checked too: of its two copies (at 40 and 2064), the one written
+    ** last counts, bytes c .. c + 32 + 16 * ring entries */
     const unsigned char *h = aTab[d.t].aImg;
-    size_t nBind = 64 + 16*(size_t)(h[56] | (h[57]<<8));
-    d.bHeaderOk = d.n>=nBind && memcmp(d.a, h, 20)==0
-               && memcmp(d.a+24, h+24, nBind-24)==0;
+    size_t c = 40, nBind;
+    if( h[2064+24]!=0 && (h[40+24]==0 || h[2064]>h[40]) ){
+      c = 2064;      /* write counts are small: the low byte orders them */
+    }
+    nBind = 32 + 16*(size_t)(h[c+24] | (h[c+25]<<8));
+    d.bHeaderOk = d.n>=c+nBind && memcmp(d.a, h, 20)==0
+               && memcmp(d.a+24, h+24, 16)==0
+               && memcmp(d.a+c, h+c, nBind)==0;
   }
   d.bHealthy = d.bHeaderOk;
   for(i=0; i<aTab[d.t].nRow && d.bHealthy; i++){
