@@ -5,6 +5,7 @@
 **   vsConfig*   vecconfig.c  CREATE options and <table>_config
 **   vsState*    vecstate.c   a table's state on a connection: slots,
 **                            transactions, pending map rows, statements
+**   vsBind*     vecbind.c    the side file's binding to its database
 **   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
 ** The scan itself is search.c; the side file sidefile.c.
 */

@@ -14,9 +14,9 @@
 **   vsFile*     sidefile.c   the native side file (sidefile.h), with its
 **   vsWriter*   writer.c     background writer (writer.h)
 **   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
-**   vsVectors*, vsConfig*, vsState*, vsMatch*
-**               vectors.c, vecconfig.c, vecstate.c, vecsearch.c: the
-**               `vectors` virtual table (vectors.h)
+**   vsVectors*, vsConfig*, vsState*, vsBind*, vsMatch*
+**               vectors.c, vecconfig.c, vecstate.c, vecbind.c,
+**               vecsearch.c: the `vectors` virtual table (vectors.h)
 **   vsPayloads* payloads.c   the `payloads` virtual table
 **   vsSearch*, vsNorms*
 **               search.c     the exact nearest-neighbour scan (search.h)
