@@ -37,9 +37,9 @@
 ** WHAT THE BYTES MEAN. The file holds bytes only; which slots are live,
 ** and for which id, is recorded in the SQLite database (<table>_map), the
 ** source of truth. A slot's bytes count only while a committed map row
-** references it. The caller (vectors.c, vecstate.c) only ever writes slots that no
-** committed state references (copy-on-write), so a write can never damage
-** what a reader or a crash recovery will look at.
+** references it. The caller (vectors.c, vecstate.c) only ever writes
+** slots that no committed state references (copy-on-write), so a write can
+** never damage what a reader or a crash recovery will look at.
 **
 ** WRITE AND SYNC ORDER.
 **   1. During a transaction, vectors go into a write-behind buffer of

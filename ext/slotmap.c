@@ -32,8 +32,9 @@
 ** pushed, so its popped entries are still in place to be restored.
 **
 ** COMMIT CANNOT FAIL. SQLite has committed when xCommit runs, so there is
-** no one left to tell of an error. vsSlotsFree reserves room in aFree and aPend for every slot the
-** transaction has freed, where a failure still fails the statement;
+** no one left to tell of an error. vsSlotsFree reserves room in aFree
+** and aPend for every slot the transaction has freed, where a failure
+** still fails the statement;
 ** vsSlotsCommit then only moves entries into reserved room.
 **
 ** INVARIANTS (asserted in debug builds, slotsOk()):

@@ -135,11 +135,9 @@ int vsBindCheck(VecTable *p){
   }
   sqlite3_free(pB);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
-  if( rc==SQLITE_OK ){
-    pS->iCommit = iCommit;
-    pS->iNonce = iNonce;
-  }
-  return rc;
+  pS->iCommit = iCommit;
+  pS->iNonce = iNonce;
+  return SQLITE_OK;
 }
 
 int vsBindCommit(VecTable *p){

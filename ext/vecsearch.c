@@ -31,6 +31,10 @@
 #define VEC_STREAM_GROW  4      /* ... and how much more each time after */
 #define VEC_LOOKUP_MAX 64       /* up to this many prefilter ids: lookups */
 
+/* A search with no k, no LIMIT and no ORDER BY distance to stream by. */
+static const char zNoRowCount[] = "vectors: MATCH needs a row count: add "
+    "k = N, or LIMIT N with ORDER BY distance";
+
 /*
 ** Narrow [*piLo, *piHi] to the ids for which "id <op> pVal" holds, with
 ** SQLite's comparison rules (integers sort before text and blobs; NULL
@@ -128,7 +132,8 @@ static int slotsOfIds(VecTable *p, const i64 *aIds, i64 nIds,
       int bFound = 0;
       rc = vsStateLookup(p, aIds[i], &iSlot, &bFound);
       if( rc==SQLITE_OK && bFound ){
-        if( iSlot<0 || iSlot>=p->pS->slots.nSlot || p->pS->slots.aId[iSlot]!=aIds[i] ){
+        if( iSlot<0 || iSlot>=p->pS->slots.nSlot
+         || p->pS->slots.aId[iSlot]!=aIds[i] ){
           rc = vsStateMapDamaged(p, aIds[i], iSlot);
         }else{
           rc = appendI64(paSlot, pnSlot, &nAlloc, iSlot);
@@ -293,8 +298,7 @@ int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
   }
   if( nWant<0 ){
     if( (idxNum & VEC_PLAN_STREAM)==0 ){
-      vsVectorsSetError(p, "vectors: MATCH needs a row count: add k = N, or LIMIT N "
-               "with ORDER BY distance");
+      vsVectorsSetError(p, "%s", zNoRowCount);
       return SQLITE_ERROR;
     }
     pCur->bStream = 1;
@@ -324,7 +328,8 @@ int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
   }
   for(i=0; i<4; i++){
     if( idxNum & vsVectorsIdBound[i].bit ){
-      applyBound(vsVectorsIdBound[i].bit, argv[iArg++], &pCur->iMinId, &pCur->iMaxId);
+      applyBound(vsVectorsIdBound[i].bit, argv[iArg++], &pCur->iMinId,
+                 &pCur->iMaxId);
     }
   }
   if( rc==SQLITE_OK && pCur->nIds>0 ){
@@ -435,8 +440,7 @@ int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
     idxNum |= VEC_PLAN_STREAM;
   }
   if( (idxNum & (VEC_PLAN_K|VEC_PLAN_LIMIT|VEC_PLAN_STREAM))==0 ){
-    vsVectorsSetError(p, "vectors: MATCH needs a row count: add k = N, or LIMIT N "
-             "with ORDER BY distance");
+    vsVectorsSetError(p, "%s", zNoRowCount);
     return SQLITE_ERROR;
   }
   /* id = ? or id IN (...): only the rows with those ids are searched. An

@@ -102,8 +102,8 @@ static int writePending(void *pOwner, int nRow, int *pnDone, char **pzErr){
     sqlite3_bind_int64(pStmt, iParam, pS->pending.aId[i]);
     sqlite3_bind_int64(pStmt, iParam+1, pS->aPendSlot[i]);
     if( eStmt==STMT_INSERT || i==nRow-1 ){
-      rc = sqlite3_step(pStmt);
-      rc = rc==SQLITE_DONE ? sqlite3_reset(pStmt) : (sqlite3_reset(pStmt), rc);
+      sqlite3_step(pStmt);
+      rc = sqlite3_reset(pStmt);          /* the step's error, if any */
       if( rc==SQLITE_OK ) *pnDone = i+1;
     }
   }
@@ -223,7 +223,8 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
      && sqlite3_stricmp(pS->sh.zSchema, zSchema)==0 ){
       assert( !bCreate );
       if( strcmp(pS->sh.zName, zName)!=0 ){
-        /* renamed: the statements name the old shadow tables */
+        /* a RENAME that was rolled back: the state took the new name,
+        ** the schema is back to the old one */
         char *zNew = sqlite3_mprintf("%s", zName);
         if( zNew==0 ) return SQLITE_NOMEM;
         vsShadowFinalize(&pS->sh);
@@ -310,8 +311,8 @@ static i64 walSequence(VecTable *p){
   sqlite3_file *pWal = 0;
   unsigned char a[16];
   unsigned iMagic;
-  if( sqlite3_file_control(p->db, p->pS->sh.zSchema, SQLITE_FCNTL_JOURNAL_POINTER,
-                           &pWal)!=SQLITE_OK
+  if( sqlite3_file_control(p->db, p->pS->sh.zSchema,
+                           SQLITE_FCNTL_JOURNAL_POINTER, &pWal)!=SQLITE_OK
    || pWal==0 || pWal->pMethods==0
    || pWal->pMethods->xRead(pWal, a, sizeof(a), 0)!=SQLITE_OK ){
     return VS_SEQ_UNKNOWN;
@@ -348,13 +349,6 @@ int vsStateRefreshDim(VecTable *p){
   return rc;
 }
 
-/*
-** Make p->pS->slots reflect the database as this connection sees it now,
-** rebuilding it from <table>_map if another connection committed since
-** it was built. When rebuilt, unreferenced slots are free (bDelay==0) or
-** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
-** transaction gives them its own).
-*/
 /* The pager's change counter (SQLITE_FCNTL_DATA_VERSION, SQLite 3.26+):
 ** it moves with every commit, this connection's too, and costs no
 ** statement, so a lookup can afford it. */
@@ -366,7 +360,7 @@ static unsigned pagerVersion(VecTable *p){
 }
 
 /* Check the side file's binding unless done since the last commit. */
-static int bindIfChanged(VecTable *p){
+int vsStateBind(VecTable *p){
   VecState *pS = p->pS;
   unsigned v;
   int rc;
@@ -381,10 +375,13 @@ static int bindIfChanged(VecTable *p){
   return rc;
 }
 
-int vsStateBind(VecTable *p){
-  return bindIfChanged(p);
-}
-
+/*
+** Make p->pS->slots reflect the database as this connection sees it now,
+** rebuilding it from <table>_map if another connection committed since
+** it was built. When rebuilt, unreferenced slots are free (bDelay==0) or
+** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
+** transaction gives them its own).
+*/
 int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
@@ -399,7 +396,7 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
   p->pS->bSlotsAtBegin = 0;
   if( pbRebuilt ) *pbRebuilt = 1;
   /* no byte of the side file is used before it is known to be right */
-  rc = bindIfChanged(p);
+  rc = vsStateBind(p);
   if( rc ) return rc;
   rc = vsStateRefreshDim(p);
   if( rc ) return rc;
@@ -420,12 +417,12 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
     if( vsSlotsLoadRow(&p->pS->slots, iSlot, sqlite3_column_int64(pStmt, 1)) ){
       sqlite3_finalize(pStmt);
       if( iSlot>=0 && iSlot<nSlotFile ){
-        vsVectorsSetError(p, "vectors: table %s: %s_map is damaged: slot %lld is "
-                 "used twice", p->zName, p->zName, iSlot);
+        vsVectorsSetError(p, "vectors: table %s: %s_map is damaged: slot "
+                          "%lld is used twice", p->zName, p->zName, iSlot);
       }else{
-        vsVectorsSetError(p, "vectors: table %s: side file is truncated: slot %lld "
-                 "is referenced, the file holds %lld", p->zName, iSlot,
-                 nSlotFile);
+        vsVectorsSetError(p, "vectors: table %s: side file is truncated: "
+                          "slot %lld is referenced, the file holds %lld",
+                          p->zName, iSlot, nSlotFile);
       }
       return SQLITE_CORRUPT_VTAB;
     }
@@ -450,8 +447,8 @@ int vsStateUsable(VecTable *p){
 
 /* The error for a map row whose slot does not hold that id. */
 int vsStateMapDamaged(VecTable *p, i64 iId, i64 iSlot){
-  vsVectorsSetError(p, "vectors: table %s: %s_map is damaged: id %lld points to "
-           "slot %lld", p->zName, p->zName, iId, iSlot);
+  vsVectorsSetError(p, "vectors: table %s: %s_map is damaged: id %lld "
+                    "points to slot %lld", p->zName, p->zName, iId, iSlot);
   return SQLITE_CORRUPT_VTAB;
 }
 

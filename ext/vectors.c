@@ -72,7 +72,8 @@ int vsVectorsTakeError(VecTable *p, int rc, char *zErr){
 /* The SQLite error of a failed shadow-table statement, as the table's. */
 int vsVectorsDbError(VecTable *p, int rc){
   if( rc==SQLITE_NOMEM ) return rc;
-  vsVectorsSetError(p, "vectors: table %s: %s", p->zName, sqlite3_errmsg(p->db));
+  vsVectorsSetError(p, "vectors: table %s: %s", p->zName,
+                    sqlite3_errmsg(p->db));
   return rc;
 }
 
@@ -398,8 +399,8 @@ static int vectorArg(VecTable *p, sqlite3_value *pVal, const void **ppVec,
     p->nScratch = p->aScratch ? p->pS->nDim : 0;
     if( p->aScratch==0 ) return SQLITE_NOMEM;
   }
-  rc = vsVectorParseInto(pVal, "vectors", p->pS->nDim, p->aScratch, ppVec, pnVec,
-                         &zErr);
+  rc = vsVectorParseInto(pVal, "vectors", p->pS->nDim, p->aScratch, ppVec,
+                         pnVec, &zErr);
   return vsVectorsAdoptError(p, rc, zErr);
 }
 
@@ -476,8 +477,8 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_K; i++){
     if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL
      && !sqlite3_value_nochange(argv[2+i]) ){
-      vsVectorsSetError(p, "vectors: cannot write column %s: it is a search output",
-               i==VEC_COLUMN_K ? "k" : "distance");
+      vsVectorsSetError(p, "vectors: cannot write column %s: it is a search "
+                        "output", i==VEC_COLUMN_K ? "k" : "distance");
       return SQLITE_ERROR;
     }
   }
