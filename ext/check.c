@@ -183,28 +183,13 @@ static void checkVectors(Check *c){
       c->rc = SQLITE_NOMEM;
       return;
     }
-    rc = vsFileOpen(zPath, nDim, zIdent, &pFile, &zErr);
+    rc = vsFileOpen(zPath, nDim, zIdent, iFormat, &pFile, &zErr);
+    /* the pair must be one (vecbind.c): no vector is checked else */
+    if( rc==SQLITE_OK && iFormat==2 ){
+      rc = vsBindVerify(pFile, iCommit, iNonce, &zErr);
+    }
     if( rc==SQLITE_NOMEM ) c->rc = rc;
     else if( rc ) problem(c, "%s", zErr);
-    else if( vsFileVersion(pFile)!=iFormat ){
-      problem(c, "side file %s has format version %d, its table format %d",
-              zPath, vsFileVersion(pFile), iFormat);
-    }else if( iFormat==2 ){
-      /* the pair must be one (vecbind.c): no vector is checked else */
-      VsBinding *pB = sqlite3_malloc(sizeof(*pB));
-      int bOk = 0;
-      if( pB==0 ){
-        c->rc = SQLITE_NOMEM;
-      }else if( (rc = vsFileReadBinding(pFile, pB, &zErr))!=SQLITE_OK ){
-        if( rc==SQLITE_NOMEM ) c->rc = rc;
-        else problem(c, "%s", zErr);
-      }else{
-        zErr = vsBindVerdict(pB, zPath, iCommit, iNonce, &bOk);
-        if( !bOk && zErr ) problem(c, "%s", zErr);
-        else if( !bOk ) c->rc = SQLITE_NOMEM;
-      }
-      sqlite3_free(pB);
-    }
     if( c->nProblem==0 && c->rc==SQLITE_OK && nDim>0
      && vsFileSlotCount(pFile, &nSlotFile, &zErr) ){
       problem(c, "%s", zErr);

@@ -24,12 +24,16 @@
 **   c+28    4     checksum: FNV-1a over bytes c..c+27 and the ring
 **   c+32    16*n  ring: (commit, nonce) of the newest n commits, newest
 **                 first, each 8+8 bytes; zero to the end of the copy
-** The valid copy (checksum right) written last (larger write) counts. A
-** new binding is written over the other copy, so a write torn or garbled
-** by a power cut spoils only a copy that does not count yet: the one that
-** did still binds the file to the database that has not committed.
+** Then, after the header:
 **   4096    ...   slots: slot i holds dim IEEE-754 binary32 values at
 **                 offset 4096 + i * dim * 4. No per-slot header.
+**
+** Of the two copies of the binding, the valid one (checksum right,
+** floor <= commit, the ring's first entry the commit) written last (the
+** larger write count) counts. A new binding is written over the other
+** copy, so a write torn or garbled by a power cut, or read half-written by
+** another process, spoils only a copy that does not count: the one that
+** does still binds the file to the database that has not committed.
 **
 ** The header is padded to 4096 bytes so slots start page-aligned and a
 ** scan can map the file and read the slots as one dense f32 matrix.
@@ -46,8 +50,10 @@
 **      VS_BUFFER_BYTES that coalesces consecutive slots. When it is full
 **      (or a non-adjacent slot comes) it is handed to a background writer
 **      (writer.c) that pwrite()s it while a second buffer fills.
-**   2. At xSync (before SQLite commits) the buffer is written and the file
-**      fdatasync()ed; a newly created file's directory is fsync()ed once.
+**   2. At xSync (before SQLite commits) the buffer is written, a version 2
+**      file's binding is written for the new commit (vecbind.c), and the
+**      file fdatasync()ed; a newly created file's directory is fsync()ed
+**      once.
 **   3. Only then does SQLite commit the map rows that reference the slots.
 ** A crash before 3 leaves written slots unreferenced (garbage that the
 ** allocator reuses); a crash after 3 finds the data already durable.
@@ -89,6 +95,10 @@
 #define VS_HEADER_BYTES 4096
 #define VS_BUFFER_BYTES (4*1024*1024)
 
+_Static_assert(32+16*VS_RING_MAX<=VS_BIND_BYTES
+               && VS_BIND_OFFSET+2*VS_BIND_BYTES<=VS_HEADER_BYTES,
+               "the binding's two copies fit the header");
+
 _Static_assert(sizeof(off_t)==8, "side file offsets need a 64-bit off_t: "
                "build with -D_FILE_OFFSET_BITS=64");
 
@@ -99,7 +109,6 @@ struct VsFile {
   int iVersion;           /* the header's format version, 1 or 2 */
   int iBindCopy;          /* the binding copy read or written last ... */
   i64 iBindWrite;         /* ... and its write count */
-  VsBinding bindScratch;  /* the other copy, while reading */
   i64 nSlotBytes;         /* nDim*4 */
   char zIdent[VS_IDENT_LEN+1];
   int bDirSync;           /* the directory needs one fsync (new file) */
@@ -215,77 +224,64 @@ static void encodeHeader(VsFile *p, unsigned char *a){
 }
 
 /*
-** Give the new side file fd (named zPath by vsFileName) the permission
-** bits of its database file, whatever the umask, and its owner when run
-** as root; as SQLite's unix VFS does for a journal or WAL. When the
-** database file cannot be found it keeps the 0644 it was created with.
+** Give the new side file fd the permission bits of its database file
+** zDbFile, whatever the umask, and its owner when run as root; as SQLite's
+** unix VFS does for a journal or WAL. When the database file cannot be
+** found it keeps the 0644 it was created with.
 */
-static int copyDbMode(int fd, const char *zPath){
-  size_t nSuffix = sizeof("-vectors-")-1 + VS_IDENT_LEN;
-  size_t n = strlen(zPath);
+static int copyDbMode(int fd, const char *zDbFile){
   struct stat st;
-  char *zDb;
-  int r;
-  if( n<=nSuffix || memcmp(&zPath[n-nSuffix], "-vectors-", 9)!=0 ){
-    return 0;
-  }
-  zDb = sqlite3_mprintf("%.*s", (int)(n-nSuffix), zPath);
-  if( zDb==0 ) return 0;
-  r = stat(zDb, &st);
-  sqlite3_free(zDb);
-  if( r ) return 0;
+  if( stat(zDbFile, &st) ) return 0;
   if( geteuid()==0 && fchown(fd, st.st_uid, st.st_gid) ){
     /* not fatal: the file stays root's, as SQLite leaves a journal */
   }
   return fchmod(fd, st.st_mode & 0777);
 }
 
-int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
+int vsFileCreate(const char *zDbFile, int nDim, const char *zIdent,
                  int iVersion, VsFile **pp, char **pzErr){
-  VsFile *p = newFile(zPath, nDim, zIdent);
+  char *zPath = zDbFile ? vsFileName(zDbFile, zIdent) : 0;
+  VsFile *p = (zPath || !zDbFile) ? newFile(zPath, nDim, zIdent) : 0;
   unsigned char *aHdr;
+  int rc = SQLITE_OK;
   *pp = 0;
+  sqlite3_free(zPath);              /* newFile() keeps its own copy */
   if( p==0 ) return SQLITE_NOMEM;
   assert( iVersion>=1 && iVersion<=VS_VERSION_MAX );
   p->iVersion = iVersion;
-  if( zPath==0 ){
+  if( zDbFile==0 ){
     *pp = p;
     return SQLITE_OK;
   }
-  p->fd = open(zPath, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+  p->fd = open(p->zPath, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
   if( p->fd<0 ){
-    int rc = ioError(SQLITE_CANTOPEN, pzErr, "cannot create side file", p);
+    rc = ioError(SQLITE_CANTOPEN, pzErr, "cannot create side file", p);
     vsFileClose(p);
     return rc;
   }
-  if( copyDbMode(p->fd, zPath) ){
-    int rc = ioError(SQLITE_IOERR, pzErr, "cannot set the mode of", p);
-    vsFileClose(p);
-    vsFileUnlink(zPath);
-    return rc;
-  }
-  aHdr = sqlite3_malloc(VS_HEADER_BYTES);
-  if( aHdr==0 ){
-    vsFileClose(p);
-    vsFileUnlink(zPath);
-    return SQLITE_NOMEM;
-  }
-  encodeHeader(p, aHdr);
-  if( writeAll(p->fd, aHdr, VS_HEADER_BYTES, 0) ){
-    int rc = ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  if( copyDbMode(p->fd, zDbFile) ){
+    rc = ioError(SQLITE_IOERR, pzErr, "cannot set the mode of", p);
+  }else if( (aHdr = sqlite3_malloc(VS_HEADER_BYTES))==0 ){
+    rc = SQLITE_NOMEM;
+  }else{
+    encodeHeader(p, aHdr);
+    if( writeAll(p->fd, aHdr, VS_HEADER_BYTES, 0) ){
+      rc = ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+    }
     sqlite3_free(aHdr);
+  }
+  if( rc ){
+    vsFileUnlink(p->zPath);
     vsFileClose(p);
-    vsFileUnlink(zPath);
     return rc;
   }
-  sqlite3_free(aHdr);
   p->bDirSync = 1;
   *pp = p;
   return SQLITE_OK;
 }
 
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
-               VsFile **pp, char **pzErr){
+               int iVersion, VsFile **pp, char **pzErr){
   VsFile *p = newFile(zPath, nDim, zIdent);
   unsigned char aHdr[40];
   int r;
@@ -307,10 +303,9 @@ int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
   }
   if( r>0 || memcmp(aHdr, VS_MAGIC, 8)!=0 ){
     *pzErr = sqlite3_mprintf("side file %s has no valid header", zPath);
-  }else if( get32(&aHdr[8])<1 || get32(&aHdr[8])>VS_VERSION_MAX ){
-    *pzErr = sqlite3_mprintf("side file %s has format version %u, "
-        "this build reads versions 1 to %d", zPath, get32(&aHdr[8]),
-        VS_VERSION_MAX);
+  }else if( get32(&aHdr[8])!=(unsigned)iVersion ){
+    *pzErr = sqlite3_mprintf("side file %s has format version %u, its "
+        "table format %d", zPath, get32(&aHdr[8]), iVersion);
   }else if( get32(&aHdr[12])!=VS_HEADER_BYTES ){
     *pzErr = sqlite3_mprintf("side file %s has a header size of %u, "
         "expected %d", zPath, get32(&aHdr[12]), VS_HEADER_BYTES);
@@ -321,15 +316,13 @@ int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
     *pzErr = sqlite3_mprintf("side file %s records dimension %u, "
         "the table has %d", zPath, get32(&aHdr[16]), nDim);
   }else{
-    p->iVersion = (int)get32(&aHdr[8]);
+    p->iVersion = iVersion;
     *pp = p;
     return SQLITE_OK;
   }
   vsFileClose(p);
   return SQLITE_CORRUPT_VTAB;
 }
-
-int vsFileVersion(VsFile *p){ return p->iVersion; }
 
 /* FNV-1a over n bytes, continuing from h. */
 static unsigned fnv1a(unsigned h, const unsigned char *a, size_t n){
@@ -347,55 +340,45 @@ static unsigned bindingSum(const unsigned char *a, int nRing){
   return fnv1a(h, &a[32], (size_t)nRing*16);
 }
 
-/* Decode binding copy a into pB, *piWrite its write count; 0 when it is
-** not a valid copy. */
-static int decodeBinding(const unsigned char *a, VsBinding *pB, i64 *piWrite){
-  int i;
-  *piWrite = get64(a);
-  pB->iCommit = get64(&a[8]);
-  pB->iFloor = get64(&a[16]);
-  pB->nRing = (int)get32(&a[24]);
-  if( pB->nRing<1 || pB->nRing>VS_RING_MAX
-   || get32(&a[28])!=bindingSum(a, pB->nRing) ){
-    return 0;
-  }
-  for(i=0; i<pB->nRing; i++){
-    pB->aRing[i].iCommit = get64(&a[32+16*i]);
-    pB->aRing[i].iNonce = get64(&a[40+16*i]);
-  }
-  return pB->iFloor<=pB->iCommit && pB->aRing[0].iCommit==pB->iCommit;
+/* Is the encoded binding copy a a valid one (its checksum right, its
+** fields consistent)? */
+static int bindingValid(const unsigned char *a){
+  unsigned n = get32(&a[24]);
+  return n>=1 && n<=VS_RING_MAX && get32(&a[28])==bindingSum(a, (int)n)
+      && get64(&a[16])<=get64(&a[8]) && get64(&a[32])==get64(&a[8]);
 }
 
 int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
   unsigned char a[2*VS_BIND_BYTES];
-  int nTry, r, k;
+  const unsigned char *x;
+  int r, k = -1, i;
   assert( p->fd>=0 && p->iVersion==2 );
-  /* a writer of another process may be rewriting a copy: when neither
-  ** reads as valid, read them again */
-  for(nTry=0; nTry<100; nTry++){
-    int iBest = -1;
-    i64 iWrite = 0, iBestWrite = 0;
-    r = readAll(p->fd, a, sizeof(a), VS_BIND_OFFSET);
-    if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
-    if( r>0 ) break;
-    for(k=0; k<2; k++){
-      VsBinding *pTry = k==0 ? pB : &p->bindScratch;
-      if( decodeBinding(&a[k*VS_BIND_BYTES], pTry, &iWrite)
-       && (iBest<0 || iWrite>iBestWrite) ){
-        if( k==1 ) memcpy(pB, pTry, sizeof(*pB));
-        iBest = k;
-        iBestWrite = iWrite;
-      }
-    }
-    if( iBest>=0 ){
-      p->iBindCopy = iBest;
-      p->iBindWrite = iBestWrite;
-      return SQLITE_OK;
-    }
+  r = readAll(p->fd, a, sizeof(a), VS_BIND_OFFSET);
+  if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
+  /* A writer (of any process) writes only the copy that does not count,
+  ** so the one that does is stable: a copy torn by a concurrent write
+  ** fails its checksum and is not the one wanted anyway. */
+  if( r==0 && bindingValid(a) ) k = 0;
+  if( r==0 && bindingValid(&a[VS_BIND_BYTES])
+   && (k<0 || get64(&a[VS_BIND_BYTES])>get64(a)) ){
+    k = 1;
   }
-  *pzErr = sqlite3_mprintf("side file %s has a damaged header (its "
-                           "binding to the database)", p->zPath);
-  return SQLITE_CORRUPT_VTAB;
+  if( k<0 ){
+    *pzErr = sqlite3_mprintf("side file %s has a damaged header (its "
+                             "binding to the database)", p->zPath);
+    return SQLITE_CORRUPT_VTAB;
+  }
+  x = &a[k*VS_BIND_BYTES];
+  p->iBindCopy = k;
+  p->iBindWrite = get64(x);
+  pB->iCommit = get64(&x[8]);
+  pB->iFloor = get64(&x[16]);
+  pB->nRing = (int)get32(&x[24]);
+  for(i=0; i<pB->nRing; i++){
+    pB->aRing[i].iCommit = get64(&x[32+16*i]);
+    pB->aRing[i].iNonce = get64(&x[40+16*i]);
+  }
+  return SQLITE_OK;
 }
 
 int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){

@@ -13,13 +13,12 @@
 ** file zDbFile: "<zDbFile>-vectors-<zIdent>". sqlite3_free() it. */
 char *vsFileName(const char *zDbFile, const char *zIdent);
 
-/* Create a new side file at zPath (0: an in-memory store) for a table
-** with identifier zIdent and dimension nDim (0 = not yet known), in format
-** version iVersion (1, or 2: bound to its database, see vecbind.c). */
-int vsFileCreate(const char *zPath, int nDim, const char *zIdent,
+/* Create the side file of database file zDbFile (0: an in-memory store)
+** for a table with identifier zIdent and dimension nDim (0 = not yet
+** known), in format version iVersion (1, or 2: bound to its database, see
+** vecbind.c); it takes the database file's permission bits. */
+int vsFileCreate(const char *zDbFile, int nDim, const char *zIdent,
                  int iVersion, VsFile **pp, char **pzErr);
-/* The header's format version (1 or 2). */
-int vsFileVersion(VsFile *p);
 
 /* What binds a version 2 side file to its database (vecbind.c). */
 #define VS_RING_MAX 124
@@ -40,9 +39,9 @@ int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr);
 ** (sidefile.c); vsFileSync makes it durable. */
 int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr);
 /* Open an existing side file, checking its header against the
-** identifier and dimension the table's settings record. */
+** identifier, dimension and format version the table's settings record. */
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
-               VsFile **pp, char **pzErr);
+               int iVersion, VsFile **pp, char **pzErr);
 /* Close; buffered slots are written and synced first (a failure goes
 ** to sqlite3_log(): see the comment inside). */
 void vsFileClose(VsFile *p);

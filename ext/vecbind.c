@@ -93,8 +93,10 @@ static int inRing(const VsBinding *pB, i64 iCommit, i64 iNonce){
   return 0;
 }
 
-char *vsBindVerdict(const VsBinding *pB, const char *zPath, i64 iCommit,
-                    i64 iNonce, int *pbOk){
+/* The rule, for binding pB of the side file zPath: 0 when a snapshot at
+** commit iCommit (nonce iNonce) may use the file, else why not. */
+static char *verdict(const VsBinding *pB, const char *zPath, i64 iCommit,
+                     i64 iNonce, int *pbOk){
   *pbOk = 0;
   if( iCommit>pB->iCommit ){
     return sqlite3_mprintf("side file %s is older than the database "
@@ -117,23 +119,28 @@ char *vsBindVerdict(const VsBinding *pB, const char *zPath, i64 iCommit,
   return 0;
 }
 
-int vsBindCheck(VecTable *p){
-  VecState *pS = p->pS;
-  VsBinding *pB;
-  i64 iCommit = -1, iNonce = 0;
-  char *zErr = 0;
+int vsBindVerify(VsFile *pFile, i64 iCommit, i64 iNonce, char **pzErr){
+  VsBinding *pB = sqlite3_malloc(sizeof(*pB));
   int rc, bOk = 0;
-  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 ) return SQLITE_OK;
-  rc = readDbCommit(p, &iCommit, &iNonce);
-  if( rc ) return rc;
-  pB = sqlite3_malloc(sizeof(*pB));
   if( pB==0 ) return SQLITE_NOMEM;
-  rc = vsFileReadBinding(pS->pFile, pB, &zErr);
+  rc = vsFileReadBinding(pFile, pB, pzErr);
   if( rc==SQLITE_OK ){
-    zErr = vsBindVerdict(pB, vsFilePath(pS->pFile), iCommit, iNonce, &bOk);
-    rc = bOk ? SQLITE_OK : zErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
+    *pzErr = verdict(pB, vsFilePath(pFile), iCommit, iNonce, &bOk);
+    rc = bOk ? SQLITE_OK : *pzErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
   }
   sqlite3_free(pB);
+  return rc;
+}
+
+int vsBindCheck(VecTable *p){
+  VecState *pS = p->pS;
+  i64 iCommit = -1, iNonce = 0;
+  char *zErr = 0;
+  int rc;
+  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 ) return SQLITE_OK;
+  rc = readDbCommit(p, &iCommit, &iNonce);
+  if( rc ) return rc;                   /* the message is set */
+  rc = vsBindVerify(pS->pFile, iCommit, iNonce, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   pS->iCommit = iCommit;
   pS->iNonce = iNonce;
@@ -147,7 +154,10 @@ int vsBindCommit(VecTable *p){
   i64 iNew, iNonce;
   char *zErr = 0;
   int rc, i, n;
-  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 || !pS->bDirty ){
+  /* nothing changed; or another instance of the table numbered this
+  ** commit already (SQLite calls xSync on each: vecstate.c) */
+  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 || !pS->bDirty
+   || pS->iCommitNext>0 ){
     return SQLITE_OK;
   }
   pB = sqlite3_malloc(sizeof(*pB));

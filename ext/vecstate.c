@@ -163,8 +163,9 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
                             &pS->bMemory);
   if( rc ) return rc;
   if( bCreate ){
-    rc = vsFileCreate(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
-                      &zErr);
+    const char *zDbFile = sqlite3_db_filename(db, pS->sh.zSchema);
+    rc = vsFileCreate(pS->bMemory ? 0 : zDbFile, pS->nDim, pS->zIdent,
+                      pS->iFormat, &pS->pFile, &zErr);
     if( rc==SQLITE_OK && !pS->bMemory ){
       rc = vsBindCreate(pS->pFile, iNonce, &zErr);
       if( rc ){
@@ -190,14 +191,8 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
       if( pS->zBroken==0 ) rc = SQLITE_NOMEM;
     }
   }else{
-    rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, &pS->pFile, &zErr);
-    if( rc==SQLITE_OK && vsFileVersion(pS->pFile)!=pS->iFormat ){
-      zErr = sqlite3_mprintf("side file %s has format version %d, its table "
-          "format %d", zPath, vsFileVersion(pS->pFile), pS->iFormat);
-      vsFileClose(pS->pFile);
-      pS->pFile = 0;
-      rc = zErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
-    }
+    rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
+                    &zErr);
     if( rc && rc!=SQLITE_NOMEM ){
       /* Connect anyway, so that DROP TABLE still works; every read and
       ** write of the table reports the problem. */

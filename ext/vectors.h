@@ -211,10 +211,10 @@ int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot);
 /* ---- vecbind.c ------------------------------------------------------- */
 /* Is the side file right for this connection's snapshot? */
 int vsBindCheck(VecTable *p);
-/* The rule: may a snapshot at commit iCommit (nonce iNonce) use the side
-** file zPath bound by pB? *pbOk says; if not, the reason (sqlite3_free). */
-char *vsBindVerdict(const VsBinding *pB, const char *zPath, i64 iCommit,
-                    i64 iNonce, int *pbOk);
+/* May a snapshot at commit iCommit (nonce iNonce) use the side file
+** pFile? SQLITE_OK, or SQLITE_CORRUPT_VTAB (an I/O error, NOMEM) with
+** *pzErr saying why (no "vectors: table" prefix). */
+int vsBindVerify(VsFile *pFile, i64 iCommit, i64 iNonce, char **pzErr);
 /* xSync of a transaction that changed the table: a new commit. */
 int vsBindCommit(VecTable *p);
 /* The binding of a new side file: commit 0, named iNonce. */

@@ -260,6 +260,42 @@ static void testDamagedBinding(void){
   tClose(db);
 }
 
+/* The larger write count of the binding's two copies (sidefile.c). */
+static long long bindingWrites(const char *zDb){
+  char *zSide = sidePath(zDb);
+  unsigned char a[8];
+  long long n = -1;
+  int k, i;
+  FILE *f = fopen(zSide, "rb");
+  for(k=0; f && k<2; k++){
+    long long x = 0;
+    if( fseek(f, 40+k*2024, SEEK_SET) || fread(a, 1, 8, f)!=8 ) break;
+    for(i=7; i>=0; i--) x = (x<<8) | a[i];
+    if( x>n ) n = x;
+  }
+  if( f ) fclose(f);
+  sqlite3_free(zSide);
+  return n;
+}
+
+/* A commit numbers itself once, though SQLite calls xSync on each of the
+** two instances a schema change in the transaction leaves. */
+static void testTwoInstances(void){
+  sqlite3 *db = tOpen("inst.db");
+  long long nBefore;
+  fill(db);
+  tExec(db, "CREATE TABLE other(x)");
+  nBefore = bindingWrites("inst.db");
+  tExec(db, "BEGIN; INSERT INTO e VALUES (101, '[101, 0, 0, 0]');"
+            "ALTER TABLE other RENAME TO other2;"
+            "INSERT INTO e VALUES (102, '[102, 0, 0, 0]'); COMMIT");
+  tRows("7.0", db, "SELECT v FROM e_config WHERE k='commit'", "2");
+  tCheck("7.1", bindingWrites("inst.db")==nBefore+1,
+         "one binding write for one commit");
+  tRows("7.2", db, "SELECT veles_check('e')", "ok");
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   testRestoredOlderDatabase("delete");
@@ -269,5 +305,6 @@ int main(int argc, char **argv){
   testTwoCopies();
   testWalReader();
   testDamagedBinding();
+  testTwoInstances();
   return tDone();
 }
