@@ -316,11 +316,11 @@ void vsConnDropMemFile(VsConn *p, const char *zIdent){
 }
 
 int vsConnThreads(VsConn *p){
-  return __atomic_load_n(&p->nThread, __ATOMIC_RELAXED);
+  return p->nThread;
 }
 
 void vsConnSetThreads(VsConn *p, int nThread){
-  __atomic_store_n(&p->nThread, nThread, __ATOMIC_RELAXED);
+  p->nThread = nThread;
 }
 
 /* ------------------------------------------------------------------ */
@@ -409,9 +409,10 @@ static int txnUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 
 static int txnBegin(sqlite3_vtab *pVtab){
   VsConn *p = ((TxnTable*)pVtab)->pConn;
+#ifndef NDEBUG
   DeferredUnlink *u;
   for(u=p->pUnlink; u; u=u->pNext) assert( u->iLevel<0 );
-  (void)u;
+#endif
   assert( !p->bTxn );
   p->bTxn = 1;
   p->nLevel = 0;
@@ -486,6 +487,9 @@ static int txnRelease(sqlite3_vtab *pVtab, int iSavepoint){
   VsConn *p = ((TxnTable*)pVtab)->pConn;
   DeferredUnlink *u;
   assert( p->bTxn && iSavepoint>=-1 );
+  /* -1: the savepoint that began the transaction; its drops belong to the
+  ** transaction (level 0), not to "untracked" (-1) */
+  if( iSavepoint<0 ) iSavepoint = 0;
   for(u=p->pUnlink; u; u=u->pNext){
     if( u->iLevel>iSavepoint ) u->iLevel = iSavepoint;
   }

@@ -26,10 +26,12 @@
 ** states older than the commit that freed a reused slot are not intact.
 **
 ** ROLLBACK. Every change to aId is logged (slot, old id). A mark records
-** the high-water mark, free-list depth, undo-log length and freed count;
-** restoring a mark undoes the logged changes in reverse and resets the
-** counters. Within a transaction the free list is only popped, never
-** pushed, so its popped entries are still in place to be restored.
+** the high-water mark, free-list depth, undo-log length, freed count, the
+** caller's iTag and the generation iGen; restoring a mark undoes the
+** logged changes in reverse and resets the counters. Within a transaction
+** the free list is only popped, never pushed, so its popped entries are
+** still in place to be restored. Every commit, rollback and rebuild bumps
+** iGen, so a mark of a transaction that has ended is not restored.
 **
 ** COMMIT CANNOT FAIL. SQLite has committed when xCommit runs, so there is
 ** no one left to tell of an error. vsSlotsFree reserves room in aFree
@@ -236,15 +238,13 @@ void vsSlotsMarkRestore(VsSlots *p, const VsSlotsMark *pMark){
   p->iTag = pMark->iTag;
 }
 
-int vsSlotsBegin(VsSlots *p){
-  p->iGen++;
+void vsSlotsBegin(VsSlots *p){
   p->bReused = 0;
   p->nUndo = 0;
   p->nTxnFreed = 0;
   p->nSave = 0;
   vsSlotsMarkGet(p, &p->txnStart);
   assert( slotsOk(p) );
-  return SQLITE_OK;
 }
 
 void vsSlotsCommit(VsSlots *p, int bDelay, i64 iSeq, i64 iCommit){

@@ -69,7 +69,7 @@ int vsSlotsReleasePending(VsSlots *p, int bAll, i64 iSeq);
 
 /* Transactions. */
 /* Start a transaction. */
-int vsSlotsBegin(VsSlots *p);
+void vsSlotsBegin(VsSlots *p);
 /* Freed slots become free (bDelay==0) or pending with iSeq; iCommit
 ** numbers the commit that freed them. Cannot fail: vsSlotsFree reserved
 ** the room. */

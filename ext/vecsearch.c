@@ -249,7 +249,7 @@ static int searchSnapshot(VecTable *p){
   if( rc==SQLITE_OK ) rc = vsStateFlush(p);
   /* freed slots count as pending: always safe outside a write
   ** transaction, and the WAL header need not be read */
-  if( rc==SQLITE_OK ) rc = vsStateRefreshSlots(p, 1, VS_SEQ_UNKNOWN, 0);
+  if( rc==SQLITE_OK ) rc = vsStateRefreshSlots(p, 1, VS_SEQ_UNKNOWN);
   return rc;
 }
 

@@ -377,19 +377,17 @@ int vsStateBind(VecTable *p){
 ** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
 ** transaction gives them its own).
 */
-int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt){
+int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
   char *zSql, *zErr = 0;
   int rc;
-  if( pbRebuilt ) *pbRebuilt = 0;
   rc = vsStateStmt(p, STMT_DATAVERSION, &pStmt);
   if( rc==SQLITE_OK ) rc = vsStateStepInt(p, pStmt, &iVersion, 0);
   if( rc ) return rc;
   if( p->pS->bSlotsValid && iVersion==p->pS->iDataVersion ) return SQLITE_OK;
   p->pS->bSlotsValid = 0;
   p->pS->bSlotsAtBegin = 0;
-  if( pbRebuilt ) *pbRebuilt = 1;
   /* no byte of the side file is used before it is known to be right */
   rc = vsStateBind(p);
   if( rc ) return rc;
@@ -455,7 +453,7 @@ int vsStateBegin(VecTable *p){
   VecState *pS = p->pS;
   sqlite3_stmt *pStmt;
   i64 iSync = 2, iSeq;
-  int rc, bRebuilt = 0;
+  int rc;
   vsConnSettle(p->pConn);
   if( pS->bInTxn ) return SQLITE_OK;      /* another instance began it */
   if( pS->zBroken ) return SQLITE_OK;     /* writes will report it */
@@ -475,7 +473,7 @@ int vsStateBegin(VecTable *p){
   /* the allocator is derived only here: a read rebuilt it for its own
   ** purpose, with freed slots pending, not for writing */
   if( !pS->bSlotsAtBegin ) pS->bSlotsValid = 0;
-  rc = vsStateRefreshSlots(p, pS->bWal, iSeq, &bRebuilt);
+  rc = vsStateRefreshSlots(p, pS->bWal, iSeq);
   if( rc ) return rc;
   pS->bSlotsAtBegin = 1;
   rc = vsSlotsReleasePending(&pS->slots, !pS->bWal, iSeq);
@@ -484,9 +482,7 @@ int vsStateBegin(VecTable *p){
   ** committed one: this table's first write of the transaction is what
   ** calls xBegin, and every instance shares this state (ONE STATE), so
   ** no deletion of this transaction can pass for a free slot. */
-  (void)bRebuilt;
-  rc = vsSlotsBegin(&pS->slots);
-  if( rc ) return rc;
+  vsSlotsBegin(&pS->slots);
   pS->bMaxKnown = 0;
   pS->bInTxn = 1;
   return SQLITE_OK;

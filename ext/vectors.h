@@ -192,7 +192,7 @@ int vsStateStepInt(VecTable *p, sqlite3_stmt *pStmt, i64 *piOut, int *pbRow);
 int vsStateRun(VecTable *p, int eStmt, i64 iA, i64 iB);
 int vsStateUsable(VecTable *p);
 int vsStateRefreshDim(VecTable *p);
-int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq, int *pbRebuilt);
+int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq);
 int vsStateFlush(VecTable *p);
 int vsStateKnowMaxId(VecTable *p);
 int vsStateLookup(VecTable *p, i64 iId, i64 *piSlot, int *pbFound);

@@ -284,6 +284,10 @@ static void testDropCommits(void){
   dropIntact("9.16", db, "d2");
   tExec(db, "BEGIN; SAVEPOINT a; DROP TABLE d2; RELEASE a; COMMIT");
   tCheck("9.17", tCountFiles(zFiles)==0, "side file removed by COMMIT");
+  /* a savepoint that began the transaction, released: that commits */
+  dropTable(db, "d4");
+  tExec(db, "SAVEPOINT a; DROP TABLE d4; RELEASE a");
+  tCheck("9.17a", tCountFiles(zFiles)==0, "side file removed by RELEASE");
   /* two tables dropped in one transaction */
   dropTable(db, "e1");
   dropTable(db, "e2");
