@@ -16,8 +16,9 @@
 ** A payload is checked twice (vsJsonParse): jsonScan(), a strict byte
 ** scan for what cJSON leaves out (control characters, \u escapes without
 ** 4 hex digits, numbers outside the JSON grammar, stray bytes, nesting
-** beyond 1000 levels), and cJSON's parser, which checks the structure
-** and builds the tree the fields are read from. The earlier finding of
+** beyond 1000 levels; it also notes a \u0000 escape), and cJSON's
+** parser, which checks the structure and builds the tree the fields are
+** read from. The earlier finding of
 ** the two is reported, with its byte offset: "payloads: invalid JSON at
 ** byte N: ...".
 **
@@ -52,7 +53,6 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Deepest JSON nesting accepted (cJSON's own limit). */
@@ -320,9 +320,10 @@ static int jsonHex4(const char *z){
 ** "\uzzzz" as U+0000), numbers outside the JSON grammar (+1, .5, 01, 1.),
 ** bytes that cannot start a token (such as a byte order mark) and nesting
 ** beyond JSON_MAX_DEPTH. Returns the offset of the first problem, or -1,
-** and a short reason in *pzWhy.
+** and a short reason in *pzWhy. *pbNul is set when a string holds the
+** escape \u0000 (a NUL that declared fields must see, vsJsonExtract).
 */
-static int jsonScan(const char *z, int n, const char **pzWhy){
+static int jsonScan(const char *z, int n, const char **pzWhy, int *pbNul){
   /* What a byte between tokens is: 0 nothing to check (white space,
   ** punctuation, the letters of true/false/null), 1 '"', 2 '{' or '[',
   ** 3 '}' or ']', 4 may start a number, 5 control, 6 >= 0x80. A byte
@@ -365,9 +366,13 @@ static int jsonScan(const char *z, int n, const char **pzWhy){
           }
           /* a backslash: skip what it escapes, once \u has its digits
           ** (z[n]==0 stops jsonHex4 at the end) */
-          if( i+1<n && z[i+1]=='u' && jsonHex4(&z[i+2])<0 ){
-            *pzWhy = "malformed \\u escape";
-            return i;
+          if( i+1<n && z[i+1]=='u' ){
+            int u = jsonHex4(&z[i+2]);
+            if( u<0 ){
+              *pzWhy = "malformed \\u escape";
+              return i;
+            }
+            if( u==0 ) *pbNul = 1;
           }
           if( i+1<n ) i++;
         }
@@ -532,7 +537,8 @@ static int jsonWellFormed(const char *z, int n){
 int vsJsonParse(const char *z, int n, VsJson *pJson, char **pzErr){
   const char *zEnd = 0;
   const char *zWhy = 0;
-  int iScan = jsonScan(z, n, &zWhy);
+  int bNul = 0;
+  int iScan = jsonScan(z, n, &zWhy, &bNul);
   int iParse = -1;
   cJSON *pRoot;
   assert( z[n]==0 );
@@ -552,7 +558,7 @@ int vsJsonParse(const char *z, int n, VsJson *pJson, char **pzErr){
   if( iScan<0 && iParse<0 ){
     pJson->z = z;
     pJson->n = n;
-    pJson->bNul = strstr(z, "\\u0000")!=0;   /* no NUL in z: valid */
+    pJson->bNul = bNul;
     pJson->pRoot = pRoot;
     return SQLITE_OK;
   }
@@ -616,15 +622,10 @@ static int jsonKeyEquals(const char *z, int i, const char *zKey){
         case 'r': c = '\r'; break;
         case 't': c = '\t'; break;
         case 'u': {
-          char zHex[5];
-          memcpy(zHex, &z[i+1], 4);
-          zHex[4] = 0;
-          c = (unsigned int)strtoul(zHex, 0, 16);
+          c = (unsigned int)jsonHex4(&z[i+1]);    /* valid: 4 hex digits */
           i += 4;
           if( c>=0xd800 && c<0xdc00 && z[i+1]=='\\' && z[i+2]=='u' ){
-            unsigned int c2;
-            memcpy(zHex, &z[i+3], 4);
-            c2 = (unsigned int)strtoul(zHex, 0, 16);
+            unsigned int c2 = (unsigned int)jsonHex4(&z[i+3]);
             if( c2>=0xdc00 && c2<0xe000 ){
               c = 0x10000 + ((c-0xd800)<<10) + (c2-0xdc00);
               i += 6;
