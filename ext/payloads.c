@@ -178,6 +178,25 @@ static void paySetError(PayTable *p, const char *zFormat, ...){
   va_end(ap);
 }
 
+/* Take over zErr (from a lower layer) as the table's message; a 0 zErr
+** leaves the message as it is. Returns rc. */
+static int payTakeError(PayTable *p, int rc, char *zErr){
+  if( zErr ){
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  }
+  return rc;
+}
+
+/* ", "f0" TYPE0, "f1" TYPE1 ...": the declared fields as columns. */
+static void appendFieldColumns(sqlite3_str *pStr, const PayTable *p){
+  int i;
+  for(i=0; i<p->nField; i++){
+    sqlite3_str_appendf(pStr, ", \"%w\" %s", p->aField[i].zName,
+                        vsFieldTypeName(p->aField[i].eType));
+  }
+}
+
 /* Take over the connection's message after a failed nested statement. */
 static int payDbError(PayTable *p, int rc){
   paySetError(p, "%s", sqlite3_errmsg(p->db));
@@ -292,10 +311,7 @@ static int createShadow(PayTable *p, char **pzErr){
   int i, rc;
   sqlite3_str_appendf(pDdl, "CREATE TABLE \"%w\".\"%w_data\"(id INTEGER "
       "PRIMARY KEY, json TEXT NOT NULL", p->sh.zSchema, p->sh.zName);
-  for(i=0; i<p->nField; i++){
-    sqlite3_str_appendf(pDdl, ", \"%w\" %s", p->aField[i].zName,
-                        vsFieldTypeName(p->aField[i].eType));
-  }
+  appendFieldColumns(pDdl, p);
   sqlite3_str_appendall(pDdl, ")");
   zDdl = sqlite3_str_finish(pDdl);
   if( zDdl==0 ) return SQLITE_NOMEM;
@@ -369,7 +385,7 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   PayTable *p;
   sqlite3_str *pDecl;
   char *zDecl;
-  int rc, i;
+  int rc;
   *ppVtab = 0;
   p = sqlite3_malloc(sizeof(*p));
   if( p==0 ) return SQLITE_NOMEM;
@@ -387,10 +403,7 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   if( rc==SQLITE_OK ){
     pDecl = sqlite3_str_new(db);
     sqlite3_str_appendall(pDecl, "CREATE TABLE x(id INTEGER, json TEXT");
-    for(i=0; i<p->nField; i++){
-      sqlite3_str_appendf(pDecl, ", \"%w\" %s", p->aField[i].zName,
-                          vsFieldTypeName(p->aField[i].eType));
-    }
+    appendFieldColumns(pDecl, p);
     sqlite3_str_appendall(pDecl, ")");
     zDecl = sqlite3_str_finish(pDecl);
     if( zDecl==0 ){
@@ -871,9 +884,7 @@ static int deleteRow(PayTable *p, i64 iId){
 
 /* The error of an insert whose id is taken (ids.c words it). */
 static int uniqueError(PayTable *p){
-  sqlite3_free(p->base.zErrMsg);
-  p->base.zErrMsg = vsIdUniqueError(p->sh.zName);
-  return SQLITE_CONSTRAINT;
+  return payTakeError(p, SQLITE_CONSTRAINT, vsIdUniqueError(p->sh.zName));
 }
 
 /* Make iMaxId known: the largest id of the table, or -1 when empty. */
@@ -900,11 +911,7 @@ static int nextId(PayTable *p, i64 *piId){
   char *zErr = 0;
   int rc = knowMaxId(p);
   if( rc==SQLITE_OK ) rc = vsIdNext(p->iMaxId, "payloads", piId, &zErr);
-  if( zErr ){
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-  }
-  return rc;
+  return payTakeError(p, rc, zErr);
 }
 
 /* "<verb> INTO data(id,json,"f0",...) VALUES(?1,?2,...)" with nRow rows
@@ -1018,11 +1025,7 @@ static void shiftPending(void *pOwner, int nDone, int nLeft){
 static int payFlush(PayTable *p){
   char *zErr = 0;
   int rc = vsPendingFlushAll(p->pConn, &zErr);
-  if( zErr ){
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-  }
-  return rc;
+  return payTakeError(p, rc, zErr);
 }
 
 /* Keep an INSERT of a new largest id for later (the caller checked that
@@ -1170,11 +1173,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       rc = vsIdFromValue(argv[1], "payloads", &iNew, &zErr);
     }
   }
-  if( rc ){
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-    return SQLITE_MISMATCH;
-  }
+  if( rc ) return payTakeError(p, SQLITE_MISMATCH, zErr);
 
   /* Field columns are read-only. */
   for(i=0; i<p->nField; i++){
@@ -1205,9 +1204,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     }
     if( rc ){
       vsJsonClear(&doc);
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zErr;
-      return rc;
+      return payTakeError(p, rc, zErr);
     }
   }
 
