@@ -10,9 +10,12 @@
 ** shadow tables' own integrity_check that the PRAGMA does anyway.
 **
 ** What is checked, reading only (nothing is repaired):
-**   vectors   <t>_config: ident, dim, metric, format present and valid;
-**             the side file: present, header (magic, version, identifier,
-**             dimension), length; <t>_map: integer slots, inside the file,
+**   vectors   <t>_config: ident, dim, metric, format (1 or 2) present and
+**             valid, and for format 2 the commit number and nonce;
+**             the side file: present, header (magic, version matching the
+**             format, identifier, dimension), for format 2 its binding to
+**             this database (vecbind.c: the same verdict a read gets),
+**             length; <t>_map: integer slots, inside the file,
 **             none used twice, no negative id; every referenced vector
 **             finite (a damaged file shows up as NaN or Inf); SQLite's
 **             own integrity_check of the shadow tables.

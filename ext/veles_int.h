@@ -3,7 +3,9 @@
 **
 ** Every cross-file name is declared here or in the header of the idea it
 ** belongs to, and carries its file's prefix:
-**   vsVector*   vecvalue.c   parse and check f32 vector values
+**   vsVector*, vsTypeName
+**               vecvalue.c   parse and check f32 vector values; a value's
+**                            type for messages
 **   vsId*       ids.c        id rules and their messages (both modules)
 **   vsJson*, vsField*  payjson.c  JSON grammar, payload validation, the
 **                                declared fields of a payloads table
@@ -11,8 +13,8 @@
 **                            and veles_txn, which sees drops commit
 **   vsPending*  pending.c    pending inserts (pending.h; both modules)
 **   vsShadow*   shadow.c     shadow-table statements, rename, drop (shadow.h)
-**   vsFile*     sidefile.c   the native side file (sidefile.h), with its
-**   vsWriter*   writer.c     background writer (writer.h)
+**   vsFile*     sidefile.c   the native side file (sidefile.h)
+**   vsWriter*   writer.c     the side file's background writer (writer.h)
 **   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
 **   vsVectors*, vsConfig*, vsState*, vsBind*, vsMatch*
 **               vectors.c, vecconfig.c, vecstate.c, vecbind.c,
