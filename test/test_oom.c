@@ -138,6 +138,8 @@ static void testCjson(void){
                   "cJSON out of memory is SQLITE_NOMEM") ){
         fprintf(stderr, "  rc %d: %s\n", rc, zMsg);
       }
+      snprintf(zCase, sizeof(zCase), "c.4 k=%ld", k);
+      tRows(zCase, db, "SELECT count(*) FROM meta WHERE id=2", "0");
     }
     sqlite3_free(zSql);
   }

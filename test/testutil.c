@@ -300,6 +300,11 @@ int tVelesCheck(const char *zCase, sqlite3 *db){
       sqlite3_free(zSql);
     }
   }
+  if( pList==0 ){
+    bOk = 0;                    /* checked nothing: no pass */
+    fprintf(stderr, "FAIL %s veles_check: cannot list the tables: %s\n",
+            zCase, sqlite3_errmsg(db));
+  }
   while( pList && sqlite3_step(pList)==SQLITE_ROW ){
     const char *zTab = (const char*)sqlite3_column_text(pList, 0);
     char *zCheck = sqlite3_mprintf("SELECT veles_check(%Q)", zTab);
