@@ -145,7 +145,8 @@ static void testRestoredOlderSideFile(void){
   tError("2.0", db, "SELECT vec FROM e WHERE id=7", zExpect);
   tError("2.1", db, "SELECT id FROM e WHERE vec MATCH '[1,1,1,1]' AND k=3",
          zExpect);
-  tRows("2.2", db, "SELECT veles_check('e')", zExpect+strlen("vectors: table "));
+  tRows("2.2", db, "SELECT veles_check('e')",
+        zExpect+strlen("vectors: table "));
   sqlite3_free(zExpect);
   sqlite3_free(zSide);
   tClose(db);
@@ -202,7 +203,8 @@ static void testTwoCopies(void){
       "its commits): the database and the side file come from different "
       "copies", zSide);
   tError("4.0", db, "SELECT vec FROM e WHERE id=1", zExpect);
-  tRows("4.1", db, "SELECT veles_check('e')", zExpect+strlen("vectors: table "));
+  tRows("4.1", db, "SELECT veles_check('e')",
+        zExpect+strlen("vectors: table "));
   sqlite3_free(zExpect);
   sqlite3_free(zSide);
   tClose(db);
