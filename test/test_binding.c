@@ -12,19 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static void run(const char *zCmd){
-  if( system(zCmd)!=0 ) fprintf(stderr, "failed: %s\n", zCmd);
-}
-
 /* Copy zDb and its side files (zDb-vectors-*) under the name zTo. */
 static void copyPair(const char *zDb, const char *zTo, int bSide){
-  char zCmd[1024];
-  snprintf(zCmd, sizeof(zCmd), "cp %s %s", zDb, zTo);
-  run(zCmd);
+  tShell("cp %s %s", zDb, zTo);
   if( bSide ){
-    snprintf(zCmd, sizeof(zCmd), "for f in %s-vectors-*; do "
-             "cp \"$f\" \"%s${f#%s}\"; done", zDb, zTo, zDb);
-    run(zCmd);
+    tShell("for f in %s-vectors-*; do cp \"$f\" \"%s${f#%s}\"; done", zDb,
+           zTo, zDb);
   }
 }
 
@@ -135,7 +128,7 @@ static void testRestoredOlderSideFile(void){
   churn(db, 0);
   tClose(db);
   /* today's database, yesterday's side file */
-  run("for f in side.bak-vectors-*; do cp \"$f\" \"side.db${f#side.bak}\"; "
+  tShell("for f in side.bak-vectors-*; do cp \"$f\" \"side.db${f#side.bak}\"; "
       "done");
   db = tOpen("side.db");
   zSide = sidePath("side.db");
@@ -195,7 +188,7 @@ static void testTwoCopies(void){
   tExec(db, "UPDATE e SET vec='[8,8,8,8]' WHERE id=2");
   tClose(db);
   /* a.db with b's side file: both at commit 2, of different histories */
-  run("for f in b.db-vectors-*; do cp \"$f\" \"a.db${f#b.db}\"; done");
+  tShell("for f in b.db-vectors-*; do cp \"$f\" \"a.db${f#b.db}\"; done");
   db = tOpen("a.db");
   zSide = sidePath("a.db");
   zExpect = sqlite3_mprintf("vectors: table e: side file %s belongs to "
@@ -250,7 +243,7 @@ static void testDamagedBinding(void){
   snprintf(zCmd, sizeof(zCmd), "printf 'XY' | dd of=%s bs=1 seek=70 "
            "conv=notrunc status=none && printf 'XY' | dd of=%s bs=1 "
            "seek=2094 conv=notrunc status=none", zSide, zSide);
-  run(zCmd);
+  tShell("%s", zCmd);
   db = tOpen("dmg.db");
   zExpect = sqlite3_mprintf("vectors: table e: side file %s has a damaged "
       "header (its binding to the database)", zSide);

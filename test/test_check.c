@@ -10,9 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void run(const char *zCmd){
-  if( system(zCmd)!=0 ) fprintf(stderr, "failed: %s\n", zCmd);
-}
 
 static void testHealthy(sqlite3 *db){
   tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=2)");
@@ -87,7 +84,7 @@ static void testDamagedFile(void){
   /* a NaN written over slot 1 */
   snprintf(zCmd, sizeof(zCmd), "printf '\\000\\000\\300\\177' | dd of=%s "
            "bs=1 seek=%d conv=notrunc status=none", zFile, 4096+8);
-  run(zCmd);
+  tShell("%s", zCmd);
   db = tOpen("file.db");
   tRows("3.0", db, "SELECT veles_check('v')",
         "v: ids whose vector is not finite (damaged side file): 2");
@@ -95,7 +92,7 @@ static void testDamagedFile(void){
   /* a bad header */
   snprintf(zCmd, sizeof(zCmd), "printf 'XXXX' | dd of=%s bs=1 seek=0 "
            "conv=notrunc status=none", zFile);
-  run(zCmd);
+  tShell("%s", zCmd);
   db = tOpen("file.db");
   {
     char *z = tQuery(db, "SELECT veles_check('v')");

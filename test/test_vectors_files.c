@@ -74,14 +74,9 @@ static void testDefensive(void){
 
 /* Copy a file byte for byte. */
 static void copyFile(const char *zFrom, const char *zTo){
-  char zCmd[1024];
-  snprintf(zCmd, sizeof(zCmd), "cp '%s' '%s'", zFrom, zTo);
-  if( system(zCmd)!=0 ) fprintf(stderr, "cp failed\n");
+  tShell("cp '%s' '%s'", zFrom, zTo);
 }
 
-static void damage(const char *zCmd){
-  if( system(zCmd)!=0 ) fprintf(stderr, "failed: %s\n", zCmd);
-}
 
 static void testDamage(void){
   sqlite3 *db = tOpen("dmg.db");
@@ -104,7 +99,7 @@ static void testDamage(void){
 
   /* truncated: the slot past the end is reported, never misread */
   copyFile(zSaved, zFile);
-  damage("truncate -s 4112 dmg.db-vectors-*");
+  tShell("truncate -s 4112 dmg.db-vectors-*");
   db = tOpen("dmg.db");
   tRows("4.2", db, "SELECT hex(vec) FROM a WHERE id=1",
         "0000803F0000803F0000803F0000803F");
@@ -124,7 +119,7 @@ static void testDamage(void){
 
   /* a bad header */
   copyFile(zSaved, zFile);
-  damage("printf 'XXXX' | dd of=$(ls dmg.db-vectors-* | grep -v saved) "
+  tShell("printf 'XXXX' | dd of=$(ls dmg.db-vectors-* | grep -v saved) "
          "bs=1 seek=0 conv=notrunc status=none");
   db = tOpen("dmg.db");
   {
@@ -140,7 +135,7 @@ static void testDamage(void){
   tExec(db, "INSERT INTO a VALUES (1,'[9,9,9,9]'), (2,'[8,8,8,8]')");
   tClose(db);
   snprintf(zSql, sizeof(zSql), "cp dmg2.db-vectors-* '%s'", zFile);
-  damage(zSql);
+  tShell("%s", zSql);
   db = tOpen("dmg.db");
   {
     char *z = tQuery(db, "SELECT hex(vec) FROM a");
@@ -175,7 +170,7 @@ static void testCraftedSettings(void){
   tExec(db, "UPDATE c_config SET v='/../precious' WHERE k='ident';"
             "UPDATE f_config SET v='3' WHERE k='format'");
   tClose(db);
-  damage("mkdir -p craft.db-vectors- && echo keep > precious");
+  tShell("mkdir -p craft.db-vectors- && echo keep > precious");
   db = tOpen("craft.db");
   tError("6.0", db, "SELECT * FROM c",
          "vectors: table c: its identifier in c_config is damaged: expected "

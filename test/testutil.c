@@ -63,6 +63,19 @@ void tClose(sqlite3 *db){
   }
 }
 
+void tShell(const char *zFormat, ...){
+  va_list ap;
+  char *zCmd;
+  va_start(ap, zFormat);
+  zCmd = sqlite3_vmprintf(zFormat, ap);
+  va_end(ap);
+  if( zCmd==0 || system(zCmd)!=0 ){
+    fprintf(stderr, "FAIL shell: %s\n", zCmd ? zCmd : "(out of memory)");
+    nFail++;
+  }
+  sqlite3_free(zCmd);
+}
+
 void tExec(sqlite3 *db, const char *zFormat, ...){
   va_list ap;
   char *zSql, *zErr = 0;

@@ -24,6 +24,9 @@ const char *tModulePath(void);
 sqlite3 *tOpen(const char *zFile);
 void tClose(sqlite3 *db);
 
+/* Run a shell command (printf-style) that must succeed, e.g. to copy or
+** damage a file; a failure counts as a failed case. */
+void tShell(const char *zFormat, ...);
 /* Run SQL that must succeed (several statements allowed). */
 void tExec(sqlite3 *db, const char *zFormat, ...);
 /* Query rows and compare them with zExpect. Returns 1 on a match. */
