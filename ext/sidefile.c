@@ -160,23 +160,12 @@ static i64 get64(const unsigned char *a){
   return (i64)((u64)get32(a) | ((u64)get32(&a[4])<<32));
 }
 
+/* pwrite() all n bytes: 0, or -1 with errno set (writer.c does it). */
 static int writeAll(int fd, const void *pBuf, size_t n, off_t iOff){
-  const unsigned char *a = pBuf;
-  while( n>0 ){
-    ssize_t w = pwrite(fd, a, n, iOff);
-    if( w<0 ){
-      if( errno==EINTR ) continue;
-      return -1;
-    }
-    if( w==0 ){
-      errno = ENOSPC;
-      return -1;
-    }
-    a += w;
-    n -= (size_t)w;
-    iOff += w;
-  }
-  return 0;
+  int iErr = vsWriterPwrite(fd, pBuf, n, iOff);
+  if( iErr==0 ) return 0;
+  errno = iErr;
+  return -1;
 }
 
 /* 0 on success, -1 with errno on error, 1 on a short read (end of file) */

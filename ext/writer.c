@@ -41,8 +41,8 @@ struct VsWriter {
   int iErrno;             /* errno of a failed write, 0 if none */
 };
 
-/* pwrite() all n bytes; 0 or an errno (ENOSPC for a write of nothing). */
-static int writeAll(int fd, const unsigned char *a, size_t n, off_t iOff){
+int vsWriterPwrite(int fd, const void *pBuf, size_t n, off_t iOff){
+  const unsigned char *a = pBuf;
   while( n>0 ){
     ssize_t w = pwrite(fd, a, n, iOff);
     if( w<0 && errno==EINTR ) continue;
@@ -67,7 +67,7 @@ static void *writerMain(void *pArg){
       off_t iOff = p->iOff;
       int fd = p->fd, iErr;
       pthread_mutex_unlock(&p->mutex);
-      iErr = writeAll(fd, a, n, iOff);
+      iErr = vsWriterPwrite(fd, a, n, iOff);
       pthread_mutex_lock(&p->mutex);
       assert( p->bBusy );
       if( iErr && p->iErrno==0 ) p->iErrno = iErr;
@@ -110,7 +110,7 @@ int vsWriterSubmit(VsWriter *p, int fd, const void *a, size_t n, off_t iOff){
   }
   if( p->bNoThread ){
     assert( !p->bStarted && !p->bBusy );
-    return writeAll(fd, (const unsigned char*)a, n, iOff);
+    return vsWriterPwrite(fd, a, n, iOff);
   }
   pthread_mutex_lock(&p->mutex);
   assert( p->bStarted && !p->bBusy && !p->bStop );

@@ -23,5 +23,8 @@ int vsWriterSubmit(VsWriter *p, int fd, const void *a, size_t n, off_t iOff);
 /* Wait until no write is in flight. Returns 0 or the errno of a failed
 ** write since the last call, which it clears. */
 int vsWriterWait(VsWriter *p);
+/* pwrite() all n bytes at a to offset iOff of fd, on this thread: 0, or
+** the errno of the failure (ENOSPC for a write that wrote nothing). */
+int vsWriterPwrite(int fd, const void *a, size_t n, off_t iOff);
 
 #endif
