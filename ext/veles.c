@@ -20,7 +20,15 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
                        const sqlite3_api_routines *pApi){
   int rc;
   VsConn *pConn;
-  SQLITE_EXTENSION_INIT2(pApi);
+#ifndef SQLITE_CORE
+  /* SQLITE_EXTENSION_INIT2, but stored only when it changes: every
+  ** connection that loads veles hands the same routines, and connections
+  ** of other threads read the pointer meanwhile (ThreadSanitizer reports
+  ** the store of an equal value as a race) */
+  if( sqlite3_api!=pApi ) sqlite3_api = pApi;
+#else
+  (void)pApi;
+#endif
   if( sqlite3_libversion_number()<3040000 ){
     *pzErrMsg = sqlite3_mprintf("veles: SQLite 3.40.0 or newer is required, "
                                 "got %s", sqlite3_libversion());
