@@ -19,6 +19,12 @@ foreach(src ${VELES_TEST_SOURCES})
            COMMAND ${name} $<TARGET_FILE:veles> ${scratch})
   set_tests_properties(${name} PROPERTIES TIMEOUT 600)
 endforeach()
+# test_oom died with SIGBUS twice in the release build of a fresh CI clone
+# (3 runs), each time beside other tests at -j2, never alone nor in 14
+# reruns; the cause is not found yet. Until it is, it runs alone there.
+if(TARGET test_oom AND NOT VELES_SANITIZE)
+  set_tests_properties(test_oom PROPERTIES RUN_SERIAL ON)
+endif()
 
 # Benchmarks: every test/bench_*.c is a program (not a ctest test; these
 # machines are shared and noisy), with the helpers of test/benchutil.c.
