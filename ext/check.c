@@ -117,12 +117,77 @@ static void checkShadow(Check *c, const char *zShadow){
   sqlite3_finalize(pStmt);
 }
 
+/* With the copy on (veccopy.c): every referenced slot of the side file
+** equals the database's copy of it. */
+static void compareCopy(Check *c, VsFile *pFile, int nDim){
+  sqlite3_stmt *pMap, *pChunk;
+  sqlite3_str *pDiff = sqlite3_str_new(0), *pGone = sqlite3_str_new(0);
+  i64 nChunk = vsCopyChunkSlots(nDim), iLoaded = -1;
+  const unsigned char *aChunk = 0;
+  int nChunkBytes = 0, nDiff = 0, nGone = 0;
+  float *a = sqlite3_malloc64(sizeof(float)*(u64)nDim);
+  pMap = query(c, "SELECT id, slot FROM \"%w\".\"%w_map\" ORDER BY slot",
+               c->zSchema, c->zTable);
+  pChunk = query(c, "SELECT data FROM \"%w\".\"%w_chunks\" WHERE chunk=?",
+                 c->zSchema, c->zTable);
+  if( a==0 ) c->rc = SQLITE_NOMEM;
+  while( a && pMap && pChunk && sqlite3_step(pMap)==SQLITE_ROW ){
+    i64 iId = sqlite3_column_int64(pMap, 0);
+    i64 iSlot = sqlite3_column_int64(pMap, 1);
+    i64 iOff = (iSlot%nChunk)*nDim*4;
+    char *zErr = 0;
+    if( iSlot/nChunk!=iLoaded ){
+      sqlite3_reset(pChunk);
+      sqlite3_bind_int64(pChunk, 1, iSlot/nChunk);
+      aChunk = 0;
+      nChunkBytes = 0;
+      if( sqlite3_step(pChunk)==SQLITE_ROW ){
+        aChunk = sqlite3_column_blob(pChunk, 0);
+        nChunkBytes = sqlite3_column_bytes(pChunk, 0);
+      }
+      iLoaded = iSlot/nChunk;
+    }
+    if( vsFileRead(pFile, iSlot, a, &zErr) ){
+      problem(c, "%s", zErr);
+      sqlite3_free(zErr);
+      break;
+    }
+    if( aChunk==0 || iOff+nDim*4>nChunkBytes ){
+      if( nGone++<CHECK_MAX_LISTED ){
+        sqlite3_str_appendf(pGone, "%s%lld", nGone>1 ? ", " : "", iId);
+      }
+    }else if( memcmp(a, aChunk+iOff, (size_t)nDim*4)!=0 ){
+      if( nDiff++<CHECK_MAX_LISTED ){
+        sqlite3_str_appendf(pDiff, "%s%lld", nDiff>1 ? ", " : "", iId);
+      }
+    }
+  }
+  sqlite3_finalize(pMap);
+  sqlite3_finalize(pChunk);
+  sqlite3_free(a);
+  {
+    char *zDiff = sqlite3_str_finish(pDiff), *zGone = sqlite3_str_finish(pGone);
+    if( nGone ){
+      problem(c, "ids missing from the database's copy in %s_chunks: %s%s",
+              c->zTable, zGone ? zGone : "", nGone>CHECK_MAX_LISTED ? ", ..." : "");
+    }
+    if( nDiff ){
+      problem(c, "ids whose vector in the side file differs from the "
+              "database's copy (a damaged side file: SELECT "
+              "veles_rebuild('%s') makes it again): %s%s", c->zTable,
+              zDiff ? zDiff : "", nDiff>CHECK_MAX_LISTED ? ", ..." : "");
+    }
+    sqlite3_free(zDiff);
+    sqlite3_free(zGone);
+  }
+}
+
 static void checkVectors(Check *c){
   sqlite3_stmt *pStmt;
   char zIdent[VS_IDENT_LEN+1] = {0};
   int nDim = -1, bMetric = 0, iFormat = -1, nCommit = 0;
   i64 iCommit = -1, iNonce = 0;
-  const char *zDb;
+  int bCopy = 0;
   i64 nSlotFile = -1;
   VsFile *pFile = 0;
 
@@ -151,6 +216,8 @@ static void checkVectors(Check *c){
            && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
       iNonce = sqlite3_column_int64(pStmt, 1);
       nCommit++;
+    }else if( strcmp(zKey, "copy")==0 ){
+      bCopy = sqlite3_column_int(pStmt, 1)==1;
     }
   }
   sqlite3_finalize(pStmt);
@@ -168,6 +235,32 @@ static void checkVectors(Check *c){
   }
   if( c->nProblem ) return;
 
+  /* the side file first: the scan below would rebuild a stale one from
+  ** the database's copy, and this check only reads */
+  {
+    char *zPath = 0, *zErr = 0;
+    int rc, bMemory = 0;
+    rc = vsConfigSideFile(c->db, c->zSchema, zIdent, &zPath, &bMemory);
+    if( rc==SQLITE_OK && !bMemory ){
+      rc = vsFileOpen(zPath, nDim, zIdent, iFormat, &pFile, &zErr);
+      /* the pair must be one (vecbind.c): no vector is checked else */
+      if( rc==SQLITE_OK && iFormat==2 ){
+        rc = vsBindVerify(pFile, iCommit, iNonce, &zErr);
+      }
+    }
+    if( rc==SQLITE_NOMEM ) c->rc = rc;
+    else if( rc ){
+      problem(c, "%s%s", zErr, bCopy ? " (the next use of the table "
+              "rebuilds it from the database's copy)" : "");
+    }
+    sqlite3_free(zErr);
+    sqlite3_free(zPath);
+    if( c->nProblem || c->rc ){
+      vsFileClose(pFile);
+      return;
+    }
+  }
+
   /* a scan of the table writes its connection's buffered vectors, so
   ** that the file shows this transaction's own writes too (a damaged
   ** table fails the scan: the checks below say why) */
@@ -175,30 +268,14 @@ static void checkVectors(Check *c){
                 c->zTable);
   if( pStmt ) sqlite3_step(pStmt);
   sqlite3_finalize(pStmt);
-  if( c->nProblem || c->rc ) return;
-
-  /* the side file */
-  zDb = sqlite3_db_filename(c->db, c->zSchema);
-  if( zDb && zDb[0] ){
-    char *zPath = vsFileName(zDb, zIdent), *zErr = 0;
-    int rc;
-    if( zPath==0 ){
-      c->rc = SQLITE_NOMEM;
-      return;
-    }
-    rc = vsFileOpen(zPath, nDim, zIdent, iFormat, &pFile, &zErr);
-    /* the pair must be one (vecbind.c): no vector is checked else */
-    if( rc==SQLITE_OK && iFormat==2 ){
-      rc = vsBindVerify(pFile, iCommit, iNonce, &zErr);
-    }
-    if( rc==SQLITE_NOMEM ) c->rc = rc;
-    else if( rc ) problem(c, "%s", zErr);
-    if( c->nProblem==0 && c->rc==SQLITE_OK && nDim>0
-     && vsFileSlotCount(pFile, &nSlotFile, &zErr) ){
-      problem(c, "%s", zErr);
-    }
+  if( pFile && c->nProblem==0 && c->rc==SQLITE_OK && nDim>0 ){
+    char *zErr = 0;
+    if( vsFileSlotCount(pFile, &nSlotFile, &zErr) ) problem(c, "%s", zErr);
     sqlite3_free(zErr);
-    sqlite3_free(zPath);
+  }
+  if( c->nProblem || c->rc ){
+    vsFileClose(pFile);
+    return;
   }
 
   /* the map */
@@ -257,9 +334,13 @@ static void checkVectors(Check *c){
     }
     sqlite3_free(a);
   }
+  if( bCopy && pFile && nDim>0 && c->nProblem==0 && c->rc==SQLITE_OK ){
+    compareCopy(c, pFile, nDim);
+  }
   vsFileClose(pFile);
   checkShadow(c, "config");
   checkShadow(c, "map");
+  if( bCopy ) checkShadow(c, "chunks");
 }
 
 /* Ids collected for one problem: the first CHECK_MAX_LISTED, and a count. */

@@ -83,7 +83,9 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,6 +134,7 @@ struct VsFile {
   unsigned char *aMem;
   i64 nMemSlot;           /* slots written so far (high-water) */
   i64 nMemAlloc;          /* capacity in slots */
+  VsBinding *pMemBind;    /* its binding (version 2), 0 until written */
 };
 
 /* An I/O failure: the message names the file and errno; a full disk
@@ -185,6 +188,9 @@ static int readAll(int fd, void *pBuf, size_t n, off_t iOff){
   return 0;
 }
 
+static int syncDirectory(VsFile *p, char **pzErr);
+static int memWrite(VsFile *p, i64 iSlot, const void *a);
+
 static VsFile *newFile(const char *zPath, int nDim, const char *zIdent){
   VsFile *p = sqlite3_malloc(sizeof(*p));
   if( p==0 ) return 0;
@@ -229,16 +235,28 @@ static int copyDbMode(int fd, const char *zDbFile){
 
 int vsFileCreate(const char *zDbFile, int nDim, const char *zIdent,
                  int iVersion, VsFile **pp, char **pzErr){
-  char *zPath = zDbFile ? vsFileName(zDbFile, zIdent) : 0;
-  VsFile *p = (zPath || !zDbFile) ? newFile(zPath, nDim, zIdent) : 0;
+  char *zPath;
+  int rc;
+  if( zDbFile==0 ) return vsFileCreateAt(0, 0, nDim, zIdent, iVersion, pp,
+                                         pzErr);
+  zPath = vsFileName(zDbFile, zIdent);
+  if( zPath==0 ) return SQLITE_NOMEM;
+  rc = vsFileCreateAt(zPath, zDbFile, nDim, zIdent, iVersion, pp, pzErr);
+  sqlite3_free(zPath);
+  return rc;
+}
+
+int vsFileCreateAt(const char *zPath, const char *zDbFile, int nDim,
+                   const char *zIdent, int iVersion, VsFile **pp,
+                   char **pzErr){
+  VsFile *p = newFile(zPath, nDim, zIdent);
   unsigned char *aHdr;
   int rc = SQLITE_OK;
   *pp = 0;
-  sqlite3_free(zPath);              /* newFile() keeps its own copy */
   if( p==0 ) return SQLITE_NOMEM;
   assert( iVersion>=1 && iVersion<=VS_VERSION_MAX );
   p->iVersion = iVersion;
-  if( zDbFile==0 ){
+  if( zPath==0 ){
     *pp = p;
     return SQLITE_OK;
   }
@@ -267,6 +285,112 @@ int vsFileCreate(const char *zDbFile, int nDim, const char *zIdent,
   p->bDirSync = 1;
   *pp = p;
   return SQLITE_OK;
+}
+
+int vsFileInstall(VsFile *p, const char *zFinal, char **pzErr){
+  char *zNew;
+  int rc;
+  assert( p->fd>=0 );
+  rc = vsFileFlush(p, pzErr);
+  if( rc ) return rc;
+  if( fdatasync(p->fd) ) return ioError(SQLITE_IOERR_FSYNC, pzErr,
+                                        "cannot sync", p);
+  zNew = sqlite3_mprintf("%s", zFinal);
+  if( zNew==0 ) return SQLITE_NOMEM;
+  if( rename(p->zPath, zFinal) ){
+    sqlite3_free(zNew);
+    return ioError(SQLITE_IOERR, pzErr, "cannot rename into place", p);
+  }
+  sqlite3_free(p->zPath);
+  p->zPath = zNew;
+  p->bDirSync = 1;
+  rc = syncDirectory(p, pzErr);
+  if( rc==SQLITE_OK ) p->bDirSync = 0;
+  return rc;
+}
+
+int vsFileIsAt(VsFile *p, const char *zPath){
+  struct stat a, b;
+  if( p->fd<0 ) return 1;
+  if( stat(zPath, &a) || fstat(p->fd, &b) ) return 0;
+  return a.st_dev==b.st_dev && a.st_ino==b.st_ino;
+}
+
+int vsFileLock(const char *zPath, int *pFd){
+  char *zDir = sqlite3_mprintf("%s", zPath);
+  int fd;
+  *pFd = -1;
+  if( zDir==0 ) return SQLITE_NOMEM;
+  /* The directory, not a lock file: nothing is left beside the database.
+  ** Where it cannot be locked (flock emulated where a directory cannot
+  ** be write-locked) the rebuild goes on unlocked: still right, only
+  ** perhaps done twice. */
+  fd = open(dirname(zDir), O_RDONLY|O_CLOEXEC);
+  sqlite3_free(zDir);
+  if( fd<0 ) return SQLITE_OK;
+  while( flock(fd, LOCK_EX) ){
+    if( errno!=EINTR ){
+      sqlite3_log(SQLITE_OK, "vectors: cannot lock the directory of %s: %s",
+                  zPath, strerror(errno));
+      close(fd);
+      return SQLITE_OK;
+    }
+  }
+  *pFd = fd;
+  return SQLITE_OK;
+}
+
+void vsFileUnlock(int fd){
+  if( fd>=0 ) close(fd);      /* closing the descriptor drops the lock */
+}
+
+int vsFileWriteSlots(VsFile *p, i64 iSlot, i64 nSlot, const void *a,
+                     char **pzErr){
+  int rc;
+  assert( iSlot>=0 && nSlot>=0 && p->nSlotBytes>0 );
+  if( nSlot==0 ) return SQLITE_OK;
+  if( p->fd<0 ){
+    /* grow once, then copy the whole run */
+    rc = memWrite(p, iSlot+nSlot-1,
+                  (const unsigned char*)a + (nSlot-1)*p->nSlotBytes);
+    if( rc ) return rc;
+    memcpy(p->aMem + iSlot*p->nSlotBytes, a, (size_t)(nSlot*p->nSlotBytes));
+    return SQLITE_OK;
+  }
+  rc = vsFileFlush(p, pzErr);
+  if( rc ) return rc;
+  if( writeAll(p->fd, a, (size_t)(nSlot*p->nSlotBytes),
+               VS_HEADER_BYTES + iSlot*p->nSlotBytes) ){
+    return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);
+  }
+  return SQLITE_OK;
+}
+
+int vsFileReadSlots(VsFile *p, i64 iSlot, i64 nSlot, void *a, char **pzErr){
+  size_t nByte = (size_t)(nSlot*p->nSlotBytes);
+  int r;
+  assert( iSlot>=0 && nSlot>=0 );
+  memset(a, 0, nByte);
+  if( p->fd<0 ){
+    i64 nHave = p->nMemSlot - iSlot;
+    if( nHave>nSlot ) nHave = nSlot;
+    if( nHave>0 ){
+      memcpy(a, p->aMem + iSlot*p->nSlotBytes, (size_t)(nHave*p->nSlotBytes));
+    }
+    return SQLITE_OK;
+  }
+  r = vsFileFlush(p, pzErr);
+  if( r ) return r;
+  r = readAll(p->fd, a, nByte, VS_HEADER_BYTES + iSlot*p->nSlotBytes);
+  if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
+  return SQLITE_OK;       /* a short read leaves zeros past the end */
+}
+
+void vsFileMemClear(VsFile *p){
+  assert( p->fd<0 );
+  p->nMemSlot = 0;
+  sqlite3_free(p->pMemBind);
+  p->pMemBind = 0;
 }
 
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
@@ -341,7 +465,15 @@ int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
   unsigned char a[2*VS_BIND_BYTES];
   const unsigned char *x;
   int r, k = -1, i;
-  assert( p->fd>=0 && p->iVersion==2 );
+  assert( p->iVersion==2 );
+  if( p->fd<0 ){
+    if( p->pMemBind==0 ){
+      *pzErr = sqlite3_mprintf("its in-memory vectors are not loaded");
+      return SQLITE_CORRUPT_VTAB;
+    }
+    memcpy(pB, p->pMemBind, sizeof(*pB));
+    return SQLITE_OK;
+  }
   r = readAll(p->fd, a, sizeof(a), VS_BIND_OFFSET);
   if( r<0 ) return ioError(SQLITE_IOERR_READ, pzErr, "cannot read", p);
   /* A writer (of any process) writes only the copy that does not count,
@@ -373,9 +505,17 @@ int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
 int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){
   unsigned char a[VS_BIND_BYTES];
   int i, k = 1-p->iBindCopy;          /* never over the newest copy */
-  assert( p->fd>=0 && p->iVersion==2 );
+  assert( p->iVersion==2 );
   assert( pB->nRing>=1 && pB->nRing<=VS_RING_MAX );
   assert( pB->iFloor<=pB->iCommit && pB->aRing[0].iCommit==pB->iCommit );
+  if( p->fd<0 ){
+    if( p->pMemBind==0 ){
+      p->pMemBind = sqlite3_malloc(sizeof(VsBinding));
+      if( p->pMemBind==0 ) return SQLITE_NOMEM;
+    }
+    memcpy(p->pMemBind, pB, sizeof(*pB));
+    return SQLITE_OK;
+  }
   memset(a, 0, sizeof(a));
   put64(a, p->iBindWrite+1);
   put64(&a[8], pB->iCommit);
@@ -438,6 +578,7 @@ void vsFileClose(VsFile *p){
   sqlite3_free(p->aBuf[0]);
   sqlite3_free(p->aBuf[1]);
   sqlite3_free(p->aMem);
+  sqlite3_free(p->pMemBind);
   sqlite3_free(p->zPath);
   sqlite3_free(p);
 }

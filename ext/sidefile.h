@@ -20,6 +20,22 @@ char *vsFileName(const char *zDbFile, const char *zIdent);
 int vsFileCreate(const char *zDbFile, int nDim, const char *zIdent,
                  int iVersion, VsFile **pp, char **pzErr);
 
+/* The same, at path zPath (0: an in-memory store), taking the mode of
+** database file zDbFile. */
+int vsFileCreateAt(const char *zPath, const char *zDbFile, int nDim,
+                   const char *zIdent, int iVersion, VsFile **pp,
+                   char **pzErr);
+/* Make the new file p durable and rename it to zFinal (replacing the file
+** there), then sync the directory: a crash leaves the old or the new. */
+int vsFileInstall(VsFile *p, const char *zFinal, char **pzErr);
+/* Does zPath still name the file p has open (not replaced, not gone)? */
+int vsFileIsAt(VsFile *p, const char *zPath);
+/* Wait for the exclusive lock (flock) on the directory of zPath, which
+** rebuilders of side files there take; *pFd holds it until vsFileUnlock
+** (-1: none could be had, go on without). */
+int vsFileLock(const char *zPath, int *pFd);
+void vsFileUnlock(int fd);
+
 /* What binds a version 2 side file to its database (vecbind.c). */
 #define VS_RING_MAX 124
 typedef struct VsBinding VsBinding;
@@ -62,6 +78,13 @@ int vsFileRead(VsFile *p, i64 iSlot, float *a, char **pzErr);
 /* Flush the buffer and return a pointer to nSlot contiguous slots
 ** starting at slot 0, valid until the next call on p. */
 int vsFileMap(VsFile *p, i64 nSlot, const float **paOut, char **pzErr);
+/* Write nSlot consecutive slots from iSlot at once, past the buffer. */
+int vsFileWriteSlots(VsFile *p, i64 iSlot, i64 nSlot, const void *a,
+                     char **pzErr);
+/* Read nSlot consecutive slots from iSlot; zeros past the end. */
+int vsFileReadSlots(VsFile *p, i64 iSlot, i64 nSlot, void *a, char **pzErr);
+/* Empty an in-memory store and forget its binding (before a reload). */
+void vsFileMemClear(VsFile *p);
 /* Hand the buffered writes to the operating system. */
 int vsFileFlush(VsFile *p, char **pzErr);
 /* Flush, then make the data durable when bSync (fdatasync). */

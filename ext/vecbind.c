@@ -47,6 +47,15 @@
 ** side file synced late (R > S); a pair from two copies that went separate
 ** ways, or two machines (nonce); a damaged header (checksum).
 **
+** WHAT HAPPENS THEN. A table that keeps a copy of its vectors in the
+** database (db_copy=on, veccopy.c) makes the side file again from that
+** copy, for the snapshot that refused it, and goes on; one without a copy
+** reports why and what to do. A side file replaced by another
+** connection's rebuild is reopened by its path first. An in-memory
+** working copy (no database file, or a VFS other than unix) carries the
+** same binding in memory: one that another connection's commit made
+** stale is loaded again from the copy.
+**
 ** COMMIT ORDER (in xSync, before SQLite commits): the new commit R + 1
 ** and a fresh nonce go into <table>_config (in the transaction), then the
 ** header (commit R + 1, floor, ring with (R + 1, nonce) in front and any
@@ -132,16 +141,66 @@ int vsBindVerify(VsFile *pFile, i64 iCommit, i64 iNonce, char **pzErr){
   return rc;
 }
 
+/* The side file open here was replaced (a rebuild by another connection)
+** or removed: open what the path names now. *pzWhy says why there is none
+** (pS->pFile is 0 then). */
+static int reopen(VecTable *p, char **pzWhy){
+  VecState *pS = p->pS;
+  char *zPath = sqlite3_mprintf("%s", vsFilePath(pS->pFile));
+  int rc;
+  if( zPath==0 ) return SQLITE_NOMEM;
+  assert( pS->pending.nRow==0 );
+  vsFileClose(pS->pFile);
+  pS->pFile = 0;
+  pS->bSlotsValid = 0;
+  vsNormsForgetAll(&pS->norms);
+  rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
+                  pzWhy);
+  sqlite3_free(zPath);
+  return rc==SQLITE_CORRUPT_VTAB ? SQLITE_OK : rc;
+}
+
 int vsBindCheck(VecTable *p){
   VecState *pS = p->pS;
   i64 iCommit = -1, iNonce = 0;
-  char *zErr = 0;
+  char *zWhy = 0;
   int rc;
-  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 ) return SQLITE_OK;
+  if( pS->iFormat<2 || pS->zBroken ) return SQLITE_OK;
   rc = readDbCommit(p, &iCommit, &iNonce);
   if( rc ) return rc;                   /* the message is set */
-  rc = vsBindVerify(pS->pFile, iCommit, iNonce, &zErr);
-  if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  if( pS->pFile && !pS->bMemory
+   && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
+    rc = reopen(p, &zWhy);
+    if( rc ) return vsVectorsTakeError(p, rc, zWhy);
+  }
+  if( pS->bRebuild ){
+    zWhy = sqlite3_mprintf("a rebuild was asked for");
+    if( zWhy==0 ) return SQLITE_NOMEM;
+  }else if( pS->pFile ){
+    rc = vsBindVerify(pS->pFile, iCommit, iNonce, &zWhy);
+    if( rc!=SQLITE_CORRUPT_VTAB && rc!=SQLITE_OK ){
+      return vsVectorsTakeError(p, rc, zWhy);   /* I/O error, NOMEM */
+    }
+  }else if( zWhy==0 ){
+    zWhy = sqlite3_mprintf("%s", pS->zStale ? pS->zStale
+                                            : "its side file is missing");
+    if( zWhy==0 ) return SQLITE_NOMEM;
+  }
+  if( zWhy ){
+    /* not this snapshot's vectors: made again from the database's copy,
+    ** or, without one, an error that says what to do */
+    if( !pS->bCopy ){
+      char *zMsg = sqlite3_mprintf("%s (the table keeps no copy of its "
+          "vectors in the database, db_copy=off: put back the side file "
+          "saved with this database file)", zWhy);
+      sqlite3_free(zWhy);
+      return vsVectorsTakeError(p, zMsg ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM,
+                                zMsg);
+    }
+    sqlite3_free(zWhy);
+    rc = vsCopyRebuild(p, iCommit, iNonce);
+    if( rc ) return rc;
+  }
   pS->iCommit = iCommit;
   pS->iNonce = iNonce;
   return SQLITE_OK;
@@ -156,8 +215,7 @@ int vsBindCommit(VecTable *p){
   int rc, i, n;
   /* nothing changed; or another instance of the table numbered this
   ** commit already (SQLite calls xSync on each: vecstate.c) */
-  if( pS->iFormat<2 || pS->bMemory || pS->pFile==0 || !pS->bDirty
-   || pS->iCommitNext>0 ){
+  if( pS->iFormat<2 || pS->pFile==0 || !pS->bDirty || pS->iCommitNext>0 ){
     return SQLITE_OK;
   }
   pB = sqlite3_malloc(sizeof(*pB));

@@ -5,8 +5,9 @@
 **   CREATE VIRTUAL TABLE emb USING vectors(dim=384, metric=cosine);
 **
 ** dim=N (1..65536; when omitted the first stored vector fixes it,
-** persistently) and metric=l2|cosine|dot (used by search). Keys are case
-** insensitive; a value may be quoted.
+** persistently), metric=l2|cosine|dot (used by search) and
+** db_copy=on|off (on by default: every vector is also kept in the
+** database, veccopy.c). Keys are case insensitive; a value may be quoted.
 **
 **   <table>_config(k TEXT PRIMARY KEY, v) WITHOUT ROWID, rows:
 **     ident   16 lowercase hex digits, random at CREATE: names the side
@@ -18,6 +19,11 @@
 **             read as they always were
 **     commit  format 2: the number of the table's newest commit
 **     nonce   format 2: a random number naming that commit
+**     copy    format 2: 1 when the database keeps a copy of every vector
+**             in <table>_chunks (veccopy.c), 0 (or absent) when not
+**
+**   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB): that copy, made
+**             with the table (empty while the copy is off)
 **
 ** The settings are read at every connect and trusted by nothing else, so
 ** they are checked here: a database is input like any other, and a
@@ -35,13 +41,13 @@
 
 /* Parse one CREATE argument ("dim=384", "metric=cosine"). */
 static int parseOption(const char *zArg, int *pnDim, int *peMetric,
-                       char **pzErr){
+                       int *pbCopy, char **pzErr){
   const char *zEq = strchr(zArg, '=');
   char *zKey, *zVal;
   int rc = SQLITE_OK;
   if( zEq==0 ){
     *pzErr = sqlite3_mprintf("vectors: malformed option: expected "
-        "dim=N or metric=l2|cosine|dot, got '%s'", zArg);
+        "dim=N, metric=l2|cosine|dot or db_copy=on|off, got '%s'", zArg);
     return SQLITE_ERROR;
   }
   zKey = sqlite3_mprintf("%.*s", (int)(zEq-zArg), zArg);
@@ -77,9 +83,19 @@ static int parseOption(const char *zArg, int *pnDim, int *peMetric,
             "cosine or dot, got '%s'", zVal);
         rc = SQLITE_ERROR;
       }
+    }else if( sqlite3_stricmp(zKey, "db_copy")==0 ){
+      if( sqlite3_stricmp(zVal, "on")==0 ){
+        *pbCopy = 1;
+      }else if( sqlite3_stricmp(zVal, "off")==0 ){
+        *pbCopy = 0;
+      }else{
+        *pzErr = sqlite3_mprintf("vectors: db_copy must be on or off, got "
+            "'%s'", zVal);
+        rc = SQLITE_ERROR;
+      }
     }else{
-      *pzErr = sqlite3_mprintf("vectors: unknown option: expected dim or "
-          "metric, got '%s'", zKey);
+      *pzErr = sqlite3_mprintf("vectors: unknown option: expected dim, "
+          "metric or db_copy, got '%s'", zKey);
       rc = SQLITE_ERROR;
     }
   }
@@ -89,26 +105,29 @@ static int parseOption(const char *zArg, int *pnDim, int *peMetric,
 }
 
 int vsConfigParse(int argc, const char *const *argv, int *pnDim,
-                  int *peMetric, char **pzErr){
+                  int *peMetric, int *pbCopy, char **pzErr){
   int i, rc = SQLITE_OK;
   *pnDim = 0;
   *peMetric = 0;
+  *pbCopy = 1;
   for(i=3; i<argc && rc==SQLITE_OK; i++){
-    rc = parseOption(argv[i], pnDim, peMetric, pzErr);
+    rc = parseOption(argv[i], pnDim, peMetric, pbCopy, pzErr);
   }
   return rc;
 }
 
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
-                   const char *zIdent, int nDim, int eMetric, i64 iNonce,
-                   char **pzErr){
+                   const char *zIdent, int nDim, int eMetric, int bCopy,
+                   i64 iNonce, char **pzErr){
   int rc = vsShadowExec(db,
       "CREATE TABLE \"%w\".\"%w_config\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
       "CREATE TABLE \"%w\".\"%w_map\"(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL);"
+      "CREATE TABLE \"%w\".\"%w_chunks\"(chunk INTEGER PRIMARY KEY, data BLOB);"
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
-      "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld);",
-      zSchema, zName, zSchema, zName, zSchema, zName,
-      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce);
+      "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld), "
+      "('copy', %d);",
+      zSchema, zName, zSchema, zName, zSchema, zName, zSchema, zName,
+      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce, bCopy);
   if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables of %s: "
                              "%s", zName, sqlite3_errmsg(db));
@@ -127,13 +146,14 @@ static int isIdent(const char *z){
 
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
-                 char **pzErr){
+                 int *pbCopy, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int rc, bIdent = 0, bFormat = 0;
   *pnDim = -1;
   *peMetric = -1;
   *piFormat = 0;
+  *pbCopy = 0;
   zIdent[0] = 0;
   zSql = sqlite3_mprintf("SELECT k, v FROM \"%w\".\"%w_config\"",
                          zSchema, zName);
@@ -175,6 +195,14 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
         rc = SQLITE_CORRUPT_VTAB;
       }
       bFormat = 1;
+    }else if( strcmp(zKey, "copy")==0 ){
+      if( strcmp(zVal, "0")==0 || strcmp(zVal, "1")==0 ){
+        *pbCopy = zVal[0]=='1';
+      }else if( rc==SQLITE_OK ){
+        *pzErr = sqlite3_mprintf("its copy setting in %s_config is damaged: "
+            "expected 0 or 1, got '%.40s'", zName, zVal);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
     }
   }
   if( rc ){
@@ -182,6 +210,7 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
     return rc;
   }
   rc = sqlite3_finalize(pStmt);
+  if( rc==SQLITE_OK && *piFormat<2 ) *pbCopy = 0;
   if( rc==SQLITE_OK && (!bIdent || !bFormat || *pnDim<0 || *peMetric<0) ){
     *pzErr = sqlite3_mprintf("its settings in %s_config are damaged",
                              zName);
@@ -193,9 +222,15 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
 int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
                      char **pzPath, int *pbMemory){
   const char *zDb = sqlite3_db_filename(db, zSchema);
+  sqlite3_vfs *pVfs = 0;
   *pzPath = 0;
   *pbMemory = 0;
-  if( zDb==0 || zDb[0]==0 ){
+  /* Only the unix VFSes keep the database in a file of this name: under
+  ** any other (memdb, an encrypting or replicated VFS) nothing may be
+  ** written outside the VFS, so the working copy lives in memory. */
+  sqlite3_file_control(db, zSchema, SQLITE_FCNTL_VFS_POINTER, &pVfs);
+  if( zDb==0 || zDb[0]==0 || pVfs==0 || pVfs->zName==0
+   || strncmp(pVfs->zName, "unix", 4)!=0 ){
     *pbMemory = 1;
     return SQLITE_OK;
   }

@@ -53,7 +53,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const azVecShadow[] = { "config", "map", 0 };
+static const char *const azVecShadow[] = { "config", "map", "chunks", 0 };
 
 /* The SQL of cached statement eStmt (a VsShadowSql). */
 static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
@@ -73,6 +73,8 @@ static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
     "SELECT k, v FROM \"%w\".\"%w_config\" WHERE k IN ('commit','nonce')",
     "UPDATE \"%w\".\"%w_config\" SET v=iif(k='commit', ?1, ?2) "
         "WHERE k IN ('commit','nonce')",
+    "SELECT length(data) FROM \"%w\".\"%w_chunks\" WHERE chunk=?1",
+    "INSERT OR REPLACE INTO \"%w\".\"%w_chunks\"(chunk, data) VALUES(?1, ?2)",
   };
   (void)pCtx;
   if( eStmt==STMT_INSERT_MANY ){
@@ -137,6 +139,8 @@ static void freeState(VecState *pS){
   vsSlotsClear(&pS->slots);
   vsNormsClear(&pS->norms);
   sqlite3_free(pS->zBroken);
+  sqlite3_free(pS->zStale);
+  sqlite3_free(pS->aRun);
   sqlite3_free(pS);
 }
 
@@ -166,12 +170,12 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
     const char *zDbFile = sqlite3_db_filename(db, pS->sh.zSchema);
     rc = vsFileCreate(pS->bMemory ? 0 : zDbFile, pS->nDim, pS->zIdent,
                       pS->iFormat, &pS->pFile, &zErr);
-    if( rc==SQLITE_OK && !pS->bMemory ){
+    if( rc==SQLITE_OK ){
       rc = vsBindCreate(pS->pFile, iNonce, &zErr);
       if( rc ){
         vsFileClose(pS->pFile);
         pS->pFile = 0;
-        vsFileUnlink(zPath);
+        if( zPath ) vsFileUnlink(zPath);
       }
     }
     if( rc==SQLITE_OK && pS->bMemory ){
@@ -186,14 +190,33 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
     }
   }else if( pS->bMemory ){
     pS->pFile = vsConnMemFile(pS->pConn, pS->zIdent);
-    if( pS->pFile==0 ){
-      pS->zBroken = sqlite3_mprintf("its in-memory vectors are gone");
+    if( pS->pFile==0 && pS->bCopy ){
+      /* another connection's (memdb), or a restored database: an empty
+      ** store, loaded from the copy at the first use (vecbind.c) */
+      rc = vsFileCreate(0, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
+                        &zErr);
+      if( rc==SQLITE_OK ){
+        rc = vsConnAddMemFile(pS->pConn, pS->zIdent, pS->pFile);
+        if( rc ){
+          vsFileClose(pS->pFile);
+          pS->pFile = 0;
+        }
+      }
+    }else if( pS->pFile==0 ){
+      pS->zBroken = sqlite3_mprintf("its in-memory vectors are gone (the "
+          "table keeps no copy of them in the database: db_copy=off)");
       if( pS->zBroken==0 ) rc = SQLITE_NOMEM;
     }
   }else{
     rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
                     &zErr);
-    if( rc && rc!=SQLITE_NOMEM ){
+    if( rc==SQLITE_CORRUPT_VTAB && pS->iFormat>=2 ){
+      /* missing or damaged: rebuilt from the copy at the first use, or
+      ** reported with what to do (vecbind.c) */
+      pS->zStale = zErr;
+      zErr = 0;
+      rc = SQLITE_OK;
+    }else if( rc && rc!=SQLITE_NOMEM ){
       /* Connect anyway, so that DROP TABLE still works; every read and
       ** write of the table reports the problem. */
       pS->zBroken = zErr;
@@ -208,7 +231,8 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
 
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int iFormat,
-                   i64 iNonce, int bCreate, char *zBroken, char **pzErr){
+                   int bCopy, i64 iNonce, int bCreate, char *zBroken,
+                   char **pzErr){
   VecState *pS;
   int rc;
   assert( p->pS==0 );
@@ -244,6 +268,7 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
   pS->nDim = nDim;
   pS->eMetric = eMetric;
   pS->iFormat = iFormat;
+  pS->bCopy = bCopy;
   memcpy(pS->zIdent, zIdent, VS_IDENT_LEN+1);
   vsSlotsInit(&pS->slots);
   pS->slots.iTag = nDim;
@@ -359,9 +384,11 @@ int vsStateBind(VecTable *p){
   VecState *pS = p->pS;
   unsigned v;
   int rc;
-  if( pS->iFormat<2 || pS->bMemory ) return SQLITE_OK;
+  if( pS->iFormat<2 || pS->zBroken ) return SQLITE_OK;
   v = pagerVersion(p);
-  if( pS->bBound && pS->iBindVersion==v ) return SQLITE_OK;
+  if( pS->pFile && pS->bBound && pS->iBindVersion==v && !pS->bRebuild ){
+    return SQLITE_OK;
+  }
   rc = vsBindCheck(p);
   if( rc==SQLITE_OK ){
     pS->bBound = 1;
@@ -377,20 +404,25 @@ int vsStateBind(VecTable *p){
 ** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
 ** transaction gives them its own).
 */
+static int refreshSlots(VecTable *p, int bDelay, i64 iSeq, int bRetried);
 int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq){
+  return refreshSlots(p, bDelay, iSeq, 0);
+}
+static int refreshSlots(VecTable *p, int bDelay, i64 iSeq, int bRetried){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
   char *zSql, *zErr = 0;
   int rc;
+  /* no byte of the side file is used before it is known to be right
+  ** (a rebuild from the copy makes the slots invalid) */
+  rc = vsStateBind(p);
+  if( rc ) return rc;
   rc = vsStateStmt(p, STMT_DATAVERSION, &pStmt);
   if( rc==SQLITE_OK ) rc = vsStateStepInt(p, pStmt, &iVersion, 0);
   if( rc ) return rc;
   if( p->pS->bSlotsValid && iVersion==p->pS->iDataVersion ) return SQLITE_OK;
   p->pS->bSlotsValid = 0;
   p->pS->bSlotsAtBegin = 0;
-  /* no byte of the side file is used before it is known to be right */
-  rc = vsStateBind(p);
-  if( rc ) return rc;
   rc = vsStateRefreshDim(p);
   if( rc ) return rc;
   if( p->pS->nDim>0 ){
@@ -409,6 +441,11 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq){
     i64 iSlot = sqlite3_column_int64(pStmt, 0);
     if( vsSlotsLoadRow(&p->pS->slots, iSlot, sqlite3_column_int64(pStmt, 1)) ){
       sqlite3_finalize(pStmt);
+      if( iSlot>=nSlotFile && p->pS->bCopy && !p->pS->bInTxn && !bRetried ){
+        /* a truncated side file: made again from the copy, once */
+        p->pS->bRebuild = 1;
+        return refreshSlots(p, bDelay, iSeq, 1);
+      }
       if( iSlot>=0 && iSlot<nSlotFile ){
         vsVectorsSetError(p, "vectors: table %s: %s_map is damaged: slot "
                           "%lld is used twice", p->zName, p->zName, iSlot);
@@ -470,6 +507,12 @@ int vsStateBegin(VecTable *p){
   if( rc ) return rc;
   pS->bSync = iSync!=0;
   iSeq = pS->bWal ? walSequence(p) : 0;
+  /* a file another connection rebuilt (or someone removed) is no longer
+  ** the one open here: check the binding again, which reopens it */
+  if( pS->pFile && !pS->bMemory
+   && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
+    pS->bBound = 0;
+  }
   /* the allocator is derived only here: a read rebuilt it for its own
   ** purpose, with freed slots pending, not for writing */
   if( !pS->bSlotsAtBegin ) pS->bSlotsValid = 0;
@@ -494,6 +537,7 @@ int vsStateSync(VecTable *p){
   if( p->pS->pFile==0 ) return SQLITE_OK;
   /* SQLite lets xSync write (its nested statements do not commit) */
   rc = vsStateFlush(p);
+  if( rc==SQLITE_OK && p->pS->bDirty ) rc = vsCopySync(p);
   if( rc==SQLITE_OK ) rc = vsBindCommit(p);
   if( rc ) return rc;
   rc = vsFileSync(p->pS->pFile, p->pS->bSync, &zErr);
@@ -506,7 +550,7 @@ int vsStateCommit(VecTable *p){
   /* Memory bookkeeping only: SQLite has committed already. A table
   ** created in this transaction had no xBegin, yet its slots commit. */
   assert( pS->pending.nRow==0 );          /* xSync wrote them */
-  if( pS->bDirty && pS->iFormat>=2 && !pS->bMemory && pS->iCommitNext>0 ){
+  if( pS->bDirty && pS->iFormat>=2 && pS->iCommitNext>0 ){
     /* the commit vecbind.c numbered in xSync has happened */
     pS->iCommit = pS->iCommitNext;
     pS->iNonce = pS->iNonceNext;
@@ -519,6 +563,7 @@ int vsStateCommit(VecTable *p){
   pS->iCommitNext = 0;
   pS->bCreated = 0;
   pS->bInTxn = 0;
+  vsCopyForget(pS);
   return SQLITE_OK;
 }
 
@@ -543,6 +588,7 @@ int vsStateRollback(VecTable *p){
   pS->bDirty = 0;
   pS->iCommitNext = 0;
   pS->bBound = 0;           /* check again: xSync may have moved the file */
+  vsCopyForget(pS);
   if( pS->pFile ) vsFileDiscard(pS->pFile);
   vsSlotsRollback(&pS->slots);
   vsStateRestoreDim(pS);

@@ -131,26 +131,26 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   VecTable *p;
   char zIdent[VS_IDENT_LEN+1];
   char *zBroken = 0;
-  int nDim = 0, eMetric = 0, iFormat = VEC_FORMAT, rc;
+  int nDim = 0, eMetric = 0, iFormat = VEC_FORMAT, bCopy = 1, rc;
   i64 iNonce = 0;
   *ppVtab = 0;
   vsConnSettle(pConn);
   if( bCreate ){
     unsigned char aRand[VS_IDENT_LEN/2];
     int i;
-    rc = vsConfigParse(argc, argv, &nDim, &eMetric, pzErr);
+    rc = vsConfigParse(argc, argv, &nDim, &eMetric, &bCopy, pzErr);
     if( rc ) return rc;
     sqlite3_randomness(sizeof(aRand), aRand);
     for(i=0; i<(int)sizeof(aRand); i++){
       sqlite3_snprintf(3, &zIdent[i*2], "%02x", aRand[i]);
     }
     sqlite3_randomness(sizeof(iNonce), &iNonce);
-    rc = vsConfigCreate(db, argv[1], argv[2], zIdent, nDim, eMetric, iNonce,
-                        pzErr);
+    rc = vsConfigCreate(db, argv[1], argv[2], zIdent, nDim, eMetric, bCopy,
+                        iNonce, pzErr);
   }else{
     /* the options were read at CREATE: the stored settings rule */
     rc = vsConfigRead(db, argv[1], argv[2], zIdent, &nDim, &eMetric,
-                      &iFormat, &zBroken);
+                      &iFormat, &bCopy, &zBroken);
     if( rc==SQLITE_CORRUPT_VTAB ) rc = SQLITE_OK;   /* see vecconfig.c */
   }
   if( rc ){
@@ -163,8 +163,8 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
     return SQLITE_NOMEM;
   }
   rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim<0 ? 0 : nDim,
-                      eMetric<0 ? 0 : eMetric, iFormat, iNonce, bCreate,
-                      zBroken, pzErr);
+                      eMetric<0 ? 0 : eMetric, iFormat, bCopy, iNonce,
+                      bCreate, zBroken, pzErr);
   if( rc==SQLITE_OK ) rc = declareTable(db);
   if( rc ){
     freeTable(p);
@@ -312,6 +312,8 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   assert( p->pS->slots.aId[*piSlot]<0 );
   rc = vsFileWrite(p->pS->pFile, *piSlot, pVec, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  rc = vsCopyNote(p->pS, *piSlot);
+  if( rc ) return rc;
   vsNormsForget(&p->pS->norms, *piSlot);
   return vsSlotsSet(&p->pS->slots, *piSlot, iId);
 }
@@ -701,6 +703,16 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
     aVec = sqlite3_malloc64(sizeof(float)*(u64)p->pS->nDim);
     if( aVec==0 ) return SQLITE_NOMEM;
     rc = vsFileRead(p->pS->pFile, pCur->iSlot, aVec, &zErr);
+    if( rc==SQLITE_CORRUPT_VTAB && p->pS->bCopy ){
+      /* past the end of a truncated file: the copy has it */
+      sqlite3_free(zErr);
+      zErr = 0;
+      rc = vsCopyReadSlot(p, pCur->iSlot, aVec);
+      if( rc ){
+        sqlite3_free(aVec);
+        return rc;
+      }
+    }
     if( rc ){
       sqlite3_free(aVec);
       return vsVectorsTakeError(p, rc, zErr);
@@ -810,5 +822,9 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
   rc = sqlite3_create_module_v2(db, "vectors", &vectorsModule.base, pConn,
                                 vsConnUnref);
   if( rc==SQLITE_OK ) rc = vsSearchRegister(db, pConn, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "veles_rebuild", 1, SQLITE_UTF8, pConn,
+                                 vsCopyRebuildFunc, 0, 0);
+  }
   return rc;
 }

@@ -6,6 +6,8 @@
 **   vsState*    vecstate.c   a table's state on a connection: slots,
 **                            transactions, pending map rows, statements
 **   vsBind*     vecbind.c    the side file's binding to its database
+**   vsCopy*     veccopy.c    the database's copy of the vectors, and the
+**                            side file's rebuild from it
 **   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
 ** The scan itself is search.c; the side file sidefile.c.
 */
@@ -56,11 +58,20 @@ enum {
   STMT_INSERT_MANY,             /* INSERT INTO map VALUES (?,?) x VS_PENDING_MAX */
   STMT_GETCOMMIT,               /* SELECT k, v FROM config: commit, nonce */
   STMT_SETCOMMIT,               /* UPDATE config: commit=?1, nonce=?2 */
+  STMT_CHUNKLEN,                /* SELECT length(data) FROM chunks */
+  STMT_CHUNKPUT,                /* INSERT OR REPLACE INTO chunks */
   STMT_COUNT
 };
 
 typedef struct VecTable VecTable;
 typedef struct VecCursor VecCursor;
+typedef struct VsRun VsRun;
+
+/* Consecutive slots written by a transaction (veccopy.c). */
+struct VsRun {
+  i64 iFirst;                   /* the first slot */
+  i64 nSlot;                    /* how many */
+};
 
 /*
 ** What a connection knows of one `vectors` table, shared by every
@@ -89,7 +100,13 @@ struct VecState {
   int bInTxn;                   /* between xBegin and xCommit/xRollback */
   int bListed;                  /* on the connection's list (not damaged) */
   int iFormat;                  /* <table>_config 'format': 1 or 2 */
+  int bCopy;                    /* the database keeps a copy (veccopy.c) */
+  char *zStale;                 /* why the side file cannot be used, until a
+                                ** rebuild from the copy (pFile is 0) */
+  VsRun *aRun;                  /* slots this transaction wrote, for the */
+  int nRun, nRunAlloc;          /* ... copy */
   int bDirty;                   /* this transaction changed the table */
+  int bRebuild;                 /* veles_rebuild() asked for a rebuild */
   int bBound;                   /* the side file was checked (vecbind.c) ... */
   unsigned iBindVersion;        /* ... at this SQLITE_FCNTL_DATA_VERSION */
   i64 iCommit, iNonce;          /* the database's commit and nonce, checked */
@@ -157,17 +174,17 @@ int vsVectorsPlanIdBounds(sqlite3_index_info *pInfo, const int *aRange,
 /* ---- vecconfig.c ----------------------------------------------------- */
 /* Parse the CREATE arguments argv[3..] (dim=N, metric=...). */
 int vsConfigParse(int argc, const char *const *argv, int *pnDim,
-                  int *peMetric, char **pzErr);
+                  int *peMetric, int *pbCopy, char **pzErr);
 /* Create the shadow tables of a new table and record its settings. */
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
-                   const char *zIdent, int nDim, int eMetric, i64 iNonce,
-                   char **pzErr);
+                   const char *zIdent, int nDim, int eMetric, int bCopy,
+                   i64 iNonce, char **pzErr);
 /* Read and check the settings of an existing table from <table>_config.
 ** SQLITE_CORRUPT_VTAB: *pzErr says what is damaged, without the
 ** "vectors: table <name>: " prefix; zIdent is "" unless it is valid. */
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
-                 char **pzErr);
+                 int *pbCopy, char **pzErr);
 /* The side file's path for identifier zIdent, or 0 with *pbMemory set
 ** when the database has no file (temp, :memory:). */
 int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
@@ -181,7 +198,8 @@ int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
 ** (this takes it over). */
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int iFormat,
-                   i64 iNonce, int bCreate, char *zBroken, char **pzErr);
+                   int bCopy, i64 iNonce, int bCreate, char *zBroken,
+                   char **pzErr);
 /* Check the side file against this snapshot, once per data_version. */
 int vsStateBind(VecTable *p);
 void vsStateUnref(VecState *pS);
@@ -219,6 +237,25 @@ int vsBindVerify(VsFile *pFile, i64 iCommit, i64 iNonce, char **pzErr);
 int vsBindCommit(VecTable *p);
 /* The binding of a new side file: commit 0, named iNonce. */
 int vsBindCreate(VsFile *pFile, i64 iNonce, char **pzErr);
+
+/* ---- veccopy.c ------------------------------------------------------ */
+/* Slots per chunk of the copy for dimension nDim. */
+i64 vsCopyChunkSlots(int nDim);
+/* Note that slot iSlot was written by this transaction. */
+int vsCopyNote(VecState *pS, i64 iSlot);
+/* xSync: write the noted slots into the copy. */
+int vsCopySync(VecTable *p);
+/* xCommit, xRollback: forget the noted slots. */
+void vsCopyForget(VecState *pS);
+/* Make the side file (or in-memory copy) again from the database's copy
+** as of commit iCommit, nonce iNonce: this connection's snapshot. */
+int vsCopyRebuild(VecTable *p, i64 iCommit, i64 iNonce);
+/* Read slot iSlot from the copy (the side file failed to give it), and
+** have the side file rebuilt by the next statement. */
+int vsCopyReadSlot(VecTable *p, i64 iSlot, float *a);
+/* SELECT veles_rebuild('table'): make the side file again from the copy
+** (after veles_check found it damaged); returns the vectors it holds. */
+void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,

@@ -79,16 +79,20 @@ static void putMeta(sqlite3 *db, int iFirst, int iLast, int t){
   sqlite3_free(zSql);
 }
 
+static const char *zCopy = "on"; /* the vectors tables' db_copy */
+
 /* Transaction t (committed when this returns). */
 static void runTxn(sqlite3 *db, int t, int bWal){
-  char zSql[128];
+  char zSql[256];
   exec(db, "BEGIN");
   switch( t ){
     case 0:
-      exec(db, "CREATE TABLE marker(t INTEGER); INSERT INTO marker VALUES(0);"
-               "CREATE VIRTUAL TABLE emb USING vectors(dim=16);"
-               "CREATE VIRTUAL TABLE big USING vectors(dim=1024);"
-               "CREATE VIRTUAL TABLE meta USING payloads(tag TEXT)");
+      exec(db, "CREATE TABLE marker(t INTEGER); INSERT INTO marker VALUES(0)");
+      snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE emb USING vectors("
+               "dim=16, db_copy=%s); CREATE VIRTUAL TABLE big USING vectors("
+               "dim=1024, db_copy=%s); CREATE VIRTUAL TABLE meta USING "
+               "payloads(tag TEXT)", zCopy, zCopy);
+      exec(db, zSql);
       break;
     case 1:
       putVecs(db, "emb", 16, 1, 100, t, "INSERT");
@@ -332,12 +336,16 @@ int main(int argc, char **argv){
   ** taking effect */
   tCheck("control", nLost>0, "WAL + NORMAL loses recent commits");
   printf("wal normal drop: %d cuts lost acknowledged commits\n", nLost);
+  /* without the database's copy, the side files alone */
+  zCopy = "off";
+  powerLoop("delete", "full", FAULTFS_DROP, 1);
   /* the control for the side files: when their fdatasync is a lie,
-  ** committed vectors must go missing */
+  ** committed vectors must go missing (without the copy) */
   nLost = 0;
   zLie = "-vectors-";
   powerLoop("delete", "full", FAULTFS_DROP, 1);
   zLie = 0;
+  zCopy = "on";
   tCheck("control", nLost>0, "side files not synced lose vectors");
   printf("delete full drop, side-file syncs ignored: %d cuts lost "
          "committed vectors\n", nLost);

@@ -20,7 +20,7 @@ static void blobHex(char *zOut, const float *a, int n){
 static void testOptions(sqlite3 *db){
   tExec(db, "CREATE VIRTUAL TABLE o1 USING vectors(dim=4)");
   tRows("1.0", db, "SELECT k, v FROM o1_config WHERE k NOT IN "
-        "('ident', 'nonce') ORDER BY k", "commit|0\ndim|4\nformat|2\nmetric|l2");
+        "('ident', 'nonce') ORDER BY k", "commit|0\ncopy|1\ndim|4\nformat|2\nmetric|l2");
   tRows("1.1", db, "SELECT length(v) FROM o1_config WHERE k='ident'", "16");
   tExec(db, "CREATE VIRTUAL TABLE o2 USING vectors(dim = 8, metric = 'cosine')");
   tRows("1.2", db, "SELECT v FROM o2_config WHERE k IN ('dim','metric') "
@@ -34,7 +34,7 @@ static void testOptions(sqlite3 *db){
   tError("1.6", db, "CREATE VIRTUAL TABLE e1 USING vectors(dim=abc)",
          "vectors: dim must be an integer from 1 to 65536, got 'abc'");
   tError("1.7", db, "CREATE VIRTUAL TABLE e1 USING vectors(size=3)",
-         "vectors: unknown option: expected dim or metric, got 'size'");
+         "vectors: unknown option: expected dim, metric or db_copy, got 'size'");
   tError("1.8", db, "CREATE VIRTUAL TABLE e1 USING vectors(dim)",
          "vectors: malformed option: expected dim=N or metric=l2|cosine|dot, "
          "got 'dim'");

@@ -78,10 +78,12 @@ static void copyFile(const char *zFrom, const char *zTo){
 }
 
 
+/* Without the database's copy (db_copy=off) a damaged or missing side
+** file is reported, never misread. */
 static void testDamage(void){
   sqlite3 *db = tOpen("dmg.db");
   char zFile[256], zSql[512], zSaved[300];
-  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4)");
+  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4, db_copy=off)");
   tExec(db, "INSERT INTO a VALUES (1,'[1,1,1,1]'), (2,'[2,2,2,2]')");
   tClose(db);
   snprintf(zFile, sizeof(zFile), "%s", tFindFile("dmg.db-vectors-"));
@@ -91,7 +93,7 @@ static void testDamage(void){
   /* missing: reads and writes fail, DROP still works */
   unlink(zFile);
   db = tOpen("dmg.db");
-  snprintf(zSql, sizeof(zSql), "vectors: table a: side file %s/%s is missing",
+  snprintf(zSql, sizeof(zSql), "vectors: table a: side file %s/%s is missing (the table keeps no copy of its vectors in the database, db_copy=off: put back the side file saved with this database file)",
            getcwd(zSql+400, 100), zFile);
   tError("4.0", db, "SELECT * FROM a", zSql);
   tError("4.1", db, "INSERT INTO a VALUES (3,'[3,3,3,3]')", zSql);
@@ -131,7 +133,7 @@ static void testDamage(void){
 
   /* a side file of another table put in its place */
   db = tOpen("dmg2.db");
-  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4)");
+  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4, db_copy=off)");
   tExec(db, "INSERT INTO a VALUES (1,'[9,9,9,9]'), (2,'[8,8,8,8]')");
   tClose(db);
   snprintf(zSql, sizeof(zSql), "cp dmg2.db-vectors-* '%s'", zFile);
@@ -156,6 +158,86 @@ static void testDamage(void){
     tCheck("4.8", strstr(z, "is missing")!=0, z);
     sqlite3_free(z);
   }
+  tClose(db);
+}
+
+/* With the copy (the default) every damage is repaired from the database:
+** the vectors read back are the ones stored. */
+static void testRepair(void){
+  sqlite3 *db = tOpen("rep.db");
+  char zFile[256], zSaved[300];
+  const char *zRight = "1|0000803F0000803F0000803F0000803F\n"
+                       "2|00000040000000400000004000000040";
+  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4)");
+  tExec(db, "INSERT INTO a VALUES (1,'[1,1,1,1]'), (2,'[2,2,2,2]')");
+  tClose(db);
+  snprintf(zFile, sizeof(zFile), "%s", tFindFile("rep.db-vectors-"));
+  snprintf(zSaved, sizeof(zSaved), "%s.saved", zFile);
+  copyFile(zFile, zSaved);
+
+  /* missing */
+  unlink(zFile);
+  db = tOpen("rep.db");
+  tRows("7.0", db, "SELECT id, hex(vec) FROM a", zRight);
+  tExec(db, "INSERT INTO a VALUES (3,'[3,3,3,3]')");
+  tRows("7.1", db, "SELECT id FROM a WHERE vec MATCH '[3,3,3,3]' AND k=1",
+        "3");
+  tExec(db, "DELETE FROM a WHERE id=3");
+  tRows("7.2", db, "SELECT veles_check('a')", "ok");
+  tClose(db);
+  tCheck("7.3", tFileSize(zFile)>=4096+2*16, "rebuilt in place");
+
+  /* truncated */
+  tShell("truncate -s 4112 %s", zFile);
+  db = tOpen("rep.db");
+  tRows("7.4", db, "SELECT id, hex(vec) FROM a", zRight);
+  tClose(db);
+
+  /* a bad header */
+  tShell("printf 'XXXX' | dd of=%s bs=1 seek=0 conv=notrunc status=none",
+         zFile);
+  db = tOpen("rep.db");
+  tRows("7.5", db, "SELECT id, hex(vec) FROM a WHERE vec MATCH "
+        "'[2,2,2,2]' AND k=2", "2|00000040000000400000004000000040\n"
+        "1|0000803F0000803F0000803F0000803F");
+  tClose(db);
+
+  /* another table's side file in its place */
+  db = tOpen("rep2.db");
+  tExec(db, "CREATE VIRTUAL TABLE a USING vectors(dim=4)");
+  tExec(db, "INSERT INTO a VALUES (1,'[9,9,9,9]'), (2,'[8,8,8,8]')");
+  tClose(db);
+  tShell("cp rep2.db-vectors-* '%s'", zFile);
+  db = tOpen("rep.db");
+  tRows("7.6", db, "SELECT id, hex(vec) FROM a", zRight);
+  tClose(db);
+
+  /* garbled vector bytes: veles_check finds them, veles_rebuild repairs */
+  tShell("printf '\\001\\002\\003\\004' | dd of=%s bs=1 seek=%d "
+         "conv=notrunc status=none", zFile, 4096+16);
+  db = tOpen("rep.db");
+  tRows("7.7", db, "SELECT veles_check('a')", "a: ids whose vector in the "
+        "side file differs from the database's copy (a damaged side file: "
+        "SELECT veles_rebuild('a') makes it again): 2");
+  tRows("7.8", db, "SELECT veles_rebuild('a')", "2");
+  tRows("7.9", db, "SELECT veles_check('a')", "ok");
+  tRows("7.10", db, "SELECT id, hex(vec) FROM a", zRight);
+  tError("7.11", db, "SELECT veles_rebuild('nope')", "no such table: main.nope");
+  tClose(db);
+
+  /* a database copied without its side file */
+  db = tOpen("rep.db");
+  tExec(db, "VACUUM INTO 'repcopy.db'");
+  tClose(db);
+  db = tOpen("repcopy.db");
+  tRows("7.12", db, "SELECT id, hex(vec) FROM a", zRight);
+  tRows("7.13", db, "SELECT veles_check('a')", "ok");
+  tClose(db);
+  db = tOpen("rep2.db");
+  tExec(db, "CREATE VIRTUAL TABLE off USING vectors(dim=1, db_copy=off)");
+  tError("7.14", db, "SELECT veles_rebuild('off')", "veles_rebuild: table "
+         "off keeps no copy of its vectors in the database (db_copy=off): "
+         "there is nothing to rebuild its side file from");
   tClose(db);
 }
 
@@ -230,6 +312,7 @@ int main(int argc, char **argv){
   testMemoryAndTemp();
   testDefensive();
   testDamage();
+  testRepair();
   testCraftedSettings();
   testPermissions();
   return tDone();

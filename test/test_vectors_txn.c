@@ -182,7 +182,7 @@ static void testCreateDropRename(void){
   tExec(db, "ALTER TABLE d RENAME TO d2");
   tRows("6.4", db, "SELECT id FROM d2", "1\n2\n3");
   tRows("6.5", db, "SELECT name FROM sqlite_schema WHERE name LIKE 'd%' "
-        "ORDER BY name", "d2\nd2_config\nd2_map");
+        "ORDER BY name", "d2\nd2_chunks\nd2_config\nd2_map");
   tClose(db);
   db = tOpen("ddl.db");
   tRows("6.6", db, "SELECT id, hex(vec) FROM d2 WHERE id=3",
