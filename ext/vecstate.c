@@ -620,6 +620,13 @@ int vsStateSavepoint(VecTable *p, int iSavepoint){
     rc = vsFileFlush(pS->pFile, &zErr);
     if( rc ) return vsVectorsTakeError(p, rc, zErr);
   }
+  /* ... and the database's copy of the slots written so far: a DROP
+  ** TABLE in this level ends this state, and a ROLLBACK TO that brings
+  ** the table back must find them in the copy */
+  if( rc==SQLITE_OK && pS->nRun>0 ){
+    rc = vsCopySync(p);
+    if( rc==SQLITE_OK ) vsCopyForget(pS);
+  }
   if( rc ) return rc;
   /* an instance that joins late is told of the level open already */
   if( iSavepoint<pS->slots.nSave ) return SQLITE_OK;

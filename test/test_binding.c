@@ -21,7 +21,7 @@ static int gCopy;             /* this round's tables keep the copy */
 /* Case name zCase of this round: "on.1.0" or "off.1.0" (rotating static
 ** buffers, so that a call may use several). */
 static const char *C(const char *zCase){
-  static char az[4][40];
+  static char az[4][64];
   static int i;
   i = (i+1)%4;
   snprintf(az[i], sizeof(az[i]), "%s.%s", gCopy ? "on" : "off", zCase);

@@ -36,7 +36,8 @@ static void testOptions(sqlite3 *db){
   tError("1.7", db, "CREATE VIRTUAL TABLE e1 USING vectors(size=3)",
          "vectors: unknown option: expected dim, metric or db_copy, got 'size'");
   tError("1.8", db, "CREATE VIRTUAL TABLE e1 USING vectors(dim)",
-         "vectors: malformed option: expected dim=N or metric=l2|cosine|dot, "
+         "vectors: malformed option: expected dim=N, metric=l2|cosine|dot or "
+         "db_copy=on|off, "
          "got 'dim'");
   tError("1.9", db, "CREATE VIRTUAL TABLE e1 USING vectors(metric=hamming)",
          "vectors: unknown metric: expected l2, cosine or dot, got 'hamming'");
