@@ -263,6 +263,7 @@ static void testSlotLayout(sqlite3 *db){
 int main(int argc, char **argv){
   sqlite3 *db;
   tInit(argc, argv);
+  tAutoCheck(1);      /* veles_check (side file = database copy) after each commit */
   db = tOpen("vectors.db");
   testOptions(db);
   testTrait(db);

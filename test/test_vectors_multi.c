@@ -143,6 +143,7 @@ static void testProcesses(void){
 
 int main(int argc, char **argv){
   tInit(argc, argv);
+  tAutoCheck(1);      /* veles_check (side file = database copy) after each commit */
   testTwoConnections("delete");
   testTwoConnections("wal");
   testWalSnapshot();
