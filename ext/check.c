@@ -271,6 +271,21 @@ static void checkVectors(Check *c){
                 c->zTable);
   if( pStmt ) sqlite3_step(pStmt);
   sqlite3_finalize(pStmt);
+  if( pFile && bCopy && c->nProblem==0 && c->rc==SQLITE_OK ){
+    /* the scan may have rebuilt the side file a read found truncated:
+    ** look at the file the path names now */
+    char *zPath = sqlite3_mprintf("%s", vsFilePath(pFile)), *zErr = 0;
+    int rc = zPath ? SQLITE_OK : SQLITE_NOMEM;
+    vsFileClose(pFile);
+    pFile = 0;
+    if( rc==SQLITE_OK ) rc = vsFileOpen(zPath, nDim, zIdent, iFormat, &pFile,
+                                        &zErr);
+    if( rc==SQLITE_OK ) rc = vsBindVerify(pFile, iCommit, iNonce, &zErr);
+    if( rc==SQLITE_NOMEM ) c->rc = rc;
+    else if( rc ) problem(c, "%s", zErr);
+    sqlite3_free(zErr);
+    sqlite3_free(zPath);
+  }
   if( pFile && c->nProblem==0 && c->rc==SQLITE_OK && nDim>0 ){
     char *zErr = 0;
     if( vsFileSlotCount(pFile, &nSlotFile, &zErr) ) problem(c, "%s", zErr);
@@ -288,7 +303,8 @@ static void checkVectors(Check *c){
            "rows with an invalid id or slot");
   if( nSlotFile>=0 ){
     char *zWhat = sqlite3_mprintf("slots past the end of the side file "
-                                  "(%lld slots)", nSlotFile);
+        "(%lld slots)%s", nSlotFile, bCopy ? " (a truncated side file: the "
+        "next read of a vector rebuilds it from the database's copy)" : "");
     listRows(c, query(c, "SELECT slot FROM \"%w\".\"%w_map\" "
                       "WHERE typeof(slot)='integer' AND slot>=%lld",
                       c->zSchema, c->zTable, nSlotFile),

@@ -178,7 +178,12 @@ int vsCopySync(VecTable *p){
   i64 nChunk;
   int rc = SQLITE_OK, i = 0;
   if( !pS->bCopy || pS->nRun==0 || pS->pFile==0 ) return SQLITE_OK;
-  assert( pS->nDim>0 );
+  if( pS->nDim==0 ){
+    /* the statement that fixed the dimension was rolled back (ROLLBACK
+    ** TO): no vector of this transaction is left */
+    vsCopyForget(pS);
+    return SQLITE_OK;
+  }
   mergeRuns(pS);
   nChunk = vsCopyChunkSlots(pS->nDim);
   aBuf = sqlite3_malloc64((u64)(nChunk*pS->nDim*4));

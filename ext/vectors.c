@@ -823,7 +823,8 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
                                 vsConnUnref);
   if( rc==SQLITE_OK ) rc = vsSearchRegister(db, pConn, 0);
   if( rc==SQLITE_OK ){
-    rc = sqlite3_create_function(db, "veles_rebuild", 1, SQLITE_UTF8, pConn,
+    rc = sqlite3_create_function(db, "veles_rebuild", 1,
+                                 SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
                                  vsCopyRebuildFunc, 0, 0);
   }
   return rc;

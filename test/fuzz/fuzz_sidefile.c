@@ -2,7 +2,9 @@
 ** fuzz_sidefile: libFuzzer target over damaged side-file images.
 **
 ** HOW IT WORKS. Once per process a template database is made with two
-** vectors tables: v(dim=4) holding ids 1..8 in slots 0..7, and u (no dim
+** vectors tables without the database's copy of their vectors (db_copy=off:
+** the side file is all there is; fuzz_sql damages side files of tables
+** with the copy, which rebuilds them): v(dim=4) holding ids 1..8 in slots 0..7, and u (no dim
 ** option; the first vector fixed dim=2) holding ids 1..5 in slots 0..4.
 ** Each input copies the template and damages one side file:
 **
@@ -103,8 +105,8 @@ static void makeTemplate(void){
   int t, i, j, rc;
   snprintf(zDb, sizeof(zDb), "%s/tmpl.db", fzDir);
   db = openDb(zDb);
-  fzExec(db, "CREATE VIRTUAL TABLE v USING vectors(dim=4);"
-             "CREATE VIRTUAL TABLE u USING vectors;");
+  fzExec(db, "CREATE VIRTUAL TABLE v USING vectors(dim=4, db_copy=off);"
+             "CREATE VIRTUAL TABLE u USING vectors(db_copy=off);");
   for(t=0; t<2; t++){
     fzExec(db, "BEGIN");
     for(i=1; i<=aTab[t].nRow; i++){

@@ -29,13 +29,18 @@
 **   - veles_vec(veles_json(x)) = veles_vec(x); veles_dim agrees;
 **     veles_distance(x, x) = 0 (l2); no NaN distance;
 **   - veles_check() is 'ok' for every table, and PRAGMA integrity_check
-**     is 'ok', after each input (and after reopening a file database);
+**     is 'ok', after each input (and after reopening a file database,
+**     also with its side files removed or truncated: the database's copy
+**     of the vectors rebuilds them);
 **   - no crash, no sanitizer report, no leak.
 **
 ** Run: build-fuzz/fuzz_sql -max_total_time=60 corpus-dir (scripts/fuzz.sh).
 */
 #include "fuzz_common.h"
+#include <dirent.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define FZ_MAX_OPS 160
 
@@ -864,9 +869,33 @@ static sqlite3 *openDb(Fz *f){
   return db;
 }
 
-/* Second connection, reopening (file databases only). */
+/* Remove (bRemove) or cut to nKeep bytes every side file of the fuzz
+** database: what a copy without its side files, or a damaged disk,
+** leaves. The database's copy of the vectors makes them again. */
+static void damageSideFiles(Fz *f, int bRemove, long nKeep){
+  DIR *d = opendir(fzDir);
+  struct dirent *e;
+  char zPath[1200];
+  while( d && (e = readdir(d))!=0 ){
+    if( strncmp(e->d_name, "fuzz.db-vectors-", 16)!=0 ) continue;
+    snprintf(zPath, sizeof(zPath), "%s/%s", fzDir, e->d_name);
+    if( bRemove ){
+      unlink(zPath);
+    }else{
+      struct stat st;
+      if( stat(zPath, &st)==0 && st.st_size>nKeep ){
+        if( truncate(zPath, nKeep) ) fzFail("truncate %s", zPath);
+      }
+    }
+  }
+  if( d ) closedir(d);
+  (void)f;
+}
+
+/* Second connection, reopening, damaged side files (file databases
+** only). */
 static void opConn(Fz *f){
-  int kind = next(f)%4;
+  int kind = next(f)%6;
   if( !f->bFile ) return;
   switch( kind ){
     case 0: f->iCur = 0; break;
@@ -882,6 +911,34 @@ static void opConn(Fz *f){
       f->aDb[0] = openDb(f);
       f->iCur = 0;
       break;
+    case 4: case 5: {
+      /* close everything, damage the side files, reopen: every later
+      ** read must still equal the model */
+      int c = next(f);
+      sqlite3_close(f->aDb[1]);
+      f->aDb[1] = 0;
+      sqlite3_close(f->aDb[0]);
+      damageSideFiles(f, c%3==0, c%3==1 ? 4096 : 4096+(c>>2)*16);
+      f->aDb[0] = openDb(f);
+      f->iCur = 0;
+      /* use every table as a user would: a read of each vector finds a
+      ** truncated file (reading past its end from the copy), the next
+      ** statement rebuilds it */
+      {
+        int i;
+        for(i=0; i<FZ_NTAB; i++){
+          char zSql[100];
+          if( !aTab[i].bVec || aTab[i].bTemp ) continue;
+          snprintf(zSql, sizeof(zSql), "SELECT count(vec) FROM %s; "
+                   "SELECT count(*) FROM %s", aTab[i].zName, aTab[i].zName);
+          if( sqlite3_exec(f->aDb[0], zSql, 0, 0, 0)!=SQLITE_OK ){
+            fzFail("after damaged side files: %s: %s", zSql,
+                   sqlite3_errmsg(f->aDb[0]));
+          }
+        }
+      }
+      break;
+    }
     default:
       sqlite3_close(f->aDb[1]);
       f->aDb[1] = 0;
