@@ -303,8 +303,7 @@ static void checkVectors(Check *c){
            "rows with an invalid id or slot");
   if( nSlotFile>=0 ){
     char *zWhat = sqlite3_mprintf("slots past the end of the side file "
-        "(%lld slots)%s", nSlotFile, bCopy ? " (a truncated side file: the "
-        "next read of a vector rebuilds it from the database's copy)" : "");
+                                  "(%lld slots)", nSlotFile);
     listRows(c, query(c, "SELECT slot FROM \"%w\".\"%w_map\" "
                       "WHERE typeof(slot)='integer' AND slot>=%lld",
                       c->zSchema, c->zTable, nSlotFile),
