@@ -189,7 +189,7 @@ static void checkVectors(Check *c){
   sqlite3_stmt *pStmt;
   char zIdent[VS_IDENT_LEN+1] = {0};
   int nDim = -1, bMetric = 0, iFormat = -1, nCommit = 0;
-  i64 iCommit = -1, iNonce = 0;
+  VsDbCommit dbc = {-1, 0, 0};  /* <t>_config's half of the binding */
   int bCopy = 0;
   i64 nSlotFile = -1;
   VsFile *pFile = 0;
@@ -213,14 +213,16 @@ static void checkVectors(Check *c){
       iFormat = sqlite3_column_int(pStmt, 1);
     }else if( strcmp(zKey, "commit")==0
            && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
-      iCommit = sqlite3_column_int64(pStmt, 1);
+      dbc.iCommit = sqlite3_column_int64(pStmt, 1);
       nCommit++;
     }else if( strcmp(zKey, "nonce")==0
            && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
-      iNonce = sqlite3_column_int64(pStmt, 1);
+      dbc.iNonce = sqlite3_column_int64(pStmt, 1);
       nCommit++;
     }else if( strcmp(zKey, "copy")==0 ){
       bCopy = sqlite3_column_int(pStmt, 1)==1;
+    }else if( strcmp(zKey, "slots")==0 ){
+      dbc.nSlot = sqlite3_column_int64(pStmt, 1);
     }
   }
   sqlite3_finalize(pStmt);
@@ -233,10 +235,11 @@ static void checkVectors(Check *c){
   if( iFormat!=1 && iFormat!=2 ){
     problem(c, "%s_config: format missing or not 1 or 2", c->zTable);
   }
-  if( iFormat==2 && (nCommit!=2 || iCommit<0) ){
+  if( iFormat==2 && (nCommit!=2 || dbc.iCommit<0) ){
     problem(c, "%s_config: commit number missing or damaged", c->zTable);
   }
   if( c->nProblem ) return;
+  if( !bCopy || dbc.nSlot<0 ) dbc.nSlot = 0;   /* as vecbind.c reads it */
 
   /* the side file first: the scan below would rebuild a stale one from
   ** the database's copy, and this check only reads */
@@ -248,7 +251,7 @@ static void checkVectors(Check *c){
       rc = vsFileOpen(zPath, nDim, zIdent, iFormat, &pFile, &zErr);
       /* the pair must be one (vecbind.c): no vector is checked else */
       if( rc==SQLITE_OK && iFormat==2 ){
-        rc = vsBindVerify(pFile, iCommit, iNonce, &zErr);
+        rc = vsBindVerify(pFile, &dbc, &zErr);
       }
     }
     if( rc==SQLITE_NOMEM ) c->rc = rc;
@@ -271,21 +274,6 @@ static void checkVectors(Check *c){
                 c->zTable);
   if( pStmt ) sqlite3_step(pStmt);
   sqlite3_finalize(pStmt);
-  if( pFile && bCopy && c->nProblem==0 && c->rc==SQLITE_OK ){
-    /* the scan may have rebuilt the side file a read found truncated:
-    ** look at the file the path names now */
-    char *zPath = sqlite3_mprintf("%s", vsFilePath(pFile)), *zErr = 0;
-    int rc = zPath ? SQLITE_OK : SQLITE_NOMEM;
-    vsFileClose(pFile);
-    pFile = 0;
-    if( rc==SQLITE_OK ) rc = vsFileOpen(zPath, nDim, zIdent, iFormat, &pFile,
-                                        &zErr);
-    if( rc==SQLITE_OK ) rc = vsBindVerify(pFile, iCommit, iNonce, &zErr);
-    if( rc==SQLITE_NOMEM ) c->rc = rc;
-    else if( rc ) problem(c, "%s", zErr);
-    sqlite3_free(zErr);
-    sqlite3_free(zPath);
-  }
   if( pFile && c->nProblem==0 && c->rc==SQLITE_OK && nDim>0 ){
     char *zErr = 0;
     if( vsFileSlotCount(pFile, &nSlotFile, &zErr) ) problem(c, "%s", zErr);

@@ -12,7 +12,11 @@
 **
 ** THE RULE. A connection whose snapshot of the database is at commit R,
 ** with nonce N, may use a side file iff
-**     F <= R <= S   and   (R, N) is in the ring.
+**     F <= R <= S   and   (R, N) is in the ring,
+** and, for a table with the database's copy, the file holds at least the
+** slots it held after commit R (row 'slots': the file only grows, so a
+** shorter one was truncated; without the copy a read past the end
+** reports it, and the slots before stay readable).
 **
 ** WHY IT IS SAFE. The slot rules (vecstate.c) give two facts:
 **   - copy-on-write: a commit writes only slots that no committed state
@@ -67,25 +71,32 @@
 #include <assert.h>
 #include <string.h>
 
-/* The commit and nonce of the table in this connection's snapshot. */
-static int readDbCommit(VecTable *p, i64 *piCommit, i64 *piNonce){
+/* The database's half of the binding in this connection's snapshot. */
+static int readDbCommit(VecTable *p, VsDbCommit *pC){
   sqlite3_stmt *pStmt;
   int rc = vsStateStmt(p, STMT_GETCOMMIT, &pStmt);
   int nFound = 0;
+  memset(pC, 0, sizeof(*pC));
+  pC->iCommit = -1;
   if( rc ) return rc;
   while( sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
     if( zKey && strcmp(zKey, "commit")==0 ){
-      *piCommit = sqlite3_column_int64(pStmt, 1);
+      pC->iCommit = sqlite3_column_int64(pStmt, 1);
       nFound++;
     }else if( zKey && strcmp(zKey, "nonce")==0 ){
-      *piNonce = sqlite3_column_int64(pStmt, 1);
+      pC->iNonce = sqlite3_column_int64(pStmt, 1);
       nFound++;
+    }else if( zKey && strcmp(zKey, "slots")==0 ){
+      pC->nSlot = sqlite3_column_int64(pStmt, 1);
     }
   }
   rc = sqlite3_reset(pStmt);
   if( rc ) return vsVectorsDbError(p, rc);
-  if( nFound!=2 || *piCommit<0 ){
+  /* a short file is repaired from the copy; without one, a read of a
+  ** slot past its end reports it (sidefile.c) and the rest stays readable */
+  if( !p->pS->bCopy || pC->nSlot<0 ) pC->nSlot = 0;
+  if( nFound!=2 || pC->iCommit<0 ){
     vsVectorsSetError(p, "vectors: table %s: its commit number in %s_config "
                       "is damaged", p->zName, p->pS->sh.zName);
     return SQLITE_CORRUPT_VTAB;
@@ -128,16 +139,26 @@ static char *verdict(const VsBinding *pB, const char *zPath, i64 iCommit,
   return 0;
 }
 
-int vsBindVerify(VsFile *pFile, i64 iCommit, i64 iNonce, char **pzErr){
+int vsBindVerify(VsFile *pFile, const VsDbCommit *pC, char **pzErr){
   VsBinding *pB = sqlite3_malloc(sizeof(*pB));
+  i64 nSlot = 0;
   int rc, bOk = 0;
   if( pB==0 ) return SQLITE_NOMEM;
   rc = vsFileReadBinding(pFile, pB, pzErr);
   if( rc==SQLITE_OK ){
-    *pzErr = verdict(pB, vsFilePath(pFile), iCommit, iNonce, &bOk);
+    *pzErr = verdict(pB, vsFilePath(pFile), pC->iCommit, pC->iNonce, &bOk);
     rc = bOk ? SQLITE_OK : *pzErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
   }
   sqlite3_free(pB);
+  if( rc==SQLITE_OK && pC->nSlot>0 ){
+    rc = vsFileSlotCount(pFile, &nSlot, pzErr);
+    if( rc==SQLITE_OK && nSlot<pC->nSlot ){
+      *pzErr = sqlite3_mprintf("side file %s is truncated: it holds %lld "
+          "slots, commit %lld of the database left %lld", vsFilePath(pFile),
+          nSlot, pC->iCommit, pC->nSlot);
+      rc = *pzErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
+    }
+  }
   return rc;
 }
 
@@ -162,11 +183,14 @@ static int reopen(VecTable *p, char **pzWhy){
 
 int vsBindCheck(VecTable *p){
   VecState *pS = p->pS;
-  i64 iCommit = -1, iNonce = 0;
+  VsDbCommit c;
   char *zWhy = 0;
   int rc;
   if( pS->iFormat<2 || pS->zBroken ) return SQLITE_OK;
-  rc = readDbCommit(p, &iCommit, &iNonce);
+  rc = readDbCommit(p, &c);
+  /* the file's slot count needs the dimension another connection may
+  ** have fixed */
+  if( rc==SQLITE_OK ) rc = vsStateRefreshDim(p);
   if( rc ) return rc;                   /* the message is set */
   if( pS->pFile && !pS->bMemory
    && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
@@ -177,7 +201,7 @@ int vsBindCheck(VecTable *p){
     zWhy = sqlite3_mprintf("a rebuild was asked for");
     if( zWhy==0 ) return SQLITE_NOMEM;
   }else if( pS->pFile ){
-    rc = vsBindVerify(pS->pFile, iCommit, iNonce, &zWhy);
+    rc = vsBindVerify(pS->pFile, &c, &zWhy);
     if( rc!=SQLITE_CORRUPT_VTAB && rc!=SQLITE_OK ){
       return vsVectorsTakeError(p, rc, zWhy);   /* I/O error, NOMEM */
     }
@@ -198,11 +222,11 @@ int vsBindCheck(VecTable *p){
                                 zMsg);
     }
     sqlite3_free(zWhy);
-    rc = vsCopyRebuild(p, iCommit, iNonce);
+    rc = vsCopyRebuild(p, &c);
     if( rc ) return rc;
   }
-  pS->iCommit = iCommit;
-  pS->iNonce = iNonce;
+  pS->iCommit = c.iCommit;
+  pS->iNonce = c.iNonce;
   return SQLITE_OK;
 }
 
@@ -210,7 +234,7 @@ int vsBindCommit(VecTable *p){
   VecState *pS = p->pS;
   VsBinding *pB;
   sqlite3_stmt *pStmt;
-  i64 iNew, iNonce;
+  i64 iNew, iNonce, nSlot = 0;
   char *zErr = 0;
   int rc, i, n;
   /* nothing changed; or another instance of the table numbered this
@@ -229,10 +253,15 @@ int vsBindCommit(VecTable *p){
   assert( pB->iFloor<=pS->iCommit && pS->iCommit<=pB->iCommit );
   iNew = pS->iCommit+1;
   sqlite3_randomness(sizeof(iNonce), &iNonce);
-  rc = vsStateStmt(p, STMT_SETCOMMIT, &pStmt);
+  /* the file's length once this commit's vectors are in it */
+  rc = vsFileFlush(pS->pFile, &zErr);
+  if( rc==SQLITE_OK ) rc = vsFileSlotCount(pS->pFile, &nSlot, &zErr);
+  if( rc ) rc = vsVectorsTakeError(p, rc, zErr);
+  if( rc==SQLITE_OK ) rc = vsStateStmt(p, STMT_SETCOMMIT, &pStmt);
   if( rc==SQLITE_OK ){
     sqlite3_bind_int64(pStmt, 1, iNew);
     sqlite3_bind_int64(pStmt, 2, iNonce);
+    sqlite3_bind_int64(pStmt, 3, nSlot);
     rc = vsStateStepInt(p, pStmt, 0, 0);
   }
   if( rc==SQLITE_OK ){

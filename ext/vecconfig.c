@@ -19,6 +19,8 @@
 **             read as they always were
 **     commit  format 2: the number of the table's newest commit
 **     nonce   format 2: a random number naming that commit
+**     slots   format 2: the side file's length in slots after that
+**             commit; a shorter file is truncated (vecbind.c)
 **     copy    format 2: 1 when the database keeps a copy of every vector
 **             in <table>_chunks (veccopy.c), 0 (or absent) when not
 **
@@ -125,7 +127,7 @@ int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
       "CREATE TABLE \"%w\".\"%w_chunks\"(chunk INTEGER PRIMARY KEY, data BLOB);"
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
       "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld), "
-      "('copy', %d);",
+      "('slots', 0), ('copy', %d);",
       zSchema, zName, zSchema, zName, zSchema, zName, zSchema, zName,
       zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce, bCopy);
   if( rc && rc!=SQLITE_NOMEM ){

@@ -35,8 +35,9 @@
 **      at a time, across processes; no lock file is left beside the
 **      database; readers of a healthy file never take it);
 **   2. look again: another connection may have rebuilt it meanwhile;
-**   3. write "<side file>-rebuild": header, every chunk, and a binding
-**      whose commit and floor are the snapshot's commit;
+**   3. write "<side file>-rebuild": header, every chunk (the file as long
+**      as the one it replaces, row 'slots' of <table>_config), and a
+**      binding whose commit and floor are the snapshot's commit;
 **   4. fdatasync it, rename it over the side file, fsync the directory.
 ** A crash leaves the old file or the new one (and a stray "-rebuild" file
 ** the next rebuild replaces). The chunks are read with an ordinary
@@ -292,23 +293,38 @@ static int loadChunks(VecTable *p, VsFile *pFile){
   return rc;
 }
 
-/* Give pFile the binding of a copy made at commit iCommit (nonce iNonce):
-** intact from that commit only. */
-static int bindAt(VecTable *p, VsFile *pFile, i64 iCommit, i64 iNonce){
+/* Fill pFile (empty, of the table's dimension) from the copy, as long as
+** the file it replaces was (pC->nSlot: the tail past the copy's last
+** chunk is slots no row references), and bind it to commit pC->iCommit
+** alone: intact from that commit only. */
+static int fillFrom(VecTable *p, VsFile *pFile, const VsDbCommit *pC){
   VsBinding b;
   char *zErr = 0;
-  int rc;
+  i64 nSlot = 0;
+  int rc = loadChunks(p, pFile);
+  if( rc ) return rc;
+  if( pC->nSlot>0 ){
+    rc = vsFileSlotCount(pFile, &nSlot, &zErr);
+    if( rc==SQLITE_OK && nSlot<pC->nSlot ){
+      float *aZero = sqlite3_malloc64(sizeof(float)*(u64)p->pS->nDim);
+      if( aZero==0 ) return SQLITE_NOMEM;
+      memset(aZero, 0, sizeof(float)*(size_t)p->pS->nDim);
+      rc = vsFileWriteSlots(pFile, pC->nSlot-1, 1, aZero, &zErr);
+      sqlite3_free(aZero);
+    }
+    if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  }
   memset(&b, 0, sizeof(b));
-  b.iCommit = b.iFloor = iCommit;
+  b.iCommit = b.iFloor = pC->iCommit;
   b.nRing = 1;
-  b.aRing[0].iCommit = iCommit;
-  b.aRing[0].iNonce = iNonce;
+  b.aRing[0].iCommit = pC->iCommit;
+  b.aRing[0].iNonce = pC->iNonce;
   rc = vsFileWriteBinding(pFile, &b, &zErr);
   return rc ? vsVectorsTakeError(p, rc, zErr) : SQLITE_OK;
 }
 
 /* Rebuild the side file on disk (steps 1-4 above). */
-static int rebuildFile(VecTable *p, i64 iCommit, i64 iNonce){
+static int rebuildFile(VecTable *p, const VsDbCommit *pC){
   VecState *pS = p->pS;
   const char *zDb = sqlite3_db_filename(p->db, pS->sh.zSchema);
   char *zPath = 0, *zTemp = 0, *zErr = 0;
@@ -320,9 +336,10 @@ static int rebuildFile(VecTable *p, i64 iCommit, i64 iNonce){
   rc = vsFileLock(zPath, &fdLock);
   if( rc==SQLITE_OK ){
     /* 2. did another connection rebuild it while this one waited? */
-    if( !pS->bRebuild && vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
+    if( !pS->bRebuild
+     && vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
                    &zErr)==SQLITE_OK
-     && vsBindVerify(pNew, iCommit, iNonce, &zErr)==SQLITE_OK ){
+     && vsBindVerify(pNew, pC, &zErr)==SQLITE_OK ){
       goto install;
     }
     vsFileClose(pNew);
@@ -339,8 +356,7 @@ static int rebuildFile(VecTable *p, i64 iCommit, i64 iNonce){
     rc = vsFileCreateAt(zTemp, zDb, pS->nDim, pS->zIdent, pS->iFormat,
                         &pNew, &zErr);
   }
-  if( rc==SQLITE_OK ) rc = loadChunks(p, pNew);
-  if( rc==SQLITE_OK ) rc = bindAt(p, pNew, iCommit, iNonce);
+  if( rc==SQLITE_OK ) rc = fillFrom(p, pNew, pC);
   /* 4. durable, then in place */
   if( rc==SQLITE_OK ) rc = vsFileInstall(pNew, zPath, &zErr);
   if( rc ){
@@ -364,27 +380,23 @@ done:
   return rc;
 }
 
-int vsCopyRebuild(VecTable *p, i64 iCommit, i64 iNonce){
+int vsCopyRebuild(VecTable *p, const VsDbCommit *pC){
   VecState *pS = p->pS;
   char *zErr = 0;
   int rc;
   assert( pS->bCopy && pS->iFormat>=2 );
   assert( pS->pending.nRow==0 && (pS->pFile==0 || !pS->bInTxn || !pS->bDirty) );
-  /* another connection may have stored the first vector */
-  rc = vsStateRefreshDim(p);
-  if( rc ) return rc;
   if( pS->bMemory ){
     VsFile *pFile = pS->pFile;
     assert( pFile );
     vsFileMemClear(pFile);
     rc = vsFileSetDim(pFile, pS->nDim, 0, &zErr);
     if( rc ) return vsVectorsTakeError(p, rc, zErr);
-    rc = loadChunks(p, pFile);
     /* a failed load leaves no binding: the next use loads again */
-    if( rc==SQLITE_OK ) rc = bindAt(p, pFile, iCommit, iNonce);
+    rc = fillFrom(p, pFile, pC);
     if( rc ) vsFileMemClear(pFile);
   }else{
-    rc = rebuildFile(p, iCommit, iNonce);
+    rc = rebuildFile(p, pC);
   }
   if( rc==SQLITE_OK ){
     /* every slot may hold other bytes now */
@@ -395,33 +407,6 @@ int vsCopyRebuild(VecTable *p, i64 iCommit, i64 iNonce){
   }
   pS->bRebuild = 0;
   return rc;
-}
-
-int vsCopyReadSlot(VecTable *p, i64 iSlot, float *a){
-  VecState *pS = p->pS;
-  sqlite3_blob *pBlob = 0;
-  i64 nChunk = vsCopyChunkSlots(pS->nDim);
-  int nSlotBytes = pS->nDim*4, rc;
-  char *zTable = sqlite3_mprintf("%s_chunks", pS->sh.zName);
-  if( zTable==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_blob_open(p->db, pS->sh.zSchema, zTable, "data",
-                         iSlot/nChunk, 0, &pBlob);
-  sqlite3_free(zTable);
-  if( rc==SQLITE_OK ){
-    i64 iOff = (iSlot%nChunk)*nSlotBytes;
-    if( iOff+nSlotBytes>sqlite3_blob_bytes(pBlob) ){
-      sqlite3_blob_close(pBlob);
-      vsVectorsSetError(p, "vectors: table %s: slot %lld is missing from "
-          "%s_chunks", p->zName, iSlot, pS->sh.zName);
-      return SQLITE_CORRUPT_VTAB;
-    }
-    rc = sqlite3_blob_read(pBlob, a, nSlotBytes, (int)iOff);
-  }
-  sqlite3_blob_close(pBlob);
-  if( rc ) return vsVectorsDbError(p, rc);
-  /* the side file failed this read: the next statement rebuilds it */
-  pS->bRebuild = 1;
-  return SQLITE_OK;
 }
 
 void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){

@@ -70,9 +70,10 @@ static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
     "PRAGMA \"%w\".synchronous",
     "UPDATE \"%w\".\"%w_config\" SET v=?1 WHERE k='dim'",
     0,                          /* built below */
-    "SELECT k, v FROM \"%w\".\"%w_config\" WHERE k IN ('commit','nonce')",
-    "UPDATE \"%w\".\"%w_config\" SET v=iif(k='commit', ?1, ?2) "
-        "WHERE k IN ('commit','nonce')",
+    "SELECT k, v FROM \"%w\".\"%w_config\" "
+        "WHERE k IN ('commit','nonce','slots')",
+    "UPDATE \"%w\".\"%w_config\" SET v=CASE k WHEN 'commit' THEN ?1 "
+        "WHEN 'nonce' THEN ?2 ELSE ?3 END WHERE k IN ('commit','nonce','slots')",
     "SELECT length(data) FROM \"%w\".\"%w_chunks\" WHERE chunk=?1",
     "INSERT OR REPLACE INTO \"%w\".\"%w_chunks\"(chunk, data) VALUES(?1, ?2)",
   };
@@ -404,11 +405,7 @@ int vsStateBind(VecTable *p){
 ** pending with WAL sequence iSeq (VS_SEQ_UNKNOWN: the next write
 ** transaction gives them its own).
 */
-static int refreshSlots(VecTable *p, int bDelay, i64 iSeq, int bRetried);
 int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq){
-  return refreshSlots(p, bDelay, iSeq, 0);
-}
-static int refreshSlots(VecTable *p, int bDelay, i64 iSeq, int bRetried){
   sqlite3_stmt *pStmt;
   i64 iVersion = 0, nSlotFile = 0;
   char *zSql, *zErr = 0;
@@ -441,11 +438,6 @@ static int refreshSlots(VecTable *p, int bDelay, i64 iSeq, int bRetried){
     i64 iSlot = sqlite3_column_int64(pStmt, 0);
     if( vsSlotsLoadRow(&p->pS->slots, iSlot, sqlite3_column_int64(pStmt, 1)) ){
       sqlite3_finalize(pStmt);
-      if( iSlot>=nSlotFile && p->pS->bCopy && !p->pS->bInTxn && !bRetried ){
-        /* a truncated side file: made again from the copy, once */
-        p->pS->bRebuild = 1;
-        return refreshSlots(p, bDelay, iSeq, 1);
-      }
       if( iSlot>=0 && iSlot<nSlotFile ){
         vsVectorsSetError(p, "vectors: table %s: %s_map is damaged: slot "
                           "%lld is used twice", p->zName, p->zName, iSlot);

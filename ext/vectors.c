@@ -703,16 +703,6 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
     aVec = sqlite3_malloc64(sizeof(float)*(u64)p->pS->nDim);
     if( aVec==0 ) return SQLITE_NOMEM;
     rc = vsFileRead(p->pS->pFile, pCur->iSlot, aVec, &zErr);
-    if( rc==SQLITE_CORRUPT_VTAB && p->pS->bCopy ){
-      /* past the end of a truncated file: the copy has it */
-      sqlite3_free(zErr);
-      zErr = 0;
-      rc = vsCopyReadSlot(p, pCur->iSlot, aVec);
-      if( rc ){
-        sqlite3_free(aVec);
-        return rc;
-      }
-    }
     if( rc ){
       sqlite3_free(aVec);
       return vsVectorsTakeError(p, rc, zErr);

@@ -56,16 +56,28 @@ enum {
   STMT_SYNCHRONOUS,             /* PRAGMA synchronous */
   STMT_SETDIM,                  /* UPDATE config SET v=? WHERE k='dim' */
   STMT_INSERT_MANY,             /* INSERT INTO map VALUES (?,?) x VS_PENDING_MAX */
-  STMT_GETCOMMIT,               /* SELECT k, v FROM config: commit, nonce */
-  STMT_SETCOMMIT,               /* UPDATE config: commit=?1, nonce=?2 */
+  STMT_GETCOMMIT,               /* SELECT k, v FROM config: commit, nonce,
+                                ** slots */
+  STMT_SETCOMMIT,               /* UPDATE config: commit, nonce, slots */
   STMT_CHUNKLEN,                /* SELECT length(data) FROM chunks */
   STMT_CHUNKPUT,                /* INSERT OR REPLACE INTO chunks */
   STMT_COUNT
 };
 
+typedef struct VsDbCommit VsDbCommit;
 typedef struct VecTable VecTable;
 typedef struct VecCursor VecCursor;
 typedef struct VsRun VsRun;
+
+/* The database's half of a side file's binding, as one snapshot sees it
+** in <table>_config (vecbind.c). */
+struct VsDbCommit {
+  i64 iCommit;                  /* the table's newest commit */
+  i64 iNonce;                   /* the random number naming it */
+  i64 nSlot;                    /* slots the side file held after it; a
+                                ** file with fewer is truncated (0: not
+                                ** checked: db_copy=off, or not recorded) */
+};
 
 /* Consecutive slots written by a transaction (veccopy.c). */
 struct VsRun {
@@ -229,10 +241,10 @@ int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot);
 /* ---- vecbind.c ------------------------------------------------------- */
 /* Is the side file right for this connection's snapshot? */
 int vsBindCheck(VecTable *p);
-/* May a snapshot at commit iCommit (nonce iNonce) use the side file
-** pFile? SQLITE_OK, or SQLITE_CORRUPT_VTAB (an I/O error, NOMEM) with
-** *pzErr saying why (no "vectors: table" prefix). */
-int vsBindVerify(VsFile *pFile, i64 iCommit, i64 iNonce, char **pzErr);
+/* May a snapshot whose database says pC use the side file pFile?
+** SQLITE_OK, or SQLITE_CORRUPT_VTAB (an I/O error, NOMEM) with *pzErr
+** saying why (no "vectors: table" prefix). */
+int vsBindVerify(VsFile *pFile, const VsDbCommit *pC, char **pzErr);
 /* xSync of a transaction that changed the table: a new commit. */
 int vsBindCommit(VecTable *p);
 /* The binding of a new side file: commit 0, named iNonce. */
@@ -247,12 +259,9 @@ int vsCopyNote(VecState *pS, i64 iSlot);
 int vsCopySync(VecTable *p);
 /* xCommit, xRollback: forget the noted slots. */
 void vsCopyForget(VecState *pS);
-/* Make the side file (or in-memory copy) again from the database's copy
-** as of commit iCommit, nonce iNonce: this connection's snapshot. */
-int vsCopyRebuild(VecTable *p, i64 iCommit, i64 iNonce);
-/* Read slot iSlot from the copy (the side file failed to give it), and
-** have the side file rebuilt by the next statement. */
-int vsCopyReadSlot(VecTable *p, i64 iSlot, float *a);
+/* Make the side file (or in-memory copy) again from the database's copy,
+** for this connection's snapshot, whose database says pC. */
+int vsCopyRebuild(VecTable *p, const VsDbCommit *pC);
 /* SELECT veles_rebuild('table'): make the side file again from the copy
 ** (after veles_check found it damaged); returns the vectors it holds. */
 void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
