@@ -557,7 +557,6 @@ int vsJsonParse(const char *z, int n, VsJson *pJson, char **pzErr){
   }
   if( iScan<0 && iParse<0 ){
     pJson->z = z;
-    pJson->n = n;
     pJson->bNul = bNul;
     pJson->pRoot = pRoot;
     return SQLITE_OK;

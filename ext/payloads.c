@@ -223,7 +223,6 @@ static void payFinalizeAll(PayTable *p){
   int i;
   for(i=0; i<p->nCache; i++) payStmtFree(p->aCache[i]);
   p->nCache = 0;
-  vsShadowFinalize(&p->sh);
   if( p->pSpare ){
     payStmtFree(p->pSpare->pS);
     sqlite3_free(p->pSpare);

@@ -34,8 +34,9 @@ int vsShadowInit(VsShadow *p, sqlite3 *db, const char *zSchema,
 void vsShadowClear(VsShadow *p);
 /* Finalize the cached statements (before DROP, RENAME, a schema change). */
 void vsShadowFinalize(VsShadow *p);
-/* The cached statement eStmt, reset and unbound by its last user. On an
-** error the message is sqlite3_errmsg(db). */
+/* The cached statement eStmt, reset by its last user (each user binds
+** every parameter it uses). On an error the message is
+** sqlite3_errmsg(db). */
 int vsShadowStmt(VsShadow *p, int eStmt, sqlite3_stmt **ppStmt);
 /* Rename every shadow table to <zNew>_<suffix>; p->zName follows. */
 int vsShadowRename(VsShadow *p, const char *zNew);

@@ -16,9 +16,10 @@
 **   vsFile*     sidefile.c   the native side file (sidefile.h)
 **   vsWriter*   writer.c     the side file's background writer (writer.h)
 **   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
-**   vsVectors*, vsConfig*, vsState*, vsBind*, vsMatch*
+**   vsVectors*, vsConfig*, vsState*, vsBind*, vsCopy*, vsMatch*
 **               vectors.c, vecconfig.c, vecstate.c, vecbind.c,
-**               vecsearch.c: the `vectors` virtual table (vectors.h)
+**               veccopy.c, vecsearch.c: the `vectors` virtual table
+**               (vectors.h)
 **   vsPayloads* payloads.c   the `payloads` virtual table
 **   vsSearch*, vsNorms*
 **               search.c     the exact nearest-neighbour scan (search.h)
@@ -116,8 +117,7 @@ struct VsFieldValue {
 ** released with vsJsonClear. */
 typedef struct VsJson VsJson;
 struct VsJson {
-  const char *z;          /* the text (z[n]==0), owned by the caller */
-  int n;                  /* its bytes */
+  const char *z;          /* the text (NUL-terminated), owned by the caller */
   int bNul;               /* it holds a \u0000 escape */
   void *pRoot;            /* cJSON's tree (a cJSON*: payjson.c only) */
 };
@@ -204,8 +204,8 @@ void vsConnSettle(VsConn *p);
 VsFile *vsConnMemFile(VsConn *p, const char *zIdent);
 int vsConnAddMemFile(VsConn *p, const char *zIdent, VsFile *pFile);
 void vsConnDropMemFile(VsConn *p, const char *zIdent);
-/* The connection's veles_threads() setting: 0 (automatic) to 64. Read and
-** set on the connection's own thread; relaxed atomics all the same. */
+/* The connection's veles_threads() setting: 0 (automatic) to 64, read
+** and set on the connection's own thread. */
 int vsConnThreads(VsConn *p);
 void vsConnSetThreads(VsConn *p, int nThread);
 
