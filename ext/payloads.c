@@ -169,25 +169,6 @@ static void shiftPending(void*, int, int);
 
 /* ---- small helpers --------------------------------------------------- */
 
-/* Replace the table's error message with a new one (printf style). */
-static void paySetError(PayTable *p, const char *zFormat, ...){
-  va_list ap;
-  sqlite3_free(p->base.zErrMsg);
-  va_start(ap, zFormat);
-  p->base.zErrMsg = sqlite3_vmprintf(zFormat, ap);
-  va_end(ap);
-}
-
-/* Take over zErr (from a lower layer) as the table's message; a 0 zErr
-** leaves the message as it is. Returns rc. */
-static int payTakeError(PayTable *p, int rc, char *zErr){
-  if( zErr ){
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-  }
-  return rc;
-}
-
 /* ", "f0" TYPE0, "f1" TYPE1 ...": the declared fields as columns. */
 static void appendFieldColumns(sqlite3_str *pStr, const PayTable *p){
   int i;
@@ -199,7 +180,7 @@ static void appendFieldColumns(sqlite3_str *pStr, const PayTable *p){
 
 /* Take over the connection's message after a failed nested statement. */
 static int payDbError(PayTable *p, int rc){
-  paySetError(p, "%s", sqlite3_errmsg(p->db));
+  vsVtabSetError(&p->base, "%s", sqlite3_errmsg(p->db));
   return rc;
 }
 
@@ -883,7 +864,7 @@ static int deleteRow(PayTable *p, i64 iId){
 
 /* The error of an insert whose id is taken (ids.c words it). */
 static int uniqueError(PayTable *p){
-  return payTakeError(p, SQLITE_CONSTRAINT, vsIdUniqueError(p->sh.zName));
+  return vsVtabAdoptError(&p->base, SQLITE_CONSTRAINT, vsIdUniqueError(p->sh.zName));
 }
 
 /* Make iMaxId known: the largest id of the table, or -1 when empty. */
@@ -910,7 +891,7 @@ static int nextId(PayTable *p, i64 *piId){
   char *zErr = 0;
   int rc = knowMaxId(p);
   if( rc==SQLITE_OK ) rc = vsIdNext(p->iMaxId, "payloads", piId, &zErr);
-  return payTakeError(p, rc, zErr);
+  return vsVtabAdoptError(&p->base, rc, zErr);
 }
 
 /* "<verb> INTO data(id,json,"f0",...) VALUES(?1,?2,...)" with nRow rows
@@ -1024,7 +1005,7 @@ static void shiftPending(void *pOwner, int nDone, int nLeft){
 static int payFlush(PayTable *p){
   char *zErr = 0;
   int rc = vsPendingFlushAll(p->pConn, &zErr);
-  return payTakeError(p, rc, zErr);
+  return vsVtabAdoptError(&p->base, rc, zErr);
 }
 
 /* Keep an INSERT of a new largest id for later (the caller checked that
@@ -1172,14 +1153,14 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       rc = vsIdFromValue(argv[1], "payloads", &iNew, &zErr);
     }
   }
-  if( rc ) return payTakeError(p, SQLITE_MISMATCH, zErr);
+  if( rc ) return vsVtabAdoptError(&p->base, SQLITE_MISMATCH, zErr);
 
   /* Field columns are read-only. */
   for(i=0; i<p->nField; i++){
     sqlite3_value *pVal = argv[4+i];
     if( bInsert ? sqlite3_value_type(pVal)!=SQLITE_NULL
                 : !sqlite3_value_nochange(pVal) ){
-      paySetError(p, "payloads: column %s is read-only: it is extracted "
+      vsVtabSetError(&p->base, "payloads: column %s is read-only: it is extracted "
                   "from json", p->aField[i].zName);
       return SQLITE_ERROR;
     }
@@ -1190,7 +1171,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   if( bJson ){
     int eType = sqlite3_value_type(argv[3]);
     if( eType!=SQLITE_TEXT ){
-      paySetError(p, "payloads: json must be text holding a JSON value, "
+      vsVtabSetError(&p->base, "payloads: json must be text holding a JSON value, "
                   "got %s", vsTypeName(eType));
       return SQLITE_MISMATCH;
     }
@@ -1203,7 +1184,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     }
     if( rc ){
       vsJsonClear(&doc);
-      return payTakeError(p, rc, zErr);
+      return vsVtabAdoptError(&p->base, rc, zErr);
     }
   }
 

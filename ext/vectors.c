@@ -50,9 +50,8 @@
 /* Replace the table's error message (printf-style). */
 void vsVectorsSetError(VecTable *p, const char *zFormat, ...){
   va_list ap;
-  sqlite3_free(p->base.zErrMsg);
   va_start(ap, zFormat);
-  p->base.zErrMsg = sqlite3_vmprintf(zFormat, ap);
+  vsVtabSetErrorV(&p->base, zFormat, ap);
   va_end(ap);
 }
 
@@ -79,11 +78,7 @@ int vsVectorsDbError(VecTable *p, int rc){
 
 /* Take over zErr (or leave the message alone when it is 0). */
 int vsVectorsAdoptError(VecTable *p, int rc, char *zErr){
-  if( zErr ){
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-  }
-  return rc;
+  return vsVtabAdoptError(&p->base, rc, zErr);
 }
 
 static void freeTable(VecTable *p){

@@ -12,6 +12,7 @@
 **   vsConn*     conn.c       per-connection state shared by the modules,
 **                            and veles_txn, which sees drops commit
 **   vsPending*  pending.c    pending inserts (pending.h; both modules)
+**   vsVtab*     vtaberr.c    a virtual table's error message
 **   vsShadow*   shadow.c     shadow-table statements, rename, drop (shadow.h)
 **   vsFile*     sidefile.c   the native side file (sidefile.h)
 **   vsWriter*   writer.c     the side file's background writer (writer.h)
@@ -32,6 +33,7 @@
 #define VELES_INT_H
 
 #include "sqlite3ext.h"
+#include <stdarg.h>
 SQLITE_EXTENSION_INIT3
 
 #include "veles.h"
@@ -208,6 +210,14 @@ void vsConnDropMemFile(VsConn *p, const char *zIdent);
 ** and set on the connection's own thread. */
 int vsConnThreads(VsConn *p);
 void vsConnSetThreads(VsConn *p, int nThread);
+
+/* ---- vtaberr.c ------------------------------------------------------- */
+/* Replace the table's error message (printf style). */
+void vsVtabSetError(sqlite3_vtab *pVtab, const char *zFormat, ...);
+void vsVtabSetErrorV(sqlite3_vtab *pVtab, const char *zFormat, va_list ap);
+/* Take over zErr (from a lower layer) as the table's message; a 0 zErr
+** leaves the message as it is. Returns rc. */
+int vsVtabAdoptError(sqlite3_vtab *pVtab, int rc, char *zErr);
 
 /* ---- check.c --------------------------------------------------------- */
 
