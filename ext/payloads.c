@@ -47,7 +47,8 @@
 ** and says when pending rows are written and how a failure keeps them).
 ** Here each pending row's text (json and TEXT field values) is copied
 ** into one buffer of at most PAY_PENDING_BYTES, unless a single payload
-** is larger; the largest id is read once per transaction (iMaxId) and
+** is larger; the largest id is read once per transaction (pending.c's
+** iMaxId) and
 ** then kept up to date. Writing <t>_data directly with SQL (possible
 ** without SQLITE_DBCONFIG_DEFENSIVE) inside a transaction that also
 ** inserts through the table is not supported.
@@ -149,8 +150,6 @@ struct PayTable {
   char *aBuf;             /* the pending rows' text */
   i64 nBuf;               /* bytes used in aBuf */
   i64 nBufAlloc;          /* bytes allocated for aBuf */
-  i64 iMaxId;             /* largest id, rows pending included; -1 empty */
-  int bMaxKnown;          /* iMaxId is valid (this transaction) */
 };
 
 struct PayCursor {
@@ -867,22 +866,16 @@ static int uniqueError(PayTable *p){
   return vsVtabAdoptError(&p->base, SQLITE_CONSTRAINT, vsIdUniqueError(p->sh.zName));
 }
 
-/* Make iMaxId known: the largest id of the table, or -1 when empty. */
+/* Make pending.iMaxId known: the largest id of the table (pending.c). */
 static int knowMaxId(PayTable *p){
   sqlite3_stmt *pStmt;
+  char *zErr = 0;
   int rc;
-  if( p->bMaxKnown ) return SQLITE_OK;
-  rc = payFlush(p);
-  if( rc==SQLITE_OK ) rc = payStmt(p, PAY_MAXID, &pStmt);
+  if( p->pending.bMaxKnown ) return SQLITE_OK;
+  rc = payStmt(p, PAY_MAXID, &pStmt);
   if( rc ) return rc;
-  p->iMaxId = -1;
-  if( sqlite3_step(pStmt)==SQLITE_ROW
-   && sqlite3_column_type(pStmt, 0)!=SQLITE_NULL ){
-    p->iMaxId = sqlite3_column_int64(pStmt, 0);
-  }
-  rc = sqlite3_reset(pStmt);
-  if( rc ) return payDbError(p, rc);
-  p->bMaxKnown = 1;
+  rc = vsPendingKnowMaxId(&p->pending, pStmt, &zErr);
+  if( rc ) return zErr ? vsVtabAdoptError(&p->base, rc, zErr) : payDbError(p, rc);
   return SQLITE_OK;
 }
 
@@ -890,7 +883,7 @@ static int knowMaxId(PayTable *p){
 static int nextId(PayTable *p, i64 *piId){
   char *zErr = 0;
   int rc = knowMaxId(p);
-  if( rc==SQLITE_OK ) rc = vsIdNext(p->iMaxId, "payloads", piId, &zErr);
+  if( rc==SQLITE_OK ) rc = vsIdNext(p->pending.iMaxId, "payloads", piId, &zErr);
   return vsVtabAdoptError(&p->base, rc, zErr);
 }
 
@@ -929,7 +922,7 @@ static int payPendingOk(const PayTable *p){
   for(i=0; i<p->pending.nRow; i++){
     const PayPend *pP = &p->aPend[i];
     i64 iId = p->pending.aId[i];
-    if( iId<0 || (p->bMaxKnown && iId>p->iMaxId) ) return 0;
+    if( iId<0 || (p->pending.bMaxKnown && iId>p->pending.iMaxId) ) return 0;
     if( pP->iJson<0 || pP->nJson<0 || pP->iJson+pP->nJson>p->nBuf ) return 0;
     for(j=0; j<p->nField; j++){
       const PayValue *pV = &p->aPendVal[i*p->nField+j];
@@ -1018,7 +1011,6 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   PayValue *aDst;
   int i, iRow, rc;
   /* a new largest id: above every row, pending ones included */
-  assert( p->bMaxKnown && iId>p->iMaxId );
   assert( payPendingOk(p) );
   for(i=0; i<p->nField; i++){
     if( aVal[i].eType==SQLITE_TEXT ) nNeed += aVal[i].nVal;
@@ -1063,7 +1055,6 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
       p->nBuf += (i64)n;
     }
   }
-  p->iMaxId = iId;
   assert( payPendingOk(p) );
   return SQLITE_OK;
 }
@@ -1128,7 +1119,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     i64 iId = sqlite3_value_int64(argv[0]);
     rc = payFlush(p);
     if( rc ) return rc;
-    if( iId>=p->iMaxId ) p->bMaxKnown = 0;
+    if( iId>=p->pending.iMaxId ) vsPendingForgetMax(&p->pending);
     return deleteRow(p, iId);
   }
 
@@ -1193,7 +1184,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     sqlite3_stmt *pStmt = 0;
     /* A new largest id cannot conflict: keep the row for later. */
     rc = knowMaxId(p);
-    if( rc==SQLITE_OK && iNew>p->iMaxId ){
+    if( rc==SQLITE_OK && iNew>p->pending.iMaxId ){
       rc = addPending(p, iNew, zJson, nJson, aVal);
       vsJsonClear(&doc);
       *pRowid = iNew;
@@ -1219,7 +1210,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     rc = payFlush(p);
     if( rc==SQLITE_OK && iNew!=iOld ){
       int bFound = rowExists(p, iNew);
-      p->bMaxKnown = 0;           /* the largest id may move */
+      vsPendingForgetMax(&p->pending);      /* the largest id may move */
       if( bFound<0 ){
         rc = -bFound;
       }else if( bFound ){
@@ -1258,7 +1249,7 @@ static int payUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 
 static int payBegin(sqlite3_vtab *pVtab){
   PayTable *p = (PayTable*)pVtab;
-  p->bMaxKnown = 0;       /* other connections may have written */
+  vsPendingForgetMax(&p->pending);  /* others may have written */
   return SQLITE_OK;
 }
 
@@ -1270,14 +1261,12 @@ static int paySync(sqlite3_vtab *pVtab){
 static int payCommit(sqlite3_vtab *pVtab){
   PayTable *p = (PayTable*)pVtab;
   payDropPending(p);      /* none left after xSync; memory only */
-  p->bMaxKnown = 0;
   return SQLITE_OK;
 }
 
 static int payRollback(sqlite3_vtab *pVtab){
   PayTable *p = (PayTable*)pVtab;
   payDropPending(p);
-  p->bMaxKnown = 0;
   return SQLITE_OK;
 }
 
@@ -1298,7 +1287,6 @@ static int payRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
   /* every pending row was inserted after the innermost savepoint */
   (void)iSavepoint;
   payDropPending(p);
-  p->bMaxKnown = 0;
   return SQLITE_OK;
 }
 

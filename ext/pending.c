@@ -7,7 +7,9 @@
 ** here (their ids; the owning module keeps the rest of each row, indexed
 ** by the same row number) and written with one multi-row INSERT. The
 ** statement that inserts holds the database's write lock, so no other
-** connection can commit in between.
+** connection can commit in between. The rule needs the table's largest
+** id: read once per transaction (vsPendingKnowMaxId) and kept up to date
+** here.
 **
 ** WHEN THEY ARE WRITTEN. Every owner with rows is on its connection's
 ** list, and a flush writes every owner's rows, so that anything the
@@ -62,6 +64,7 @@ void vsPendingDrop(VsPending *p){
   if( p->nRow>0 ) unlist(p);
   p->nRow = 0;
   p->iDropped++;
+  p->bMaxKnown = 0;
 }
 
 int vsPendingFull(const VsPending *p){
@@ -72,13 +75,39 @@ int vsPendingAdd(VsPending *p, i64 iId){
   assert( !p->bFlushing );
   assert( p->nRow<p->nMax );
   assert( p->nRow==0 || iId>p->aId[p->nRow-1] );
+  assert( p->bMaxKnown && iId>p->iMaxId );
   if( p->nRow==0 ){
     VsPending **pp = vsConnPendingList(p->pConn);
     p->pNext = *pp;
     *pp = p;
   }
   p->aId[p->nRow] = iId;
+  p->iMaxId = iId;
   return p->nRow++;
+}
+
+int vsPendingKnowMaxId(VsPending *p, sqlite3_stmt *pMax, char **pzErr){
+  int rc;
+  *pzErr = 0;
+  if( p->bMaxKnown ) return SQLITE_OK;
+  rc = vsPendingFlushAll(p->pConn, pzErr);
+  if( rc ) return rc;
+  p->iMaxId = -1;
+  if( sqlite3_step(pMax)==SQLITE_ROW
+   && sqlite3_column_type(pMax, 0)!=SQLITE_NULL ){
+    p->iMaxId = sqlite3_column_int64(pMax, 0);
+  }
+  rc = sqlite3_reset(pMax);
+  if( rc==SQLITE_OK ) p->bMaxKnown = 1;
+  return rc;
+}
+
+void vsPendingSawId(VsPending *p, i64 iId){
+  if( p->bMaxKnown && iId>p->iMaxId ) p->iMaxId = iId;
+}
+
+void vsPendingForgetMax(VsPending *p){
+  p->bMaxKnown = 0;
 }
 
 /* Write p's rows; see FAILURES. */

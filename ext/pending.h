@@ -32,6 +32,9 @@ struct VsPending {
   int nRow;               /* rows pending */
   i64 aId[VS_PENDING_MAX];/* their ids, strictly ascending */
   int bFlushing;          /* a write of these rows is running */
+  i64 iMaxId;             /* the table's largest id, pending rows
+                          ** included (-1: empty), while bMaxKnown */
+  int bMaxKnown;          /* iMaxId was read in this transaction */
   unsigned iDropped;      /* counts vsPendingDrop() calls */
   VsPending *pNext;       /* next owner with rows, on pConn's list */
 };
@@ -39,13 +42,25 @@ struct VsPending {
 /* Set up p (zeroed memory or a cleared owner) for owner pOwner. */
 void vsPendingInit(VsPending *p, VsConn *pConn, int nMax, void *pOwner,
                    VsPendingWrite xWrite, VsPendingShift xShift);
-/* Forget the rows and leave the connection's list (ROLLBACK, close). */
+/* Forget the rows, and the largest id, and leave the connection's list
+** (ROLLBACK, ROLLBACK TO, close). */
 void vsPendingDrop(VsPending *p);
 /* 1 when no row can be added before a flush. */
 int vsPendingFull(const VsPending *p);
-/* Append a row for iId (above every pending id; the caller flushed a full
-** owner first); returns its row number for the owner's per-row data. */
+/* Append a row for iId (above the table's largest id, known; the caller
+** flushed a full owner first); returns its row number for the owner's
+** per-row data. */
 int vsPendingAdd(VsPending *p, i64 iId);
+/* Make p->iMaxId known: unless it is, write every pending row and read it
+** with pMax (SELECT max(id) FROM the shadow table). On an error *pzErr
+** gets the flush's message, or stays 0 when pMax failed (the connection's
+** message says why). */
+int vsPendingKnowMaxId(VsPending *p, sqlite3_stmt *pMax, char **pzErr);
+/* Row iId was written directly: the largest id is at least iId. */
+void vsPendingSawId(VsPending *p, i64 iId);
+/* The largest id may have moved (a new transaction, a delete of it, an id
+** changed): read it again when it is next needed. */
+void vsPendingForgetMax(VsPending *p);
 /* Write the pending rows of every owner of the connection (whatever
 ** reads or changes a table must see them). On an error, the rows not
 ** written stay pending and *pzErr gets the message. */

@@ -518,7 +518,7 @@ int vsStateBegin(VecTable *p){
   ** calls xBegin, and every instance shares this state (ONE STATE), so
   ** no deletion of this transaction can pass for a free slot. */
   vsSlotsBegin(&pS->slots);
-  pS->bMaxKnown = 0;
+  vsPendingForgetMax(&pS->pending);   /* others may have written */
   pS->bInTxn = 1;
   return SQLITE_OK;
 }
@@ -575,7 +575,6 @@ void vsStateRestoreDim(VecState *pS){
 int vsStateRollback(VecTable *p){
   VecState *pS = p->pS;
   vsPendingDrop(&pS->pending);
-  pS->bMaxKnown = 0;
   pS->bInTxn = 0;
   pS->bDirty = 0;
   pS->iCommitNext = 0;
@@ -639,7 +638,6 @@ int vsStateRollbackTo(VecTable *p, int iSavepoint){
   if( pS->pFile ) rc = vsFileFlush(pS->pFile, &zErr);
   /* every pending row was added after the innermost savepoint opened */
   vsPendingDrop(&pS->pending);
-  pS->bMaxKnown = 0;
   vsSlotsRollbackTo(&pS->slots, iSavepoint);
   vsStateRestoreDim(pS);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
@@ -683,15 +681,15 @@ int vsStateFlush(VecTable *p){
   return SQLITE_OK;
 }
 
-/* Make iMaxId known: the largest id of the table, or -1 when empty. */
+/* Make pending.iMaxId known: the largest id of the table (pending.c). */
 int vsStateKnowMaxId(VecTable *p){
   sqlite3_stmt *pStmt;
-  int rc, bRow = 0;
-  if( p->pS->bMaxKnown ) return SQLITE_OK;
-  rc = vsStateFlush(p);
-  if( rc==SQLITE_OK ) rc = vsStateStmt(p, STMT_MAXID, &pStmt);
-  p->pS->iMaxId = -1;
-  if( rc==SQLITE_OK ) rc = vsStateStepInt(p, pStmt, &p->pS->iMaxId, &bRow);
-  if( rc==SQLITE_OK ) p->pS->bMaxKnown = 1;
-  return rc;
+  char *zErr = 0;
+  int rc;
+  if( p->pS->pending.bMaxKnown ) return SQLITE_OK;
+  rc = vsStateStmt(p, STMT_MAXID, &pStmt);
+  if( rc ) return rc;
+  rc = vsPendingKnowMaxId(&p->pS->pending, pStmt, &zErr);
+  if( rc ) return zErr ? vsVectorsAdoptError(p, rc, zErr) : vsVectorsDbError(p, rc);
+  return SQLITE_OK;
 }

@@ -355,7 +355,9 @@ static int uniqueError(VecTable *p){
 static int nextId(VecTable *p, i64 *piId){
   char *zErr = 0;
   int rc = vsStateKnowMaxId(p);
-  if( rc==SQLITE_OK ) rc = vsIdNext(p->pS->iMaxId, "vectors", piId, &zErr);
+  if( rc==SQLITE_OK ){
+    rc = vsIdNext(p->pS->pending.iMaxId, "vectors", piId, &zErr);
+  }
   return rc ? vsVectorsAdoptError(p, rc, zErr) : SQLITE_OK;
 }
 
@@ -407,12 +409,10 @@ static int insertRow(VecTable *p, i64 iNew, const void *pVec,
   i64 iSlot = -1;
   int rc = vsStateKnowMaxId(p);
   if( rc ) return rc;
-  if( iNew>p->pS->iMaxId ){
+  if( iNew>p->pS->pending.iMaxId ){
     /* above every id: no conflict possible, the map row can wait */
-    assert( p->pS->bMaxKnown );
     rc = writeVector(p, pVec, iNew, &iSlot);
     if( rc==SQLITE_OK ) rc = vsStateAddPending(p, iNew, iSlot);
-    if( rc==SQLITE_OK ) p->pS->iMaxId = iNew;
     return rc;
   }
   rc = vsStateFlush(p);
@@ -441,7 +441,7 @@ static int updateRow(VecTable *p, i64 iOld, i64 iNew, const void *pVec){
     }
     if( rc==SQLITE_OK ) rc = vsStateLookup(p, iOld, &iSlot, &bFound);
     if( rc==SQLITE_OK ) rc = vsStateRun(p, STMT_MOVE, iOld, iNew);
-    if( rc==SQLITE_OK && iNew>p->pS->iMaxId ) p->pS->iMaxId = iNew;
+    if( rc==SQLITE_OK ) vsPendingSawId(&p->pS->pending, iNew);
     if( rc==SQLITE_OK && bFound ) rc = vsSlotsSet(&p->pS->slots, iSlot, iNew);
   }
   if( rc==SQLITE_OK && pVec ) rc = replaceVector(p, iNew, pVec);

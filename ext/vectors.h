@@ -128,8 +128,6 @@ struct VecState {
   int bCreated;                 /* side file created by an uncommitted CREATE */
   VsPending pending;            /* map rows not written yet (pending.c) */
   i64 aPendSlot[VS_PENDING_MAX];/* ... their slots */
-  i64 iMaxId;                   /* largest id in the map and pending */
-  int bMaxKnown;                /* iMaxId is known (this transaction) */
   VsNorms norms;                /* cosine: cached norms per slot (search.c) */
 };
 
