@@ -21,8 +21,11 @@
 **      slot, map row repointed, old slot freed when the transaction
 **      commits.
 **   2. xSync, which SQLite runs before committing its own files, writes
-**      the buffered vectors and fdatasync()s the side file (skipped with
-**      PRAGMA synchronous=OFF). If that fails, the transaction fails.
+**      the buffered vectors, writes the slots the transaction wrote into
+**      the database's copy (veccopy.c), numbers the commit in
+**      <table>_config and the side file's header (vecbind.c), and
+**      fdatasync()s the side file (skipped with PRAGMA synchronous=OFF).
+**      If that fails, the transaction fails.
 **   3. SQLite commits the map rows. xCommit does only memory bookkeeping.
 ** A crash before 3 leaves unreferenced bytes in the side file, which the
 ** allocator reuses; a crash after 3 finds every referenced byte durable.
