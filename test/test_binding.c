@@ -70,13 +70,16 @@ static void refused(const char *zCase, sqlite3 *db, const char *zWhy,
   }
 }
 
-/* Copy zDb and its side files (zDb-vectors-*) under the name zTo. */
+/* Copy the side files of zDb (zDb-vectors-*) beside database zTo. */
+static void copySide(const char *zDb, const char *zTo){
+  tShell("for f in %s-vectors-*; do cp \"$f\" \"%s${f#%s}\"; done", zDb,
+         zTo, zDb);
+}
+
+/* Copy zDb, and its side files when bSide, under the name zTo. */
 static void copyPair(const char *zDb, const char *zTo, int bSide){
   tShell("cp %s %s", zDb, zTo);
-  if( bSide ){
-    tShell("for f in %s-vectors-*; do cp \"$f\" \"%s${f#%s}\"; done", zDb,
-           zTo, zDb);
-  }
+  if( bSide ) copySide(zDb, zTo);
 }
 
 /* The side file of table e in zDb, as veles names it (absolute path). */
@@ -185,8 +188,7 @@ static void testRestoredOlderSideFile(void){
   churn(db, 0);
   tClose(db);
   /* today's database, yesterday's side file */
-  tShell("for f in side.bak-vectors-*; do cp \"$f\" \"side.db${f#side.bak}\"; "
-      "done");
+  copySide("side.bak", "side.db");
   db = tOpen("side.db");
   zSide = sidePath("side.db");
   zExpect = sqlite3_mprintf("side file %s is older than the database "
@@ -249,7 +251,7 @@ static void testTwoCopies(void){
   tExec(db, "UPDATE e SET vec='[8,8,8,8]' WHERE id=2");
   tClose(db);
   /* a.db with b's side file: both at commit 2, of different histories */
-  tShell("for f in b.db-vectors-*; do cp \"$f\" \"a.db${f#b.db}\"; done");
+  copySide("b.db", "a.db");
   db = tOpen("a.db");
   zSide = sidePath("a.db");
   zExpect = sqlite3_mprintf("side file %s belongs to another copy of this "

@@ -57,43 +57,38 @@ static void vectorFor(int id, float *a){
   for(i=0; i<NDIM; i++) a[i] = (float)(id*0.25 + i);
 }
 
-/* saved.db: NROW vectors, then 10% deleted and 10% overwritten (so the
+/* Insert ids iFirst..iLast (vectorFor) into e, in one transaction. */
+static void insertRange(sqlite3 *db, int iFirst, int iLast){
+  sqlite3_stmt *p;
+  float a[NDIM];
+  int id;
+  tExec(db, "BEGIN");
+  sqlite3_prepare_v2(db, "INSERT INTO e VALUES (?, ?)", -1, &p, 0);
+  for(id=iFirst; id<=iLast; id++){
+    vectorFor(id, a);
+    sqlite3_bind_int(p, 1, id);
+    sqlite3_bind_blob(p, 2, a, sizeof(a), SQLITE_STATIC);
+    sqlite3_step(p);
+    sqlite3_reset(p);
+  }
+  sqlite3_finalize(p);
+  tExec(db, "COMMIT");
+}
+
+/* saved.db: NROW vectors, then 10% deleted and 10% more inserted (so the
 ** copy has holes and reused slots); stale.side: its side file from before
 ** the last two commits. */
 static void makeSaved(void){
   sqlite3 *db;
-  sqlite3_stmt *p;
-  float a[NDIM];
-  int id;
   tShell("rm -f saved.db* stale.side");
   db = tOpen("saved.db");
   tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=%d)", NDIM);
-  tExec(db, "BEGIN");
-  sqlite3_prepare_v2(db, "INSERT INTO e VALUES (?, ?)", -1, &p, 0);
-  for(id=1; id<=NROW; id++){
-    vectorFor(id, a);
-    sqlite3_bind_int(p, 1, id);
-    sqlite3_bind_blob(p, 2, a, sizeof(a), SQLITE_STATIC);
-    sqlite3_step(p);
-    sqlite3_reset(p);
-  }
-  sqlite3_finalize(p);
-  tExec(db, "COMMIT");
+  insertRange(db, 1, NROW);
   tClose(db);
   tShell("cp saved.db-vectors-* stale.side");
   db = tOpen("saved.db");
   tExec(db, "DELETE FROM e WHERE id%%10=3");
-  tExec(db, "BEGIN");
-  sqlite3_prepare_v2(db, "INSERT INTO e VALUES (?, ?)", -1, &p, 0);
-  for(id=NROW+1; id<=NROW+NROW/10; id++){
-    vectorFor(id, a);
-    sqlite3_bind_int(p, 1, id);
-    sqlite3_bind_blob(p, 2, a, sizeof(a), SQLITE_STATIC);
-    sqlite3_step(p);
-    sqlite3_reset(p);
-  }
-  sqlite3_finalize(p);
-  tExec(db, "COMMIT");
+  insertRange(db, NROW+1, NROW+NROW/10);
   tClose(db);
 }
 
