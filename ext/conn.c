@@ -301,6 +301,18 @@ int vsConnAddMemFile(VsConn *p, const char *zIdent, VsFile *pFile){
   return SQLITE_OK;
 }
 
+VsFile *vsConnSwapMemFile(VsConn *p, const char *zIdent, VsFile *pFile){
+  MemStore *m;
+  for(m=p->pMem; m; m=m->pNext){
+    if( strcmp(m->zIdent, zIdent)==0 ){
+      VsFile *pOld = m->pFile;
+      m->pFile = pFile;
+      return pOld;
+    }
+  }
+  return 0;
+}
+
 void vsConnDropMemFile(VsConn *p, const char *zIdent){
   MemStore **pp;
   for(pp=&p->pMem; *pp; pp=&(*pp)->pNext){

@@ -162,10 +162,7 @@ int vsBindVerify(VsFile *pFile, const VsDbCommit *pC, char **pzErr){
   return rc;
 }
 
-/* The side file open here was replaced (a rebuild by another connection)
-** or removed: open what the path names now. *pzWhy says why there is none
-** (pS->pFile is 0 then). */
-static int reopen(VecTable *p, char **pzWhy){
+int vsBindReopen(VecTable *p, char **pzWhy){
   VecState *pS = p->pS;
   char *zPath = sqlite3_mprintf("%s", vsFilePath(pS->pFile));
   int rc;
@@ -192,23 +189,40 @@ int vsBindCheck(VecTable *p){
   ** have fixed */
   if( rc==SQLITE_OK ) rc = vsStateRefreshDim(p);
   if( rc ) return rc;                   /* the message is set */
-  if( pS->pFile && !pS->bMemory
-   && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
-    rc = reopen(p, &zWhy);
-    if( rc ) return vsVectorsTakeError(p, rc, zWhy);
-  }
   if( pS->bRebuild ){
     zWhy = sqlite3_mprintf("a rebuild was asked for");
     if( zWhy==0 ) return SQLITE_NOMEM;
-  }else if( pS->pFile ){
-    rc = vsBindVerify(pS->pFile, &c, &zWhy);
+  }else{
+    /* the file open here, while it binds this snapshot (a WAL reader on
+    ** an older one keeps a file compacted or rebuilt since); else the one
+    ** the path names now */
+    if( pS->pFile ) rc = vsBindVerify(pS->pFile, &c, &zWhy);
+    if( rc==SQLITE_CORRUPT_VTAB && !pS->bMemory
+     && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
+      sqlite3_free(zWhy);
+      zWhy = 0;
+      rc = vsBindReopen(p, &zWhy);
+      if( rc ) return vsVectorsTakeError(p, rc, zWhy);
+      if( pS->pFile ) rc = vsBindVerify(pS->pFile, &c, &zWhy);
+    }
     if( rc!=SQLITE_CORRUPT_VTAB && rc!=SQLITE_OK ){
       return vsVectorsTakeError(p, rc, zWhy);   /* I/O error, NOMEM */
     }
-  }else if( zWhy==0 ){
-    zWhy = sqlite3_mprintf("%s", pS->zStale ? pS->zStale
-                                            : "its side file is missing");
-    if( zWhy==0 ) return SQLITE_NOMEM;
+    if( pS->pFile==0 && zWhy==0 ){
+      zWhy = sqlite3_mprintf("%s", pS->zStale ? pS->zStale
+                                              : "its side file is missing");
+      if( zWhy==0 ) return SQLITE_NOMEM;
+    }
+  }
+  if( zWhy && !pS->bRebuild ){
+    /* a committed compaction whose file is not in place yet */
+    int bDone = 0;
+    rc = vsCompactRecover(p, &c, &bDone);
+    if( rc || bDone ){
+      sqlite3_free(zWhy);
+      zWhy = 0;
+      if( rc ) return rc;
+    }
   }
   if( zWhy ){
     /* not this snapshot's vectors: made again from the database's copy,
@@ -244,13 +258,18 @@ int vsBindCommit(VecTable *p){
   }
   pB = sqlite3_malloc(sizeof(*pB));
   if( pB==0 ) return SQLITE_NOMEM;
-  rc = vsFileReadBinding(pS->pFile, pB, &zErr);
-  if( rc ){
-    sqlite3_free(pB);
-    return vsVectorsTakeError(p, rc, zErr);
+  if( pS->pFileBefore ){
+    /* a compacted file holds this commit alone (veccompact.c) */
+    memset(pB, 0, sizeof(*pB));
+  }else{
+    rc = vsFileReadBinding(pS->pFile, pB, &zErr);
+    if( rc ){
+      sqlite3_free(pB);
+      return vsVectorsTakeError(p, rc, zErr);
+    }
+    /* xBegin checked the pair: the file holds this transaction's start */
+    assert( pB->iFloor<=pS->iCommit && pS->iCommit<=pB->iCommit );
   }
-  /* xBegin checked the pair: the file holds this transaction's start */
-  assert( pB->iFloor<=pS->iCommit && pS->iCommit<=pB->iCommit );
   iNew = pS->iCommit+1;
   sqlite3_randomness(sizeof(iNonce), &iNonce);
   /* the file's length once this commit's vectors are in it */
@@ -279,7 +298,8 @@ int vsBindCommit(VecTable *p){
     if( pS->slots.bReused && pS->slots.iFreeCommit>pB->iFloor ){
       pB->iFloor = pS->slots.iFreeCommit;
     }
-    assert( pB->iFloor<=pS->iCommit );
+    assert( pB->iFloor<=pS->iCommit || pS->pFileBefore );
+    if( pS->pFileBefore ) pB->iFloor = iNew;
     rc = vsFileWriteBinding(pS->pFile, pB, &zErr);
     if( rc ) rc = vsVectorsTakeError(p, rc, zErr);
   }

@@ -137,6 +137,7 @@ int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot){
 }
 
 static void freeState(VecState *pS){
+  vsCompactUndo(pS);
   vsPendingDrop(&pS->pending);
   vsShadowClear(&pS->sh);
   if( !pS->bMemory ) vsFileClose(pS->pFile);
@@ -506,6 +507,11 @@ int vsStateBegin(VecTable *p){
   ** the one open here: check the binding again, which reopens it */
   if( pS->pFile && !pS->bMemory
    && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
+    char *zWhy = 0;
+    rc = vsBindReopen(p, &zWhy);
+    if( rc ) return vsVectorsTakeError(p, rc, zWhy);
+    sqlite3_free(pS->zStale);
+    pS->zStale = zWhy;
     pS->bBound = 0;
   }
   /* the allocator is derived only here: a read rebuilt it for its own
@@ -552,6 +558,7 @@ int vsStateCommit(VecTable *p){
   }
   vsSlotsCommit(&pS->slots, pS->bWal, pS->bWal ? walSequence(p) : 0,
                 pS->iCommit);
+  vsCompactCommit(pS);
   /* the pair is this commit's: both halves were written by it */
   if( pS->bBound ) pS->iBindVersion = pagerVersion(p);
   pS->bDirty = 0;
@@ -577,6 +584,7 @@ void vsStateRestoreDim(VecState *pS){
 
 int vsStateRollback(VecTable *p){
   VecState *pS = p->pS;
+  vsCompactUndo(pS);
   vsPendingDrop(&pS->pending);
   pS->bInTxn = 0;
   pS->bDirty = 0;
@@ -628,7 +636,12 @@ int vsStateSavepoint(VecTable *p, int iSavepoint){
 }
 
 int vsStateReleaseSavepoint(VecTable *p, int iSavepoint){
-  vsSlotsRelease(&p->pS->slots, iSavepoint);
+  VecState *pS = p->pS;
+  /* a compaction inside the released levels belongs to the one below */
+  if( pS->pFileBefore && iSavepoint<pS->nSaveBefore ){
+    pS->nSaveBefore = iSavepoint<0 ? 0 : iSavepoint;
+  }
+  vsSlotsRelease(&pS->slots, iSavepoint);
   return SQLITE_OK;
 }
 
@@ -641,6 +654,11 @@ int vsStateRollbackTo(VecTable *p, int iSavepoint){
   if( pS->pFile ) rc = vsFileFlush(pS->pFile, &zErr);
   /* every pending row was added after the innermost savepoint opened */
   vsPendingDrop(&pS->pending);
+  /* a level opened before the compaction goes back to before it */
+  if( pS->pFileBefore && iSavepoint<pS->nSaveBefore ){
+    if( pS->pFile ) vsFileDiscard(pS->pFile);
+    vsCompactUndo(pS);
+  }
   vsSlotsRollbackTo(&pS->slots, iSavepoint);
   vsStateRestoreDim(pS);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);

@@ -95,9 +95,22 @@ static void freeTable(VecTable *p){
 /* Creating and connecting                                            */
 /* ------------------------------------------------------------------ */
 
-static int declareTable(sqlite3 *db){
-  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id INTEGER, vec BLOB, "
-                                "distance REAL HIDDEN, k INTEGER HIDDEN)");
+/* The columns; the last, named like the table, takes commands (as FTS5's
+** does), unless the name is one of the others'. */
+static int declareTable(sqlite3 *db, const char *zName){
+  static const char *const azCol[] = { "id", "vec", "distance", "k" };
+  char *zSql;
+  int rc, i, bCmd = 1;
+  for(i=0; i<(int)(sizeof(azCol)/sizeof(azCol[0])); i++){
+    if( sqlite3_stricmp(zName, azCol[i])==0 ) bCmd = 0;
+  }
+  zSql = sqlite3_mprintf("CREATE TABLE x(id INTEGER, vec BLOB, "
+                         "distance REAL HIDDEN, k INTEGER HIDDEN%s%w%s)",
+                         bCmd ? ", \"" : "", bCmd ? zName : "",
+                         bCmd ? "\" HIDDEN" : "");
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_declare_vtab(db, zSql);
+  sqlite3_free(zSql);
   if( rc==SQLITE_OK ){
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
   }
@@ -160,7 +173,7 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim<0 ? 0 : nDim,
                       eMetric<0 ? 0 : eMetric, iFormat, bCopy, iNonce,
                       bCreate, zBroken, pzErr);
-  if( rc==SQLITE_OK ) rc = declareTable(db);
+  if( rc==SQLITE_OK ) rc = declareTable(db, argv[2]);
   if( rc ){
     freeTable(p);
     return rc;
@@ -455,6 +468,27 @@ static int updateRow(VecTable *p, i64 iOld, i64 iNew, const void *pVec){
 ** by the map's PRIMARY KEY before anything changes, which is what makes
 ** OR IGNORE work.
 */
+/* INSERT INTO t(t) VALUES('<command>'). */
+static int runCommand(VecTable *p, sqlite3_value **argv){
+  const char *zCmd = (const char*)sqlite3_value_text(argv[2+VEC_COLUMN_CMD]);
+  if( sqlite3_value_type(argv[0])!=SQLITE_NULL ){
+    vsVectorsSetError(p, "vectors: table %s: column %s takes commands: "
+        "INSERT INTO %s(%s) VALUES('compact'), not an UPDATE", p->zName,
+        p->zName, p->zName, p->zName);
+    return SQLITE_ERROR;
+  }
+  if( zCmd && strcmp(zCmd, "compact")==0
+   && sqlite3_value_type(argv[2+VEC_COLUMN_ID])==SQLITE_NULL
+   && sqlite3_value_type(argv[2+VEC_COLUMN_VEC])==SQLITE_NULL ){
+    return vsCompactRun(p);
+  }
+  vsVectorsSetError(p, "vectors: table %s: expected the command 'compact' "
+      "alone in column %s, got '%.40s'%s", p->zName, p->zName,
+      zCmd ? zCmd : "", zCmd && strcmp(zCmd, "compact")==0
+      ? " with an id or a vector" : "");
+  return SQLITE_ERROR;
+}
+
 static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                      sqlite3_int64 *pRowid){
   VecTable *p = (VecTable*)pVtab;
@@ -470,6 +504,11 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     rc = deleteRow(p, sqlite3_value_int64(argv[0]), &bFound);
     if( rc==SQLITE_OK ) p->pS->bDirty = 1;
     return rc;
+  }
+  if( argc>2+VEC_COLUMN_CMD
+   && sqlite3_value_type(argv[2+VEC_COLUMN_CMD])!=SQLITE_NULL
+   && !sqlite3_value_nochange(argv[2+VEC_COLUMN_CMD]) ){
+    return runCommand(p, argv);
   }
   for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_K; i++){
     if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL

@@ -8,6 +8,8 @@
 **   vsBind*     vecbind.c    the side file's binding to its database
 **   vsCopy*     veccopy.c    the database's copy of the vectors, and the
 **                            side file's rebuild from it
+**   vsCompact*  veccompact.c the 'compact' command: the side file rewritten
+**                            to the live slots
 **   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
 ** The scan itself is search.c; the side file sidefile.c.
 */
@@ -24,6 +26,8 @@
 #define VEC_COLUMN_VEC 1
 #define VEC_COLUMN_DISTANCE 2   /* HIDDEN: a search's distance */
 #define VEC_COLUMN_K   3        /* HIDDEN: a search's k */
+#define VEC_COLUMN_CMD 4        /* HIDDEN, named like the table: commands,
+                                ** INSERT INTO t(t) VALUES('compact') */
 
 #define VEC_FORMAT 2            /* the <table>_config 'format' this writes:
                                 ** 2 binds the side file (vecbind.c); 1 is
@@ -129,6 +133,11 @@ struct VecState {
   VsPending pending;            /* map rows not written yet (pending.c) */
   i64 aPendSlot[VS_PENDING_MAX];/* ... their slots */
   VsNorms norms;                /* cosine: cached norms per slot (search.c) */
+  /* a compaction by the open transaction (veccompact.c): pFile and slots
+  ** are the compacted ones; these are what they replaced */
+  VsFile *pFileBefore;          /* 0: the transaction did not compact */
+  VsSlots slotsBefore;
+  int nSaveBefore;              /* savepoint levels open when it compacted */
 };
 
 struct VecTable {
@@ -239,6 +248,10 @@ int vsStateAddPending(VecTable *p, i64 iId, i64 iSlot);
 /* ---- vecbind.c ------------------------------------------------------- */
 /* Is the side file right for this connection's snapshot? */
 int vsBindCheck(VecTable *p);
+/* The side file open here was replaced (a rebuild or compaction by
+** another connection) or removed: open what its path names now. *pzWhy
+** says why there is none (pS->pFile is 0 then). */
+int vsBindReopen(VecTable *p, char **pzWhy);
 /* May a snapshot whose database says pC use the side file pFile?
 ** SQLITE_OK, or SQLITE_CORRUPT_VTAB (an I/O error, NOMEM) with *pzErr
 ** saying why (no "vectors: table" prefix). */
@@ -263,6 +276,21 @@ int vsCopyRebuild(VecTable *p, const VsDbCommit *pC);
 /* SELECT veles_rebuild('table'): make the side file again from the copy
 ** (after veles_check found it damaged); returns the vectors it holds. */
 void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* ---- veccompact.c --------------------------------------------------- */
+/* INSERT INTO t(t) VALUES('compact'): rewrite the side file to the live
+** slots, in the open transaction. */
+int vsCompactRun(VecTable *p);
+/* xCommit of a transaction that compacted: the new file takes the old
+** one's place. Cannot fail (a failure leaves it for vsCompactRecover). */
+void vsCompactCommit(VecState *pS);
+/* ROLLBACK, or ROLLBACK TO a level opened before the compaction: back to
+** the file and slots it replaced. */
+void vsCompactUndo(VecState *pS);
+/* The side file was refused for a snapshot whose database says pC: put in
+** place a compacted file a committed compaction left beside it, if there
+** is one (*pbDone). */
+int vsCompactRecover(VecTable *p, const VsDbCommit *pC, int *pbDone);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,

@@ -206,6 +206,9 @@ void vsConnSettle(VsConn *p);
 VsFile *vsConnMemFile(VsConn *p, const char *zIdent);
 int vsConnAddMemFile(VsConn *p, const char *zIdent, VsFile *pFile);
 void vsConnDropMemFile(VsConn *p, const char *zIdent);
+/* Put pFile in the place of the store of table zIdent; returns the one it
+** replaces (the caller closes it), 0 when there was none. */
+VsFile *vsConnSwapMemFile(VsConn *p, const char *zIdent, VsFile *pFile);
 /* The connection's veles_threads() setting: 0 (automatic) to 64, read
 ** and set on the connection's own thread. */
 int vsConnThreads(VsConn *p);
