@@ -95,11 +95,12 @@ static int createNew(VecTable *p, VsFile **ppNew){
 }
 
 /* Copy the live slots of pS->slots, in order, into pNew, repointing the
-** map rows that move; pNewSlots gets the new layout. */
+** map rows that move; pNewSlots gets the new layout. The buffer gathers
+** runs of live slots (one read each) and goes out in one write. */
 static int copyLive(VecTable *p, VsFile *pNew, VsSlots *pNewSlots){
   VecState *pS = p->pS;
   VsSlots *pOld = &pS->slots;
-  i64 nBuf = VS_COMPACT_BUFFER/(pS->nDim*4), nLive = 0, s, i;
+  i64 nBuf = VS_COMPACT_BUFFER/(pS->nDim*4), nLive = 0, nIn = 0, s, i;
   unsigned char *aBuf;
   char *zErr = 0;
   int rc = SQLITE_OK;
@@ -108,20 +109,15 @@ static int copyLive(VecTable *p, VsFile *pNew, VsSlots *pNewSlots){
   aBuf = sqlite3_malloc64((u64)(nBuf*pS->nDim*4));
   if( aBuf==0 ) return SQLITE_NOMEM;
   rc = vsSlotsLoadStart(pNewSlots, nLive);
-  /* runs of live slots, at most nBuf long, each to consecutive new slots */
+  /* i: the new slot of the next live one; aBuf holds the nIn before it */
   for(s=0, i=0; rc==SQLITE_OK && s<pOld->nSlot; ){
     i64 n = 0, k;
     if( pOld->aId[s]<0 ){
       s++;
       continue;
     }
-    while( s+n<pOld->nSlot && n<nBuf && pOld->aId[s+n]>=0 ) n++;
-    rc = vsFileReadSlots(pS->pFile, s, n, aBuf, &zErr);
-    if( rc==SQLITE_OK ) rc = vsFileWriteSlots(pNew, i, n, aBuf, &zErr);
-    if( rc ){
-      rc = vsVectorsTakeError(p, rc, zErr);
-      break;
-    }
+    while( s+n<pOld->nSlot && nIn+n<nBuf && pOld->aId[s+n]>=0 ) n++;
+    rc = vsFileReadSlots(pS->pFile, s, n, aBuf+nIn*pS->nDim*4, &zErr);
     for(k=0; rc==SQLITE_OK && k<n; k++){
       i64 iId = pOld->aId[s+k];
       assert( i+k<=s+k );
@@ -132,10 +128,17 @@ static int copyLive(VecTable *p, VsFile *pNew, VsSlots *pNewSlots){
     }
     s += n;
     i += n;
+    nIn += n;
+    if( rc==SQLITE_OK && (nIn==nBuf || s==pOld->nSlot) ){
+      rc = vsFileWriteSlots(pNew, i-nIn, nIn, aBuf, &zErr);
+      nIn = 0;
+    }
   }
+  if( rc==SQLITE_OK && nIn>0 ) rc = vsFileWriteSlots(pNew, i-nIn, nIn, aBuf, &zErr);
+  if( zErr ) rc = vsVectorsTakeError(p, rc, zErr);
   sqlite3_free(aBuf);
   if( rc==SQLITE_OK ){
-    assert( i==nLive );
+    assert( i==nLive && nIn==0 );
     rc = vsSlotsLoadFinish(pNewSlots, 0, 0, pS->iCommit);
   }
   return rc;
@@ -181,7 +184,6 @@ int vsCompactRun(VecTable *p){
   rc = vsStateFlush(p);
   if( rc==SQLITE_OK ) rc = vsFileFlush(pS->pFile, &zErr);
   if( rc ) return zErr ? vsVectorsTakeError(p, rc, zErr) : rc;
-  /* the copy of what this transaction wrote so far: rewritten below */
   rc = createNew(p, &pNew);
   if( rc ) return rc;
   vsSlotsInit(&newSlots);
