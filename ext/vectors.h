@@ -9,6 +9,8 @@
 **   vsCopy*     veccopy.c    the database's copy of the vectors, and the
 **                            side file's rebuild from it
 **   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
+**   vsBackup*   backup.c     veles_backup(): the database and its side
+**                            files, of one snapshot
 ** The scan itself is search.c; the side file sidefile.c.
 */
 #ifndef VECTORS_H
@@ -263,6 +265,11 @@ int vsCopyRebuild(VecTable *p, const VsDbCommit *pC);
 /* SELECT veles_rebuild('table'): make the side file again from the copy
 ** (after veles_check found it damaged); returns the vectors it holds. */
 void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* ---- backup.c -------------------------------------------------------- */
+/* SELECT veles_backup('path'[, 'schema']): an online backup of the
+** database with its side files, of one read snapshot. */
+void vsBackupFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,
