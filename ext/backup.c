@@ -222,8 +222,6 @@ static int bkReadCommit(Backup *p, BkTable *t){
   aOut[0] = &t->c.iCommit;
   aOut[1] = &t->c.iNonce;
   aOut[2] = &t->c.nSlot;
-  t->c.iCommit = -1;
-  t->c.nSlot = -1;                    /* tables made before the row */
   for(i=0; i<3; i++){
     char *zSql = sqlite3_mprintf("SELECT v FROM \"%w\".\"%w_config\" "
                                  "WHERE k='%s'", p->zSchema, t->zName,
@@ -350,6 +348,8 @@ static int bkTable(Backup *p, BkTable *t){
     if( zErr ) return bkTake(p, rc, t->zName, zErr);
     return bkDbError(p, rc);
   }
+  t->c.iCommit = -1;
+  t->c.nSlot = -1;          /* format 1, or a table made before the row */
   if( t->iFormat>=2 && bkReadCommit(p, t) ) return p->rc;
   rc = vsConfigSideFile(p->db, p->zSchema, t->zIdent, &zPath, &bMemory);
   if( rc ) return bkError(p, rc, "out of memory");
@@ -405,6 +405,9 @@ static int bkCopyPages(Backup *p){
     return bkError(p, rc, "cannot create %s: %s", p->zTemp,
                    p->pDest ? sqlite3_errmsg(p->pDest) : sqlite3_errstr(rc));
   }
+  /* its COMMIT (the backup's last step) syncs it, whatever the build's
+  ** default */
+  sqlite3_exec(p->pDest, "PRAGMA synchronous=FULL", 0, 0, 0);
   /* the backup takes the permission bits of its database, as its side
   ** files do (sidefile.c) */
   if( zSrcDb && zSrcDb[0] && stat(zSrcDb, &st)==0 ){

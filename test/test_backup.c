@@ -16,7 +16,8 @@
 **        file left behind;
 **   5.*  an attached database;
 **   6.*  a :memory: database: tables with the copy come along (their side
-**        file is made at the first use), one without it is refused.
+**        file is made at the first use), one without it is refused;
+**   7.*  a table made before the binding (format 1): its side file, as is.
 */
 #include "testutil.h"
 #include <dirent.h>
@@ -411,6 +412,29 @@ static void attachedAndMemory(void){
   tClose(db);
 }
 
+/* ---- 7: a table made before the binding (format 1) ---------------- */
+
+static void formatOne(void){
+  sqlite3 *db = tOpen("f1.db");
+  tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=2);"
+            "INSERT INTO e VALUES (1, '[1,1]'), (2, '[2,2]'), (3, '[3,3]');"
+            "DELETE FROM e WHERE id=2;"
+            "UPDATE e_config SET v='1' WHERE k='format';"
+            "DELETE FROM e_config WHERE k IN ('commit','nonce','slots','copy')");
+  tClose(db);
+  /* the side file's header says format version 1 */
+  tShell("printf '\\001' | dd of=$(ls f1.db-vectors-*) bs=1 seek=8 "
+         "conv=notrunc 2>/dev/null");
+  db = tOpen("f1.db");
+  tRows("7.0", db, "SELECT veles_backup('f1-copy.db')", "1");
+  tClose(db);
+  db = tOpen("f1-copy.db");
+  tRows("7.1", db, "SELECT id, veles_json(vec) FROM e",
+        "1|[1.0,1.0]\n3|[3.0,3.0]");
+  tRows("7.2", db, "SELECT veles_check('e')", "ok");
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   concurrent("wal");
@@ -418,5 +442,6 @@ int main(int argc, char **argv){
   errorsAndTransactions();
   interrupts();
   attachedAndMemory();
+  formatOne();
   return tDone();
 }
