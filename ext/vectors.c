@@ -851,5 +851,15 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
                                  SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
                                  vsCopyRebuildFunc, 0, 0);
   }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "veles_backup", 1,
+                                 SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
+                                 vsBackupFunc, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "veles_backup", 2,
+                                 SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
+                                 vsBackupFunc, 0, 0);
+  }
   return rc;
 }

@@ -11,6 +11,8 @@
 **   vsCompact*  veccompact.c the 'compact' command: the side file rewritten
 **                            to the live slots
 **   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
+**   vsBackup*   backup.c     veles_backup(): the database and its side
+**                            files, of one snapshot
 ** The scan itself is search.c; the side file sidefile.c.
 */
 #ifndef VECTORS_H
@@ -291,6 +293,11 @@ void vsCompactUndo(VecState *pS);
 ** place a compacted file a committed compaction left beside it, if there
 ** is one (*pbDone). */
 int vsCompactRecover(VecTable *p, const VsDbCommit *pC, int *pbDone);
+
+/* ---- backup.c -------------------------------------------------------- */
+/* SELECT veles_backup('path'[, 'schema']): an online backup of the
+** database with its side files, of one read snapshot. */
+void vsBackupFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,

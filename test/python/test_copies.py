@@ -5,7 +5,8 @@ The matrix: copy method x journal mode x db_copy x writes after the copy.
 Each copy is compared vector by vector with the state it must hold:
 with the copy on, 0 wrong and 0 lost; with it off, a clear error that
 names the side file (or, where the pair is still consistent, the right
-vectors) and never a wrong one.
+vectors) and never a wrong one; veles_backup(), which copies the side
+files too, gives 0 wrong and 0 lost with the copy off as well.
 """
 import os
 import random
@@ -97,7 +98,7 @@ def expect_state(got, state):
 
 
 METHODS = ["shell_backup", "python_backup", "vacuum_into", "cp_db", "mv_db",
-           "restore_older_db", "restore_older_side_file"]
+           "restore_older_db", "restore_older_side_file", "veles_backup"]
 
 
 @pytest.mark.parametrize("later", [False, True], ids=["now", "later"])
@@ -127,6 +128,9 @@ def test_copy(tmp_path, method, journal, copy, later):
         d.close()
     elif method == "vacuum_into":
         c.execute("VACUUM INTO ?", (str(dst),))
+    elif method == "veles_backup":
+        assert c.execute("SELECT veles_backup(?)", (str(dst),)
+                         ).fetchone() == (1,)
     elif method in ("cp_db", "restore_older_db"):
         c.close()                       # the WAL is checkpointed and gone
         shutil.copy(app, dst)
@@ -160,6 +164,10 @@ def test_copy(tmp_path, method, journal, copy, later):
         expect_state(got, at_copy)
         # and the copy has a working side file of its own now
         assert side_files(dst)
+        return
+    if method == "veles_backup":
+        assert not isinstance(got, str), got
+        expect_state(got, at_copy)
         return
     # db_copy=off: a clear error, or (a pair still consistent) right rows
     if isinstance(got, str):
@@ -212,5 +220,28 @@ def test_memdb_writes_no_file(tmp_path):
     d = connect(tmp_path / "disk.db")
     assert d.execute("SELECT id, veles_json(vec) FROM e").fetchall() == \
         [(1, "[1.0,2.0]"), (2, "[3.0,4.0]"), (3, "[5.0,6.0]")]
+    assert d.execute("SELECT veles_check('e')").fetchone()[0] == "ok"
+    d.close()
+
+
+def test_veles_backup_memdb(tmp_path):
+    """Under the memdb VFS veles_backup() writes nothing beside the source:
+    tables with the copy come along in the database's pages (their side
+    file is made at the first use), one without it is refused."""
+    uri = f"file:/veles-backup-{os.getpid()}.db?vfs=memdb"
+    a = sqlite3.connect(uri, uri=True, isolation_level=None)
+    veles.load(a)
+    a.execute("CREATE VIRTUAL TABLE e USING vectors(dim=2)")
+    a.execute("INSERT INTO e VALUES (1, '[1,2]'), (2, '[3,4]')")
+    assert a.execute("SELECT veles_backup(?)",
+                     (str(tmp_path / "m.db"),)).fetchone() == (0,)
+    a.execute("CREATE VIRTUAL TABLE f USING vectors(dim=2, db_copy=off)")
+    with pytest.raises(sqlite3.OperationalError, match="cannot be backed up"):
+        a.execute("SELECT veles_backup(?)", (str(tmp_path / "n.db"),))
+    a.close()
+    assert sorted(os.listdir(tmp_path)) == ["m.db"]
+    d = connect(tmp_path / "m.db")
+    assert d.execute("SELECT id, veles_json(vec) FROM e").fetchall() == \
+        [(1, "[1.0,2.0]"), (2, "[3.0,4.0]")]
     assert d.execute("SELECT veles_check('e')").fetchone()[0] == "ok"
     d.close()
