@@ -388,12 +388,14 @@ int vsStateBind(VecTable *p){
   VecState *pS = p->pS;
   unsigned v;
   int rc;
-  if( pS->iFormat<2 || pS->zBroken ) return SQLITE_OK;
+  if( pS->zBroken ) return SQLITE_OK;
   v = pagerVersion(p);
   if( pS->pFile && pS->bBound && pS->iBindVersion==v && !pS->bRebuild ){
     return SQLITE_OK;
   }
-  rc = vsBindCheck(p);
+  /* format 1 has no binding; but a commit may have upgraded the table */
+  rc = pS->iFormat<2 ? vsUpgradeFollow(p) : SQLITE_OK;
+  if( rc==SQLITE_OK && pS->iFormat>=2 ) rc = vsBindCheck(p);
   if( rc==SQLITE_OK ){
     pS->bBound = 1;
     pS->iBindVersion = v;
