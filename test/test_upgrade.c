@@ -152,7 +152,9 @@ static char *snapshot(sqlite3 *db, const char *zDb){
   f = popen(zCmd, "r");
   if( f ){
     char zLine[100];
-    if( fgets(zLine, sizeof(zLine), f) ) sqlite3_str_appendf(pStr, " %s", zLine);
+    if( fgets(zLine, sizeof(zLine), f) ){
+      sqlite3_str_appendf(pStr, " %s", zLine);
+    }
     pclose(f);
   }
   return sqlite3_str_finish(pStr);
