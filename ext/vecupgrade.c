@@ -79,7 +79,13 @@ int vsUpgradeFollow(VecTable *p){
   rc = vsConfigRead(p->db, pS->sh.zSchema, pS->sh.zName, zIdent, &nDim,
                     &eMetric, &iFormat, &bCopy, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
-  if( iFormat<2 ) return SQLITE_OK;
+  if( iFormat<2 ){
+    if( pS->pFile ) return SQLITE_OK;
+    /* not upgraded, and no file open (none is made again without a copy) */
+    vsVectorsSetError(p, "vectors: table %s: %s", p->zName,
+                      pS->zStale ? pS->zStale : "its side file is missing");
+    return SQLITE_CORRUPT_VTAB;
+  }
   /* upgraded: the side file open here is of version 1, which a format 2
   ** table does not use; the binding check (vecbind.c) rebuilds it from
   ** the copy, or opens the one another connection rebuilt */
