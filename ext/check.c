@@ -11,7 +11,11 @@
 **
 ** What is checked, reading only (nothing is repaired):
 **   vectors   <t>_config: ident, dim, metric, format (1 or 2) present and
-**             valid, and for format 2 the commit number and nonce;
+**             valid, and for format 2 the commit number and nonce; a
+**             format 1 table (made before the binding and the copy) gets
+**             a line of its own that says so and names veles_upgrade(),
+**             last, so veles_check is not 'ok' until it is upgraded
+**             (PRAGMA integrity_check, which means damage, leaves it out);
 **             the side file: present, header (magic, version matching the
 **             format, identifier, dimension), for format 2 its binding to
 **             this database (vecbind.c: the same verdict a read gets),
@@ -51,6 +55,7 @@ struct Check {
   int nProblem;
   int rc;                       /* an error that stopped the check */
   int bShadow;                  /* also integrity_check the shadow tables */
+  int bFormat1;                 /* a vectors table of format 1 */
 };
 
 static void problem(Check *c, const char *zFormat, ...){
@@ -235,6 +240,7 @@ static void checkVectors(Check *c){
   if( iFormat!=1 && iFormat!=2 ){
     problem(c, "%s_config: format missing or not 1 or 2", c->zTable);
   }
+  c->bFormat1 = iFormat==1;
   if( iFormat==2 && (nCommit!=2 || dbc.iCommit<0) ){
     problem(c, "%s_config: commit number missing or damaged", c->zTable);
   }
@@ -602,6 +608,14 @@ int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
   c.pOut = sqlite3_str_new(0);
   if( eModule==1 ) checkVectors(&c);
   else checkPayloads(&c);
+  if( c.bFormat1 && bShadow ){
+    /* not damage (xIntegrity leaves it out), but what it lacks */
+    problem(&c, "format 1 (made by an older veles): no binding to its side "
+            "file and no copy of its vectors in the database; SELECT "
+            "veles_upgrade('%s%s%s') adds them",
+            sqlite3_stricmp(zSchema, "main") ? zSchema : "",
+            sqlite3_stricmp(zSchema, "main") ? "." : "", zTable);
+  }
   if( c.rc ){
     sqlite3_free(sqlite3_str_finish(c.pOut));
     return c.rc;

@@ -27,6 +27,10 @@
 **   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB): that copy, made
 **             with the table (empty while the copy is off)
 **
+** A format 1 table has the rows ident, dim, metric and format (1) only,
+** and no <table>_chunks; vecupgrade.c makes it format 2 with the copy on
+** (vsConfigUpgrade adds the table and the rows).
+**
 ** The settings are read at every connect and trusted by nothing else, so
 ** they are checked here: a database is input like any other, and a
 ** crafted one must not make veles touch a file other than its own side
@@ -118,13 +122,17 @@ int vsConfigParse(int argc, const char *const *argv, int *pnDim,
   return rc;
 }
 
+/* <table>_chunks, made by CREATE and by the upgrade of a format 1 table */
+#define VS_CHUNKS_DDL \
+  "CREATE TABLE \"%w\".\"%w_chunks\"(chunk INTEGER PRIMARY KEY, data BLOB);"
+
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int bCopy,
                    i64 iNonce, char **pzErr){
   int rc = vsShadowExec(db,
       "CREATE TABLE \"%w\".\"%w_config\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
       "CREATE TABLE \"%w\".\"%w_map\"(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL);"
-      "CREATE TABLE \"%w\".\"%w_chunks\"(chunk INTEGER PRIMARY KEY, data BLOB);"
+      VS_CHUNKS_DDL
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
       "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld), "
       "('slots', 0), ('copy', %d);",
@@ -133,6 +141,22 @@ int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
   if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables of %s: "
                              "%s", zName, sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
+int vsConfigUpgrade(sqlite3 *db, const char *zSchema, const char *zName,
+                    i64 iNonce, i64 nSlot, char **pzErr){
+  int rc = vsShadowExec(db,
+      VS_CHUNKS_DDL
+      "INSERT INTO \"%w\".\"%w_config\" VALUES('commit', 0), "
+      "('nonce', %lld), ('slots', %lld), ('copy', 1);"
+      "UPDATE \"%w\".\"%w_config\" SET v=%d WHERE k='format';",
+      zSchema, zName, zSchema, zName, iNonce, nSlot, zSchema, zName,
+      VEC_FORMAT);
+  if( rc && rc!=SQLITE_NOMEM ){
+    *pzErr = sqlite3_mprintf("cannot add the shadow rows of format %d: %s",
+                             VEC_FORMAT, sqlite3_errmsg(db));
   }
   return rc;
 }

@@ -389,12 +389,14 @@ int vsStateBind(VecTable *p){
   VecState *pS = p->pS;
   unsigned v;
   int rc;
-  if( pS->iFormat<2 || pS->zBroken ) return SQLITE_OK;
+  if( pS->zBroken ) return SQLITE_OK;
   v = pagerVersion(p);
   if( pS->pFile && pS->bBound && pS->iBindVersion==v && !pS->bRebuild ){
     return SQLITE_OK;
   }
-  rc = vsBindCheck(p);
+  /* format 1 has no binding; but a commit may have upgraded the table */
+  rc = pS->iFormat<2 ? vsUpgradeFollow(p) : SQLITE_OK;
+  if( rc==SQLITE_OK && pS->iFormat>=2 ) rc = vsBindCheck(p);
   if( rc==SQLITE_OK ){
     pS->bBound = 1;
     pS->iBindVersion = v;
@@ -505,7 +507,7 @@ int vsStateBegin(VecTable *p){
   iSeq = pS->bWal ? walSequence(p) : 0;
   /* a file another connection rebuilt (or someone removed) is no longer
   ** the one open here: check the binding again, which reopens it */
-  if( pS->pFile && !pS->bMemory
+  if( pS->pFile && !pS->bMemory && pS->iFormat>=2
    && !vsFileIsAt(pS->pFile, vsFilePath(pS->pFile)) ){
     char *zWhy = 0;
     rc = vsBindReopen(p, &zWhy);

@@ -861,5 +861,10 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
                                  SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
                                  vsBackupFunc, 0, 0);
   }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "veles_upgrade", 1,
+                                 SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
+                                 vsUpgradeFunc, 0, 0);
+  }
   return rc;
 }

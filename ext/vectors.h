@@ -1,6 +1,6 @@
 /*
 ** The `vectors` module's own header: the table, its per-connection state
-** and the cursor, and every name its four files share:
+** and the cursor, and every name its files share:
 **   vsVectors*  vectors.c    the virtual-table methods, writes, errors
 **   vsConfig*   vecconfig.c  CREATE options and <table>_config
 **   vsState*    vecstate.c   a table's state on a connection: slots,
@@ -10,6 +10,7 @@
 **                            side file's rebuild from it
 **   vsCompact*  veccompact.c the 'compact' command: the side file rewritten
 **                            to the live slots
+**   vsUpgrade*  vecupgrade.c a format 1 table made format 2 with the copy
 **   vsMatch*    vecsearch.c  search (vec MATCH ?): plan, filter, stream
 **   vsBackup*   backup.c     veles_backup(): the database and its side
 **                            files, of one snapshot
@@ -206,6 +207,11 @@ int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
                  int *pbCopy, char **pzErr);
+/* Make a format 1 table format 2 with the copy on (vecupgrade.c): create
+** <table>_chunks, add the rows commit (0), nonce (iNonce), slots (nSlot)
+** and copy (1), set format. In the caller's transaction. */
+int vsConfigUpgrade(sqlite3 *db, const char *zSchema, const char *zName,
+                    i64 iNonce, i64 nSlot, char **pzErr);
 /* The side file's path for identifier zIdent, or 0 with *pbMemory set
 ** when the database has no file (temp, :memory:). */
 int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
@@ -298,6 +304,13 @@ int vsCompactRecover(VecTable *p, const VsDbCommit *pC, int *pbDone);
 /* SELECT veles_backup('path'[, 'schema']): an online backup of the
 ** database with its side files, of one read snapshot. */
 void vsBackupFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* ---- vecupgrade.c ---------------------------------------------------- */
+/* SELECT veles_upgrade('table'): a format 1 table becomes format 2 with
+** the database's copy; returns the vectors the table holds. */
+void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* A format 1 state: follow an upgrade another statement or connection
+** committed (the state becomes format 2, its side file to be rebuilt). */
+int vsUpgradeFollow(VecTable *p);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,
