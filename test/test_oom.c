@@ -5,6 +5,7 @@
 ** once or persistently (every one from the k-th on, until disarmed).
 ** For each step of a workload - open and load, CREATE, inserts, updates,
 ** overwrites, deletes, savepoints, searches and veles_* functions, DROP,
+** a compaction,
 ** in rollback-journal and WAL mode - and every k:
 **
 **   1. the step returns SQLITE_NOMEM (or an error saying "out of memory"),
@@ -221,6 +222,12 @@ static const char *azStep[] = {
   "INSERT INTO emb(id, vec) VALUES(4000, '[4,4,4,4,4,4,4,4]');"
   "INSERT INTO meta(id, json) VALUES(4000, '{\"tag\":\"z\"}');"
   "UPDATE marker SET t=7;"
+  "COMMIT",
+  /* 10: a compaction after deletes, in their transaction */
+  "BEGIN;"
+  "DELETE FROM emb WHERE id%3=0;"
+  "INSERT INTO emb(emb) VALUES('compact');"
+  "UPDATE marker SET t=8;"
   "COMMIT",
 };
 #define NSTEP ((int)(sizeof(azStep)/sizeof(azStep[0])))
