@@ -134,7 +134,10 @@ static int copyLive(VecTable *p, VsFile *pNew, VsSlots *pNewSlots){
       nIn = 0;
     }
   }
-  if( rc==SQLITE_OK && nIn>0 ) rc = vsFileWriteSlots(pNew, i-nIn, nIn, aBuf, &zErr);
+  if( rc==SQLITE_OK && nIn>0 ){
+    rc = vsFileWriteSlots(pNew, i-nIn, nIn, aBuf, &zErr);
+    nIn = 0;
+  }
   if( zErr ) rc = vsVectorsTakeError(p, rc, zErr);
   sqlite3_free(aBuf);
   if( rc==SQLITE_OK ){
