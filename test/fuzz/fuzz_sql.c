@@ -17,7 +17,8 @@
 ** table is repeated on its model in the same transaction (vectors go
 ** through veles_vec(), so JSON and blobs become the same f32 bytes), so
 ** BEGIN/COMMIT/ROLLBACK/SAVEPOINT/ROLLBACK TO, failed statements, a
-** second connection and reopening the database apply to both alike.
+** second connection and reopening the database apply to both alike; a
+** compaction (INSERT INTO t(t) VALUES('compact')) has nothing to repeat.
 **
 ** WHAT MUST HOLD (abort() otherwise, so libFuzzer keeps the input):
 **   - a query returns the same rows from a veles table and its model
@@ -420,7 +421,7 @@ static const char *azUpdate[] = {
 
 /* Writes on a vectors table. */
 static void opVecWrite(Fz *f){
-  int iTab = next(f)%FZ_NVEC, kind = next(f)%8, i, nArg = 0;
+  int iTab = next(f)%FZ_NVEC, kind = next(f)%9, i, nArg = 0;
   Arg a[8];
   char z[256];
   memset(a, 0, sizeof(a));
@@ -469,6 +470,15 @@ static void opVecWrite(Fz *f){
       readId(f, &a[nArg++]);
       readId(f, &a[nArg++]);
       break;
+    case 8: {
+      /* a compaction: the model has nothing to do; whether it succeeds
+      ** or fails, the comparisons that follow see the same rows */
+      char *zSql = sqlite3_mprintf("INSERT INTO %s(%s) VALUES('compact')",
+                                   aTab[iTab].zName, aTab[iTab].zName);
+      if( zSql ) run(f->aDb[f->iCur], zSql, a, 0);
+      sqlite3_free(zSql);
+      return;
+    }
     default:
       snprintf(z, sizeof(z), "INSERT INTO $T(vec) VALUES ($V)");
       readVec(f, &a[nArg++]);
