@@ -60,7 +60,8 @@
 ** A failed fdatasync fails the commit; it is not retried.
 **
 ** The file only grows: it is never truncated (another process may have
-** it mapped, and a shrinking mapping would raise SIGBUS there).
+** it mapped, and a shrinking mapping would raise SIGBUS there). A
+** compaction writes a new file instead (veccompact.c).
 **
 ** CREATION AND REMOVAL. A new side file takes the permission bits of its
 ** database file (a private 0600 database gets a private side file), and,

@@ -54,9 +54,11 @@
 ** WHAT HAPPENS THEN. A table that keeps a copy of its vectors in the
 ** database (db_copy=on, veccopy.c) makes the side file again from that
 ** copy, for the snapshot that refused it, and goes on; one without a copy
-** reports why and what to do. A side file replaced by another
-** connection's rebuild is reopened by its path first. An in-memory
-** working copy (no database file, or a VFS other than unix) carries the
+** reports why and what to do. A file that does not bind the snapshot and
+** is no longer the one its path names (another connection's rebuild or
+** compaction replaced it) is reopened by its path first; a committed
+** compaction's file not yet in place is put there (veccompact.c). An
+** in-memory working copy (no database file, or a VFS other than unix) carries the
 ** same binding in memory: one that another connection's commit made
 ** stale is loaded again from the copy.
 **
