@@ -58,9 +58,9 @@
 ** is no longer the one its path names (another connection's rebuild or
 ** compaction replaced it) is reopened by its path first; a committed
 ** compaction's file not yet in place is put there (veccompact.c). An
-** in-memory working copy (no database file, or a VFS other than unix) carries the
-** same binding in memory: one that another connection's commit made
-** stale is loaded again from the copy.
+** in-memory working copy (no database file, or a VFS other than unix)
+** carries the same binding in memory: one that another connection's
+** commit made stale is loaded again from the copy.
 **
 ** COMMIT ORDER (in xSync, before SQLite commits): the new commit R + 1
 ** and a fresh nonce go into <table>_config (in the transaction), then the
