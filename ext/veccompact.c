@@ -44,7 +44,11 @@
 **
 ** UNDO. ROLLBACK, or ROLLBACK TO a savepoint opened before the command,
 ** puts the old file and slot array back (SQLite undoes the map and chunk
-** rows) and removes the new file. A failing command undoes itself.
+** rows) and removes the new file. A command that fails part-way puts them
+** back too, but its map rows may be half moved when SQLite kept the
+** transaction open: COMMIT is then refused until a ROLLBACK (or ROLLBACK
+** TO a savepoint from before it). It is refused while a statement of the
+** connection reads the table (its rows name slots that move).
 ** Under a VFS without files the new working copy is in memory and
 ** replaces the old one at xCommit, with no file steps.
 */
@@ -178,8 +182,15 @@ int vsCompactRun(VecTable *p){
   int rc;
   if( pS->iFormat<2 ){
     vsVectorsSetError(p, "vectors: table %s: 'compact' needs a table of "
-        "format 2, got format %d (made by an older veles)", p->zName,
-        pS->iFormat);
+        "format 2, got format %d (made by an older veles): SELECT "
+        "veles_upgrade('%s') first", p->zName, pS->iFormat, p->zName);
+    return SQLITE_ERROR;
+  }
+  if( pS->nCursor>0 ){
+    /* their rows name slots the compaction moves */
+    vsVectorsSetError(p, "vectors: table %s: cannot compact it while a "
+        "statement of this connection reads it: finish or reset that "
+        "statement first", p->zName);
     return SQLITE_ERROR;
   }
   if( pS->pFileBefore ) return SQLITE_OK;   /* compacted already */
@@ -187,14 +198,18 @@ int vsCompactRun(VecTable *p){
   rc = vsStateFlush(p);
   if( rc==SQLITE_OK ) rc = vsFileFlush(pS->pFile, &zErr);
   if( rc ) return zErr ? vsVectorsTakeError(p, rc, zErr) : rc;
+  /* no live slot lies past the end of a truncated file (whose lost slots
+  ** would be read as zeros): xBegin's slot array refuses such a map */
   rc = createNew(p, &pNew);
   if( rc ) return rc;
   vsSlotsInit(&newSlots);
   newSlots.iTag = pS->nDim;
+  newSlots.iGen = pS->slots.iGen+1;     /* no mark of the old one applies */
   rc = copyLive(p, pNew, &newSlots);
   if( rc ){
     vsSlotsClear(&newSlots);
     dropNew(pS, pNew);
+    pS->nSaveFailed = pS->slots.nSave;  /* map rows may be half moved */
     return rc;
   }
   /* from here on the transaction works on the new file */
@@ -209,6 +224,7 @@ int vsCompactRun(VecTable *p){
   rc = rewriteCopy(p, newSlots.nSlot);
   if( rc ){
     vsCompactUndo(pS);
+    pS->nSaveFailed = pS->slots.nSave;
     return rc;
   }
   pS->bDirty = 1;
@@ -231,20 +247,32 @@ void vsCompactCommit(VecState *pS){
   if( pOld==0 ) return;
   if( pS->bMemory ){
     pOld = vsConnSwapMemFile(pS->pConn, pS->zIdent, pS->pFile);
+    assert( pOld==pS->pFileBefore );
     vsFileClose(pOld);
   }else{
     char *zErr = 0;
-    int fdLock = -1;
+    int fdLock = -1, bDone = 0;
     /* a failure leaves the new file beside the old one, for
     ** vsCompactRecover: the old one no longer binds the database */
     if( vsFileLock(vsFilePath(pOld), &fdLock)==SQLITE_OK ){
       if( vsFileIsAt(pOld, vsFilePath(pOld)) ){
-        vsFileInstall(pS->pFile, vsFilePath(pOld), &zErr);
+        bDone = vsFileInstall(pS->pFile, vsFilePath(pOld), &zErr)==SQLITE_OK;
       }
       vsFileUnlock(fdLock);
     }
     if( zErr ) sqlite3_log(SQLITE_IOERR, "veles: %s", zErr);
     sqlite3_free(zErr);
+    if( !bDone ){
+      /* put in place by another connection, or left for one: the next
+      ** use finds it by the side file's path (vecbind.c) */
+      vsFileClose(pS->pFile);           /* kept on disk: it is the data */
+      pS->pFile = 0;
+      sqlite3_free(pS->zStale);
+      pS->zStale = sqlite3_mprintf("its compacted side file is not in "
+                                   "place yet");
+      pS->bBound = 0;
+      pS->bSlotsValid = 0;
+    }
     vsFileClose(pOld);
   }
   pS->pFileBefore = 0;
@@ -258,7 +286,7 @@ int vsCompactRecover(VecTable *p, const VsDbCommit *pC, int *pbDone){
   VsFile *pNew = 0;
   int rc, bMemory = 0, fdLock = -1;
   *pbDone = 0;
-  if( pS->bMemory || pS->iFormat<2 ) return SQLITE_OK;
+  if( pS->bMemory || pS->iFormat<2 || pS->pFileBefore ) return SQLITE_OK;
   rc = vsConfigSideFile(p->db, pS->sh.zSchema, pS->zIdent, &zPath, &bMemory);
   if( rc || bMemory ) return rc;
   zTemp = compactPath(zPath);

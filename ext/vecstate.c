@@ -26,7 +26,8 @@
 **      <table>_config and the side file's header (vecbind.c), and
 **      fdatasync()s the side file (skipped with PRAGMA synchronous=OFF).
 **      If that fails, the transaction fails.
-**   3. SQLite commits the map rows. xCommit does only memory bookkeeping.
+**   3. SQLite commits the map rows. xCommit does only memory bookkeeping
+**      (and a compaction's rename, veccompact.c).
 ** A crash before 3 leaves unreferenced bytes in the side file, which the
 ** allocator reuses; a crash after 3 finds every referenced byte durable.
 ** ROLLBACK, ROLLBACK TO and a failed statement just forget: SQLite undoes
@@ -266,6 +267,7 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
     return SQLITE_NOMEM;
   }
   memset(pS, 0, sizeof(*pS));
+  pS->nSaveFailed = -1;
   pS->zBroken = zBroken;
   pS->pConn = p->pConn;
   pS->nRef = 1;
@@ -537,6 +539,11 @@ int vsStateBegin(VecTable *p){
 int vsStateSync(VecTable *p){
   char *zErr = 0;
   int rc;
+  if( p->pS->nSaveFailed>=0 ){
+    vsVectorsSetError(p, "vectors: table %s: a compaction failed part-way "
+                      "in this transaction: ROLLBACK it", p->zName);
+    return SQLITE_ERROR;
+  }
   if( p->pS->pFile==0 ) return SQLITE_OK;
   /* SQLite lets xSync write (its nested statements do not commit) */
   rc = vsStateFlush(p);
@@ -550,8 +557,9 @@ int vsStateSync(VecTable *p){
 
 int vsStateCommit(VecTable *p){
   VecState *pS = p->pS;
-  /* Memory bookkeeping only: SQLite has committed already. A table
-  ** created in this transaction had no xBegin, yet its slots commit. */
+  /* Memory bookkeeping only (and a compaction's rename, which cannot
+  ** fail): SQLite has committed already. A table created in this
+  ** transaction had no xBegin, yet its slots commit. */
   assert( pS->pending.nRow==0 );          /* xSync wrote them */
   if( pS->bDirty && pS->iFormat>=2 && pS->iCommitNext>0 ){
     /* the commit vecbind.c numbered in xSync has happened */
@@ -587,6 +595,7 @@ void vsStateRestoreDim(VecState *pS){
 int vsStateRollback(VecTable *p){
   VecState *pS = p->pS;
   vsCompactUndo(pS);
+  pS->nSaveFailed = -1;
   vsPendingDrop(&pS->pending);
   pS->bInTxn = 0;
   pS->bDirty = 0;
@@ -643,6 +652,7 @@ int vsStateReleaseSavepoint(VecTable *p, int iSavepoint){
   if( pS->pFileBefore && iSavepoint<pS->nSaveBefore ){
     pS->nSaveBefore = iSavepoint<0 ? 0 : iSavepoint;
   }
+  if( iSavepoint<pS->nSaveFailed ) pS->nSaveFailed = iSavepoint<0 ? 0 : iSavepoint;
   vsSlotsRelease(&pS->slots, iSavepoint);
   return SQLITE_OK;
 }
@@ -656,6 +666,7 @@ int vsStateRollbackTo(VecTable *p, int iSavepoint){
   if( pS->pFile ) rc = vsFileFlush(pS->pFile, &zErr);
   /* every pending row was added after the innermost savepoint opened */
   vsPendingDrop(&pS->pending);
+  if( iSavepoint<pS->nSaveFailed ) pS->nSaveFailed = -1;
   /* a level opened before the compaction goes back to before it */
   if( pS->pFileBefore && iSavepoint<pS->nSaveBefore ){
     if( pS->pFile ) vsFileDiscard(pS->pFile);

@@ -204,6 +204,13 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   VecState *pS = p->pS;
   char *zPath = 0;
   int rc, bMemory = 0;
+  if( pS->pFileBefore ){
+    /* a ROLLBACK TO could bring back the compacted map without the file.
+    ** SQLite reports no message of xDestroy's: the code says "locked" */
+    sqlite3_log(SQLITE_LOCKED, "vectors: table %s: cannot DROP it in the "
+                "transaction that compacted it: COMMIT first", p->zName);
+    return SQLITE_LOCKED;
+  }
   if( pS->pFile && !pS->bMemory ){
     char *zErr = 0;   /* the vectors written so far must be durable: a
                       ** ROLLBACK TO may bring the table back (sidefile.c) */
@@ -618,16 +625,17 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
 
 static int vecOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor){
   VecCursor *pCur = sqlite3_malloc(sizeof(*pCur));
-  (void)pVtab;
   if( pCur==0 ) return SQLITE_NOMEM;
   memset(pCur, 0, sizeof(*pCur));
   pCur->bEof = 1;
+  ((VecTable*)pVtab)->pS->nCursor++;
   *ppCursor = &pCur->base;
   return SQLITE_OK;
 }
 
 static int vecClose(sqlite3_vtab_cursor *pCursor){
   VecCursor *pCur = (VecCursor*)pCursor;
+  ((VecTable*)pCursor->pVtab)->pS->nCursor--;
   sqlite3_finalize(pCur->pScan);
   vsMatchReset(pCur);
   sqlite3_free(pCur);

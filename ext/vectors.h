@@ -141,6 +141,11 @@ struct VecState {
   VsFile *pFileBefore;          /* 0: the transaction did not compact */
   VsSlots slotsBefore;
   int nSaveBefore;              /* savepoint levels open when it compacted */
+  int nSaveFailed;              /* a compaction failed part-way with these
+                                ** levels open (-1: none): its map rows may
+                                ** be half moved, so COMMIT is refused until
+                                ** a rollback below them */
+  int nCursor;                  /* open cursors (a compaction moves slots) */
 };
 
 struct VecTable {

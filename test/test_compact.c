@@ -252,8 +252,43 @@ static void transactions(void){
     fprintf(stderr, "  %lld bytes\n", sideSize());
   }
   tRows(zCase, db, "SELECT veles_check('e')", "ok");
+  /* no DROP in the transaction that compacted (a ROLLBACK TO could bring
+  ** the compacted rows back without their file) */
+  tExec(db, "BEGIN");
+  tCheck(zCase, compact(db)==SQLITE_OK, sqlite3_errmsg(db));
+  tError(zCase, db, "DROP TABLE e", "database table is locked");
+  tExec(db, "COMMIT");
+  tCheck(zCase, readAll(db, zErr, sizeof(zErr))==SQLITE_OK, zErr);
+  /* not while a statement of the connection reads it */
+  {
+    sqlite3_stmt *pRead = 0;
+    sqlite3_prepare_v2(db, "SELECT id FROM e", -1, &pRead, 0);
+    tCheck(zCase, sqlite3_step(pRead)==SQLITE_ROW, "reads");
+    tError(zCase, db, "INSERT INTO e(e) VALUES('compact')", "vectors: table "
+           "e: cannot compact it while a statement of this connection reads "
+           "it: finish or reset that statement first");
+    sqlite3_finalize(pRead);
+  }
   tClose(db);
   verify(zCase);
+}
+
+/* With the copy off, a truncated side file is refused, not compacted
+** into zeros. */
+static void truncated(void){
+  char zSide[900] = "";
+  sqlite3 *db;
+  if( bCopy ) return;
+  resetDir();
+  sideFiles("", zSide, sizeof(zSide));
+  tShell("truncate -s %d '%s'", 4096 + 100*NDIM*4, zSide);
+  db = tOpen(zDb);
+  tError("compact.trunc", db, "INSERT INTO e(e) VALUES('compact')",
+         "vectors: table e: side file is truncated: slot 102 is referenced, "
+         "the file holds 100");
+  tClose(db);
+  tCheck("compact.trunc", tFileSize(zSide)==4096 + 100*NDIM*4
+         && sideFiles("", 0, 0)==1, "nothing written");
 }
 
 /* A WAL reader holding the snapshot before the compaction reads the old
@@ -489,6 +524,7 @@ int main(int argc, char **argv){
     walReader();
     leftInPlace();
     inMemory();
+    truncated();
     powerCuts(FAULTFS_DROP);
     if( bCopy ) powerCuts(FAULTFS_GARBLE);
     ioErrors();
