@@ -174,6 +174,13 @@ static int rewriteCopy(VecTable *p, i64 nLive){
   return rc;
 }
 
+/* The command failed after its first write of map or chunk rows: unless
+** a nested statement's failure rolled the transaction back already
+** (xRollback ran under the command), COMMIT must wait for a rollback. */
+static void failedPartWay(VecState *pS){
+  if( pS->bInTxn ) pS->nSaveFailed = pS->slots.nSave;
+}
+
 int vsCompactRun(VecTable *p){
   VecState *pS = p->pS;
   VsFile *pNew = 0;
@@ -209,7 +216,7 @@ int vsCompactRun(VecTable *p){
   if( rc ){
     vsSlotsClear(&newSlots);
     dropNew(pS, pNew);
-    pS->nSaveFailed = pS->slots.nSave;  /* map rows may be half moved */
+    failedPartWay(pS);
     return rc;
   }
   /* from here on the transaction works on the new file */
@@ -224,7 +231,7 @@ int vsCompactRun(VecTable *p){
   rc = rewriteCopy(p, newSlots.nSlot);
   if( rc ){
     vsCompactUndo(pS);
-    pS->nSaveFailed = pS->slots.nSave;
+    failedPartWay(pS);
     return rc;
   }
   pS->bDirty = 1;
