@@ -194,7 +194,7 @@ static void checkVectors(Check *c){
   sqlite3_stmt *pStmt;
   char zIdent[VS_IDENT_LEN+1] = {0};
   int nDim = -1, bMetric = 0, iFormat = -1, nCommit = 0;
-  VsDbCommit dbc = {-1, 0, 0};  /* <t>_config's half of the binding */
+  VsDbCommit dbc = { .iCommit = -1 };  /* <t>_config's half of the binding */
   int bCopy = 0;
   i64 nSlotFile = -1;
   VsFile *pFile = 0;

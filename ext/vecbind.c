@@ -91,13 +91,18 @@ static int readDbCommit(VecTable *p, VsDbCommit *pC){
       nFound++;
     }else if( zKey && strcmp(zKey, "slots")==0 ){
       pC->nSlot = sqlite3_column_int64(pStmt, 1);
+    }else if( zKey && strcmp(zKey, "format")==0 ){
+      pC->iFormat = sqlite3_column_int(pStmt, 1);
+    }else if( zKey && strcmp(zKey, "copy")==0 ){
+      pC->bCopy = sqlite3_column_int(pStmt, 1)==1;
     }
   }
   rc = sqlite3_reset(pStmt);
   if( rc ) return vsVectorsDbError(p, rc);
   /* a short file is repaired from the copy; without one, a read of a
   ** slot past its end reports it (sidefile.c) and the rest stays readable */
-  if( !p->pS->bCopy || pC->nSlot<0 ) pC->nSlot = 0;
+  if( !pC->bCopy || pC->nSlot<0 ) pC->nSlot = 0;
+  if( pC->iFormat<2 ) return SQLITE_OK;           /* no binding */
   if( nFound!=2 || pC->iCommit<0 ){
     vsVectorsSetError(p, "vectors: table %s: its commit number in %s_config "
                       "is damaged", p->zName, p->pS->sh.zName);
@@ -180,13 +185,85 @@ int vsBindReopen(VecTable *p, char **pzWhy){
   return rc==SQLITE_CORRUPT_VTAB ? SQLITE_OK : rc;
 }
 
+/* The error for a refused side file of a table without the copy. */
+static int noCopy(VecTable *p, char *zWhy){
+  char *zMsg = sqlite3_mprintf("%s (the table keeps no copy of its vectors "
+      "in the database, db_copy=off: put back the side file saved with this "
+      "database file)", zWhy);
+  sqlite3_free(zWhy);
+  return vsVectorsTakeError(p, zMsg ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM,
+                            zMsg);
+}
+
+/*
+** A file that binds snapshot pC, in the place of the refused one (zWhy
+** says why it was refused; this frees it). Under the directory lock that
+** rebuilders take: the file the path names now, if another connection
+** replaced it meanwhile; else the file a committed compaction left beside
+** it (veccompact.c); else one made from the database's copy (veccopy.c).
+** Without the copy, an error that says what to do.
+*/
+static int replaceRefused(VecTable *p, const VsDbCommit *pC, char *zWhy){
+  VecState *pS = p->pS;
+  VsFile *pNew = 0;
+  char *zPath = 0, *zErr = 0;
+  int rc, bMemory = 0, fdLock = -1;
+  if( pS->bMemory ){
+    if( !pS->bCopy ) return noCopy(p, zWhy);
+    sqlite3_free(zWhy);
+    rc = vsCopyLoadMemory(p, pC);
+    if( rc==SQLITE_OK ) pNew = pS->pFile;     /* loaded in place */
+  }else{
+    rc = vsConfigSideFile(p->db, pS->sh.zSchema, pS->zIdent, &zPath,
+                          &bMemory);
+    assert( rc || !bMemory );
+    if( rc==SQLITE_OK ) rc = vsFileLock(zPath, &fdLock);
+    if( rc==SQLITE_OK && !pS->bRebuild ){
+      if( vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
+                     &zErr)!=SQLITE_OK
+       || vsBindVerify(pNew, pC, &zErr)!=SQLITE_OK ){
+        vsFileClose(pNew);
+        pNew = 0;
+        rc = vsCompactFind(p, zPath, pC, &pNew);
+      }
+      sqlite3_free(zErr);
+    }
+    if( rc==SQLITE_OK && pNew==0 && pS->bCopy ){
+      rc = vsCopyRebuildFile(p, pC, zPath, &pNew);
+    }
+    vsFileUnlock(fdLock);
+    sqlite3_free(zPath);
+    if( rc==SQLITE_OK && pNew==0 ){
+      rc = noCopy(p, zWhy);
+    }else{
+      sqlite3_free(zWhy);
+    }
+    if( pNew ){
+      vsFileClose(pS->pFile);
+      pS->pFile = pNew;
+    }
+  }
+  if( pNew ){
+    /* every slot may hold other bytes now */
+    pS->bSlotsValid = 0;
+    vsNormsForgetAll(&pS->norms);
+    sqlite3_free(pS->zStale);
+    pS->zStale = 0;
+  }
+  pS->bRebuild = 0;
+  return rc;
+}
+
 int vsBindCheck(VecTable *p){
   VecState *pS = p->pS;
   VsDbCommit c;
   char *zWhy = 0;
   int rc;
-  if( pS->iFormat<2 || pS->zBroken ) return SQLITE_OK;
+  if( pS->zBroken ) return SQLITE_OK;
+  /* a format 1 table has no binding; but a commit may have upgraded it */
   rc = readDbCommit(p, &c);
+  if( rc==SQLITE_OK && c.iFormat<2 ) return SQLITE_OK;
+  if( rc==SQLITE_OK && pS->iFormat<2 ) vsUpgradeFollow(pS, &c);
   /* the file's slot count needs the dimension another connection may
   ** have fixed */
   if( rc==SQLITE_OK ) rc = vsStateRefreshDim(p);
@@ -216,29 +293,8 @@ int vsBindCheck(VecTable *p){
       if( zWhy==0 ) return SQLITE_NOMEM;
     }
   }
-  if( zWhy && !pS->bRebuild ){
-    /* a committed compaction whose file is not in place yet */
-    int bDone = 0;
-    rc = vsCompactRecover(p, &c, &bDone);
-    if( rc || bDone ){
-      sqlite3_free(zWhy);
-      zWhy = 0;
-      if( rc ) return rc;
-    }
-  }
   if( zWhy ){
-    /* not this snapshot's vectors: made again from the database's copy,
-    ** or, without one, an error that says what to do */
-    if( !pS->bCopy ){
-      char *zMsg = sqlite3_mprintf("%s (the table keeps no copy of its "
-          "vectors in the database, db_copy=off: put back the side file "
-          "saved with this database file)", zWhy);
-      sqlite3_free(zWhy);
-      return vsVectorsTakeError(p, zMsg ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM,
-                                zMsg);
-    }
-    sqlite3_free(zWhy);
-    rc = vsCopyRebuild(p, &c);
+    rc = replaceRefused(p, &c, zWhy);
     if( rc ) return rc;
   }
   pS->iCommit = c.iCommit;

@@ -31,8 +31,8 @@
 ** leftover "-compact" file binds only R + 1 with a nonce no committed
 ** state will have, and the next compaction removes it. Between 2 and 3
 ** the database is at R + 1 and the old file (at R) is refused; then
-** vsCompactRecover, which vecbind.c calls for every refused file, finds
-** the "-compact" file binding R + 1 and puts it in place, whoever comes
+** vsCompactFind, which vecbind.c calls for every refused file, finds the
+** "-compact" file binding R + 1 and puts it in place, whoever comes
 ** first: this connection, another, or a process after a crash.
 **
 ** OLDER READERS. A WAL reader on snapshot R keeps the old file it has
@@ -260,7 +260,7 @@ void vsCompactCommit(VecState *pS){
     char *zErr = 0;
     int fdLock = -1, bDone = 0;
     /* a failure leaves the new file beside the old one, for
-    ** vsCompactRecover: the old one no longer binds the database */
+    ** vsCompactFind: the old one no longer binds the database */
     if( vsFileLock(vsFilePath(pOld), &fdLock)==SQLITE_OK ){
       if( vsFileIsAt(pOld, vsFilePath(pOld)) ){
         bDone = vsFileInstall(pS->pFile, vsFilePath(pOld), &zErr)==SQLITE_OK;
@@ -287,54 +287,28 @@ void vsCompactCommit(VecState *pS){
   memset(&pS->slotsBefore, 0, sizeof(pS->slotsBefore));
 }
 
-int vsCompactRecover(VecTable *p, const VsDbCommit *pC, int *pbDone){
+int vsCompactFind(VecTable *p, const char *zPath, const VsDbCommit *pC,
+                  VsFile **ppNew){
   VecState *pS = p->pS;
-  char *zPath = 0, *zTemp = 0, *zErr = 0;
+  char *zTemp, *zErr = 0;
   VsFile *pNew = 0;
-  int rc, bMemory = 0, fdLock = -1;
-  *pbDone = 0;
-  if( pS->bMemory || pS->iFormat<2 || pS->pFileBefore ) return SQLITE_OK;
-  rc = vsConfigSideFile(p->db, pS->sh.zSchema, pS->zIdent, &zPath, &bMemory);
-  if( rc || bMemory ) return rc;
+  int rc = SQLITE_OK;
+  *ppNew = 0;
+  if( pS->pFileBefore ) return SQLITE_OK;   /* this one is compacting */
   zTemp = compactPath(zPath);
-  if( zTemp==0 ){
-    sqlite3_free(zPath);
-    return SQLITE_NOMEM;
-  }
-  rc = vsFileLock(zPath, &fdLock);
-  if( rc==SQLITE_OK ){
-    /* put in place by another connection meanwhile? */
-    if( vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
-                   &zErr)==SQLITE_OK
-     && vsBindVerify(pNew, pC, &zErr)==SQLITE_OK ){
-      *pbDone = 1;
-    }else{
-      vsFileClose(pNew);
+  if( zTemp==0 ) return SQLITE_NOMEM;
+  if( vsFileOpen(zTemp, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
+                 &zErr)==SQLITE_OK
+   && vsBindVerify(pNew, pC, &zErr)==SQLITE_OK ){
+    rc = vsFileInstall(pNew, zPath, &zErr);
+    if( rc==SQLITE_OK ){
+      *ppNew = pNew;
       pNew = 0;
-      sqlite3_free(zErr);
-      zErr = 0;
-      if( vsFileOpen(zTemp, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
-                     &zErr)==SQLITE_OK
-       && vsBindVerify(pNew, pC, &zErr)==SQLITE_OK ){
-        rc = vsFileInstall(pNew, zPath, &zErr);
-        *pbDone = rc==SQLITE_OK;
-      }
     }
-    vsFileUnlock(fdLock);
   }
-  if( *pbDone ){
-    vsFileClose(pS->pFile);
-    pS->pFile = pNew;
-    pS->bSlotsValid = 0;
-    vsNormsForgetAll(&pS->norms);
-    sqlite3_free(pS->zStale);
-    pS->zStale = 0;
-  }else{
-    vsFileClose(pNew);
-  }
+  vsFileClose(pNew);
   sqlite3_free(zTemp);
-  sqlite3_free(zPath);
-  if( rc && zErr ) return vsVectorsTakeError(p, rc, zErr);
+  if( rc ) return vsVectorsTakeError(p, rc, zErr);
   sqlite3_free(zErr);
-  return rc;
+  return SQLITE_OK;
 }

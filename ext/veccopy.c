@@ -29,16 +29,16 @@
 ** committing.
 **
 ** REBUILD. When the side file is missing, damaged, truncated, from another
-** database or another commit (vecbind.c), it is made again from this
-** copy, as this connection's snapshot sees it:
-**   1. take the lock on the side file's directory (flock: one rebuilder
-**      at a time, across processes; no lock file is left beside the
-**      database; readers of a healthy file never take it);
-**   2. look again: another connection may have rebuilt it meanwhile;
-**   3. write "<side file>-rebuild": header, every chunk (the file as long
+** database or another commit, it is made again from this copy, as this
+** connection's snapshot sees it. vecbind.c has taken the lock on the side
+** file's directory (flock: one rebuilder at a time, across processes; no
+** lock file is left beside the database; readers of a healthy file never
+** take it) and looked again (another connection may have replaced the
+** file meanwhile); then:
+**   1. write "<side file>-rebuild": header, every chunk (the file as long
 **      as the one it replaces, row 'slots' of <table>_config), and a
 **      binding whose commit and floor are the snapshot's commit;
-**   4. fdatasync it, rename it over the side file, fsync the directory.
+**   2. fdatasync it, rename it over the side file, fsync the directory.
 ** A crash leaves the old file or the new one (and a stray "-rebuild" file
 ** the next rebuild replaces). The chunks are read with an ordinary
 ** statement, so sqlite3_interrupt() stops a rebuild; nothing has changed
@@ -323,89 +323,48 @@ static int fillFrom(VecTable *p, VsFile *pFile, const VsDbCommit *pC){
   return rc ? vsVectorsTakeError(p, rc, zErr) : SQLITE_OK;
 }
 
-/* Rebuild the side file on disk (steps 1-4 above). */
-static int rebuildFile(VecTable *p, const VsDbCommit *pC){
+int vsCopyRebuildFile(VecTable *p, const VsDbCommit *pC, const char *zPath,
+                      VsFile **ppNew){
   VecState *pS = p->pS;
   const char *zDb = sqlite3_db_filename(p->db, pS->sh.zSchema);
-  char *zPath = 0, *zTemp = 0, *zErr = 0;
+  char *zTemp, *zErr = 0;
   VsFile *pNew = 0;
-  int rc, fdLock = -1, bMemory = 0;
-  rc = vsConfigSideFile(p->db, pS->sh.zSchema, pS->zIdent, &zPath, &bMemory);
-  if( rc ) return rc;
-  assert( !bMemory && zPath );
-  rc = vsFileLock(zPath, &fdLock);
-  if( rc==SQLITE_OK ){
-    /* 2. did another connection rebuild it while this one waited? */
-    if( !pS->bRebuild
-     && vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
-                   &zErr)==SQLITE_OK
-     && vsBindVerify(pNew, pC, &zErr)==SQLITE_OK ){
-      goto install;
-    }
+  int rc;
+  assert( pS->bCopy && pS->iFormat>=2 && !pS->bMemory );
+  assert( pS->pending.nRow==0 && (pS->pFile==0 || !pS->bInTxn || !pS->bDirty) );
+  *ppNew = 0;
+  zTemp = sqlite3_mprintf("%s-rebuild", zPath);
+  if( zTemp==0 ) return SQLITE_NOMEM;
+  vsFileUnlink(zTemp);              /* left by a rebuild that crashed */
+  rc = vsFileCreateAt(zTemp, zDb, pS->nDim, pS->zIdent, pS->iFormat, &pNew,
+                      &zErr);
+  if( rc==SQLITE_OK ) rc = fillFrom(p, pNew, pC);
+  /* durable, then in place */
+  if( rc==SQLITE_OK ) rc = vsFileInstall(pNew, zPath, &zErr);
+  if( rc && pNew ){
     vsFileClose(pNew);
     pNew = 0;
-    sqlite3_free(zErr);
-    zErr = 0;
-    /* 3. a new file beside it */
-    zTemp = sqlite3_mprintf("%s-rebuild", zPath);
-    if( zTemp==0 ){
-      rc = SQLITE_NOMEM;
-      goto done;
-    }
-    vsFileUnlink(zTemp);            /* left by a rebuild that crashed */
-    rc = vsFileCreateAt(zTemp, zDb, pS->nDim, pS->zIdent, pS->iFormat,
-                        &pNew, &zErr);
+    vsFileUnlink(zTemp);
   }
-  if( rc==SQLITE_OK ) rc = fillFrom(p, pNew, pC);
-  /* 4. durable, then in place */
-  if( rc==SQLITE_OK ) rc = vsFileInstall(pNew, zPath, &zErr);
-  if( rc ){
-    if( pNew ){
-      vsFileClose(pNew);
-      pNew = 0;
-      vsFileUnlink(zTemp);
-    }
-    goto done;
-  }
-install:
-  vsFileClose(pS->pFile);
-  pS->pFile = pNew;
-  pNew = 0;
-done:
-  vsFileUnlock(fdLock);
   sqlite3_free(zTemp);
-  sqlite3_free(zPath);
+  *ppNew = pNew;
   if( rc && zErr ) return vsVectorsTakeError(p, rc, zErr);
   sqlite3_free(zErr);
   return rc;
 }
 
-int vsCopyRebuild(VecTable *p, const VsDbCommit *pC){
+int vsCopyLoadMemory(VecTable *p, const VsDbCommit *pC){
   VecState *pS = p->pS;
+  VsFile *pFile = pS->pFile;
   char *zErr = 0;
   int rc;
-  assert( pS->bCopy && pS->iFormat>=2 );
-  assert( pS->pending.nRow==0 && (pS->pFile==0 || !pS->bInTxn || !pS->bDirty) );
-  if( pS->bMemory ){
-    VsFile *pFile = pS->pFile;
-    assert( pFile );
-    vsFileMemClear(pFile);
-    rc = vsFileSetDim(pFile, pS->nDim, 0, &zErr);
-    if( rc ) return vsVectorsTakeError(p, rc, zErr);
-    /* a failed load leaves no binding: the next use loads again */
-    rc = fillFrom(p, pFile, pC);
-    if( rc ) vsFileMemClear(pFile);
-  }else{
-    rc = rebuildFile(p, pC);
-  }
-  if( rc==SQLITE_OK ){
-    /* every slot may hold other bytes now */
-    pS->bSlotsValid = 0;
-    vsNormsForgetAll(&pS->norms);
-    sqlite3_free(pS->zStale);
-    pS->zStale = 0;
-  }
-  pS->bRebuild = 0;
+  assert( pS->bCopy && pS->bMemory && pFile );
+  vsFileMemClear(pFile);
+  rc = vsFileSetDim(pFile, pS->nDim, 0, &zErr);
+  if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  /* a failed load leaves no binding: the next use loads again */
+  rc = fillFrom(p, pFile, pC);
+  if( rc ) vsFileMemClear(pFile);
   return rc;
 }
 

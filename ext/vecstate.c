@@ -75,7 +75,7 @@ static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
     "UPDATE \"%w\".\"%w_config\" SET v=?1 WHERE k='dim'",
     0,                          /* built below */
     "SELECT k, v FROM \"%w\".\"%w_config\" "
-        "WHERE k IN ('commit','nonce','slots')",
+        "WHERE k IN ('format','copy','commit','nonce','slots')",
     "UPDATE \"%w\".\"%w_config\" SET v=CASE k WHEN 'commit' THEN ?1 "
         "WHEN 'nonce' THEN ?2 ELSE ?3 END WHERE k IN ('commit','nonce','slots')",
     "SELECT length(data) FROM \"%w\".\"%w_chunks\" WHERE chunk=?1",
@@ -396,9 +396,7 @@ int vsStateBind(VecTable *p){
   if( pS->pFile && pS->bBound && pS->iBindVersion==v && !pS->bRebuild ){
     return SQLITE_OK;
   }
-  /* format 1 has no binding; but a commit may have upgraded the table */
-  rc = pS->iFormat<2 ? vsUpgradeFollow(p) : SQLITE_OK;
-  if( rc==SQLITE_OK && pS->iFormat>=2 ) rc = vsBindCheck(p);
+  rc = vsBindCheck(p);
   if( rc==SQLITE_OK ){
     pS->bBound = 1;
     pS->iBindVersion = v;

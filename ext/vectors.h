@@ -79,6 +79,8 @@ typedef struct VsRun VsRun;
 /* The database's half of a side file's binding, as one snapshot sees it
 ** in <table>_config (vecbind.c). */
 struct VsDbCommit {
+  int iFormat;                  /* the table's format (1: no binding) */
+  int bCopy;                    /* ... and db_copy */
   i64 iCommit;                  /* the table's newest commit */
   i64 iNonce;                   /* the random number naming it */
   i64 nSlot;                    /* slots the side file held after it; a
@@ -283,9 +285,13 @@ int vsCopyNote(VecState *pS, i64 iSlot);
 int vsCopySync(VecTable *p);
 /* xCommit, xRollback: forget the noted slots. */
 void vsCopyForget(VecState *pS);
-/* Make the side file (or in-memory copy) again from the database's copy,
-** for this connection's snapshot, whose database says pC. */
-int vsCopyRebuild(VecTable *p, const VsDbCommit *pC);
+/* Make side file zPath again from the database's copy, for this
+** connection's snapshot, whose database says pC; *ppNew is it, open. The
+** caller holds the directory lock (vsFileLock). */
+int vsCopyRebuildFile(VecTable *p, const VsDbCommit *pC, const char *zPath,
+                      VsFile **ppNew);
+/* The same for an in-memory working copy (pS->pFile, loaded in place). */
+int vsCopyLoadMemory(VecTable *p, const VsDbCommit *pC);
 /* SELECT veles_rebuild('table'): make the side file again from the copy
 ** (after veles_check found it damaged); returns the vectors it holds. */
 void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
@@ -295,15 +301,16 @@ void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 ** slots, in the open transaction. */
 int vsCompactRun(VecTable *p);
 /* xCommit of a transaction that compacted: the new file takes the old
-** one's place. Cannot fail (a failure leaves it for vsCompactRecover). */
+** one's place. Cannot fail (a failure leaves it for vsCompactFind). */
 void vsCompactCommit(VecState *pS);
 /* ROLLBACK, or ROLLBACK TO a level opened before the compaction: back to
 ** the file and slots it replaced. */
 void vsCompactUndo(VecState *pS);
-/* The side file was refused for a snapshot whose database says pC: put in
-** place a compacted file a committed compaction left beside it, if there
-** is one (*pbDone). */
-int vsCompactRecover(VecTable *p, const VsDbCommit *pC, int *pbDone);
+/* Side file zPath was refused for a snapshot whose database says pC: put
+** in its place the file a committed compaction left beside it, if there is
+** one (*ppNew, open; else 0). The caller holds the directory lock. */
+int vsCompactFind(VecTable *p, const char *zPath, const VsDbCommit *pC,
+                  VsFile **ppNew);
 
 /* ---- backup.c -------------------------------------------------------- */
 /* SELECT veles_backup('path'[, 'schema']): an online backup of the
@@ -313,9 +320,11 @@ void vsBackupFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 /* SELECT veles_upgrade('table'): a format 1 table becomes format 2 with
 ** the database's copy; returns the vectors the table holds. */
 void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
-/* A format 1 state: follow an upgrade another statement or connection
-** committed (the state becomes format 2, its side file to be rebuilt). */
-int vsUpgradeFollow(VecTable *p);
+/* A format 1 state whose database now says pC (format 2): follow the
+** upgrade another statement or connection committed (the side file open
+** here is of version 1: the binding check rebuilds it, or finds it
+** rebuilt). */
+void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,

@@ -48,10 +48,11 @@
 ** OTHER CONNECTIONS. BEGIN IMMEDIATE takes the write lock, so no other
 ** writer is inside a transaction while the copy is written, and its
 ** referenced slots cannot change. A connection that has the table open
-** as format 1 finds the upgrade at its next use: vsStateBind asks
-** vsUpgradeFollow whenever a commit happened since it last looked (the
-** pager's data version), and the state becomes format 2 with no side file
-** open, so the binding check rebuilds it, or finds it rebuilt. A WAL
+** as format 1 finds the upgrade at its next use: the binding check
+** (vecbind.c), which reads the format with the commit number whenever a
+** commit happened since it last looked (the pager's data version), has
+** vsUpgradeFollow make the state format 2 with no side file open, and
+** then rebuilds it, or finds it rebuilt. A WAL
 ** reader on a snapshot from before the upgrade goes on reading its open
 ** version 1 file (the rename leaves its inode alive), right for that
 ** snapshot.
@@ -67,39 +68,18 @@
 #include <assert.h>
 #include <string.h>
 
-/* The table's state on a format 1 connection: an upgrade committed? */
-int vsUpgradeFollow(VecTable *p){
-  VecState *pS = p->pS;
-  char zIdent[VS_IDENT_LEN+1];
-  char *zErr = 0;
-  int nDim, eMetric, iFormat, bCopy, rc;
-  assert( pS->iFormat<2 );
-  /* an in-memory table is never upgraded (veles_upgrade refuses it) */
-  if( pS->bMemory ) return SQLITE_OK;
-  rc = vsConfigRead(p->db, pS->sh.zSchema, pS->sh.zName, zIdent, &nDim,
-                    &eMetric, &iFormat, &bCopy, &zErr);
-  if( rc ) return vsVectorsTakeError(p, rc, zErr);
-  if( iFormat<2 ){
-    if( pS->pFile ) return SQLITE_OK;
-    /* not upgraded, and no file open (none is made again without a copy) */
-    vsVectorsSetError(p, "vectors: table %s: %s", p->zName,
-                      pS->zStale ? pS->zStale : "its side file is missing");
-    return SQLITE_CORRUPT_VTAB;
-  }
-  /* upgraded: the side file open here is of version 1, which a format 2
-  ** table does not use; the binding check (vecbind.c) rebuilds it from
-  ** the copy, or opens the one another connection rebuilt */
+void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC){
+  assert( pS->iFormat<2 && pC->iFormat>=2 );
   assert( pS->pending.nRow==0 && !pS->bDirty );
   vsFileClose(pS->pFile);
   pS->pFile = 0;
-  pS->iFormat = iFormat;
-  pS->bCopy = bCopy;
+  pS->iFormat = pC->iFormat;
+  pS->bCopy = pC->bCopy;
   sqlite3_free(pS->zStale);
   pS->zStale = sqlite3_mprintf("its side file is of format 1 (the table "
-                               "was upgraded to format %d)", iFormat);
+                               "was upgraded to format %d)", pC->iFormat);
   pS->bSlotsValid = 0;
   vsNormsForgetAll(&pS->norms);
-  return SQLITE_OK;
 }
 
 /* Step 3: every slot <t>_map references, into <t>_chunks. p is the
