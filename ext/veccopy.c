@@ -373,9 +373,9 @@ void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zArg = (const char*)sqlite3_value_text(argv[0]);
   const char *zDot = zArg ? strchr(zArg, '.') : 0;
-  char *zSchema, *zSql;
+  char *zSchema;
   sqlite3_stmt *pStmt = 0;
-  VecState *pS;
+  VecState *pS = 0;
   int rc;
   (void)argc;
   if( zArg==0 ){
@@ -385,22 +385,11 @@ void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   zSchema = zDot ? sqlite3_mprintf("%.*s", (int)(zDot-zArg), zArg)
                  : sqlite3_mprintf("main");
-  zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w\"",
-                         zSchema ? zSchema : "", zDot ? zDot+1 : zArg);
-  if( zSchema==0 || zSql==0 ){
-    sqlite3_free(zSchema);
-    sqlite3_free(zSql);
+  if( zSchema==0 ){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  /* preparing the count connects the table: its state is then listed */
-  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
-  for(pS=*vsConnVecStates(pConn); rc==SQLITE_OK && pS; pS=pS->pNext){
-    if( sqlite3_stricmp(pS->sh.zSchema, zSchema)==0
-     && sqlite3_stricmp(pS->sh.zName, zDot ? zDot+1 : zArg)==0 ){
-      break;
-    }
-  }
+  rc = vsStateFind(db, pConn, zSchema, zDot ? zDot+1 : zArg, &pStmt, &pS);
   if( rc==SQLITE_OK && pS==0 ){
     char *zErr = sqlite3_mprintf("veles_rebuild: expected the name of a "
         "vectors table, got '%s'", zArg);
@@ -433,5 +422,4 @@ void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   sqlite3_finalize(pStmt);
   sqlite3_free(zSchema);
-  sqlite3_free(zSql);
 }

@@ -300,6 +300,27 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
   return SQLITE_OK;
 }
 
+int vsStateFind(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                const char *zName, sqlite3_stmt **ppCount, VecState **ppS){
+  char *zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w\"",
+                               zSchema, zName);
+  VecState *pS;
+  int rc;
+  *ppS = 0;
+  if( zSql==0 ) return SQLITE_NOMEM;
+  /* preparing the count connects the table: its state is then listed */
+  rc = sqlite3_prepare_v2(db, zSql, -1, ppCount, 0);
+  sqlite3_free(zSql);
+  for(pS=*vsConnVecStates(pConn); rc==SQLITE_OK && pS; pS=pS->pNext){
+    if( sqlite3_stricmp(pS->sh.zSchema, zSchema)==0
+     && sqlite3_stricmp(pS->sh.zName, zName)==0 ){
+      *ppS = pS;
+      break;
+    }
+  }
+  return rc;
+}
+
 int vsStateIsShadowName(const char *zSuffix){
   return vsShadowIsName(azVecShadow, zSuffix);
 }

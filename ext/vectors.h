@@ -238,6 +238,11 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
 int vsStateBind(VecTable *p);
 void vsStateUnref(VecState *pS);
 /* xShadowName: config and map. */
+/* The VecState of zSchema.zName on this connection, connected by
+** preparing *ppCount (SELECT count(*) FROM the table); *ppS is 0 when it is
+** not a vectors table. Returns the prepare's code (no such table ...). */
+int vsStateFind(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                const char *zName, sqlite3_stmt **ppCount, VecState **ppS);
 int vsStateIsShadowName(const char *zSuffix);
 int vsStateStmt(VecTable *p, int eStmt, sqlite3_stmt **ppStmt);
 int vsStateStepInt(VecTable *p, sqlite3_stmt *pStmt, i64 *piOut, int *pbRow);

@@ -165,32 +165,6 @@ static int upgradeTable(VecTable *p){
   return fillCopy(p, nSlot);
 }
 
-/* The VecState of zSchema.zName on this connection, connected by
-** preparing *ppCount (SELECT count(*) FROM the table); 0 when it is not a
-** vectors table. */
-static int findState(sqlite3 *db, VsConn *pConn, const char *zSchema,
-                     const char *zName, sqlite3_stmt **ppCount,
-                     VecState **ppS){
-  char *zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w\"",
-                               zSchema, zName);
-  VecState *pS;
-  int rc;
-  *ppS = 0;
-  if( zSql==0 ) return SQLITE_NOMEM;
-  /* preparing the count connects the table: its state is then listed */
-  rc = sqlite3_prepare_v2(db, zSql, -1, ppCount, 0);
-  sqlite3_free(zSql);
-  if( rc ) return rc==SQLITE_NOMEM ? rc : SQLITE_OK;
-  for(pS=*vsConnVecStates(pConn); pS; pS=pS->pNext){
-    if( sqlite3_stricmp(pS->sh.zSchema, zSchema)==0
-     && sqlite3_stricmp(pS->sh.zName, zName)==0 ){
-      *ppS = pS;
-      break;
-    }
-  }
-  return SQLITE_OK;
-}
-
 void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   VsConn *pConn = (VsConn*)sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
@@ -222,8 +196,9 @@ void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rcErr = SQLITE_ERROR;
     goto done;
   }
-  rc = findState(db, pConn, zSchema, zName, &pCount, &pS);
-  if( rc ) goto fail;
+  rc = vsStateFind(db, pConn, zSchema, zName, &pCount, &pS);
+  if( rc==SQLITE_NOMEM ) goto fail;   /* else no such table: pS is 0 */
+  rcErr = SQLITE_ERROR;         /* unless none of these refusals holds */
   if( pS==0 ){
     zErr = sqlite3_mprintf("veles_upgrade: expected the name of a vectors "
                            "table, got '%s'", zArg);
@@ -236,11 +211,10 @@ void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }else if( pS->bMemory ){
     zErr = sqlite3_mprintf("veles_upgrade: table %s keeps its vectors in "
         "memory (no database file): there is nothing to upgrade", zArg);
+  }else{
+    rcErr = SQLITE_OK;
   }
-  if( pS==0 || pS->zBroken || pS->iFormat>=2 || pS->bMemory ){
-    rcErr = SQLITE_ERROR;
-    goto done;
-  }
+  if( rcErr ) goto done;
 
   rc = sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
   if( rc ) goto fail;
