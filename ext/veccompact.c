@@ -133,7 +133,7 @@ static int copyLive(VecTable *p, VsFile *pNew, VsSlots *pNewSlots){
     s += n;
     i += n;
     nIn += n;
-    if( rc==SQLITE_OK && (nIn==nBuf || s==pOld->nSlot) ){
+    if( rc==SQLITE_OK && nIn==nBuf ){
       rc = vsFileWriteSlots(pNew, i-nIn, nIn, aBuf, &zErr);
       nIn = 0;
     }
@@ -148,29 +148,6 @@ static int copyLive(VecTable *p, VsFile *pNew, VsSlots *pNewSlots){
     assert( i==nLive && nIn==0 );
     rc = vsSlotsLoadFinish(pNewSlots, 0, 0, pS->iCommit);
   }
-  return rc;
-}
-
-/* The database's copy, made again from the new file (pS->pFile now). */
-static int rewriteCopy(VecTable *p, i64 nLive){
-  VecState *pS = p->pS;
-  char *zSql;
-  int rc;
-  if( !pS->bCopy ) return SQLITE_OK;
-  zSql = sqlite3_mprintf("DELETE FROM \"%w\".\"%w_chunks\"", pS->sh.zSchema,
-                         pS->sh.zName);
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
-  sqlite3_free(zSql);
-  if( rc ) return vsVectorsDbError(p, rc);
-  vsCopyForget(pS);
-  if( nLive==0 ) return SQLITE_OK;
-  rc = vsCopyNote(pS, 0);
-  if( rc==SQLITE_OK ){
-    pS->aRun[0].nSlot = nLive;        /* one run: every slot of the file */
-    rc = vsCopySync(p);
-  }
-  vsCopyForget(pS);
   return rc;
 }
 
@@ -228,7 +205,7 @@ int vsCompactRun(VecTable *p){
   pS->pFile = pNew;
   pS->bSlotsValid = 1;
   vsNormsForgetAll(&pS->norms);
-  rc = rewriteCopy(p, newSlots.nSlot);
+  rc = vsCopyRewrite(p, newSlots.nSlot);
   if( rc ){
     vsCompactUndo(pS);
     failedPartWay(pS);

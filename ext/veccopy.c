@@ -240,6 +240,28 @@ int vsCopySync(VecTable *p){
   return rc;
 }
 
+int vsCopyRewrite(VecTable *p, i64 nSlot){
+  VecState *pS = p->pS;
+  char *zSql;
+  int rc;
+  if( !pS->bCopy ) return SQLITE_OK;
+  zSql = sqlite3_mprintf("DELETE FROM \"%w\".\"%w_chunks\"", pS->sh.zSchema,
+                         pS->sh.zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_exec(p->db, zSql, 0, 0, 0);
+  sqlite3_free(zSql);
+  if( rc ) return vsVectorsDbError(p, rc);
+  vsCopyForget(pS);
+  if( nSlot==0 ) return SQLITE_OK;
+  rc = vsCopyNote(pS, 0);
+  if( rc==SQLITE_OK ){
+    pS->aRun[0].nSlot = nSlot;        /* one run: every slot */
+    rc = vsCopySync(p);
+  }
+  vsCopyForget(pS);
+  return rc;
+}
+
 /* Load every chunk of the database's copy into pFile (empty, of the
 ** table's dimension). */
 static int loadChunks(VecTable *p, VsFile *pFile){

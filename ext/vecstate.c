@@ -665,13 +665,17 @@ int vsStateSavepoint(VecTable *p, int iSavepoint){
   return vsSlotsSavepoint(&pS->slots, iSavepoint);
 }
 
+/* Levels iSavepoint.. are released: what happened with n levels open
+** (a compaction, a failed one) now belongs to the level below. */
+static int levelsAfterRelease(int n, int iSavepoint){
+  if( iSavepoint<0 ) iSavepoint = 0;
+  return n>iSavepoint ? iSavepoint : n;
+}
+
 int vsStateReleaseSavepoint(VecTable *p, int iSavepoint){
   VecState *pS = p->pS;
-  /* a compaction inside the released levels belongs to the one below */
-  if( pS->pFileBefore && iSavepoint<pS->nSaveBefore ){
-    pS->nSaveBefore = iSavepoint<0 ? 0 : iSavepoint;
-  }
-  if( iSavepoint<pS->nSaveFailed ) pS->nSaveFailed = iSavepoint<0 ? 0 : iSavepoint;
+  pS->nSaveBefore = levelsAfterRelease(pS->nSaveBefore, iSavepoint);
+  pS->nSaveFailed = levelsAfterRelease(pS->nSaveFailed, iSavepoint);
   vsSlotsRelease(&pS->slots, iSavepoint);
   return SQLITE_OK;
 }

@@ -290,6 +290,9 @@ int vsCopyNote(VecState *pS, i64 iSlot);
 int vsCopySync(VecTable *p);
 /* xCommit, xRollback: forget the noted slots. */
 void vsCopyForget(VecState *pS);
+/* The copy made again from slots 0..nSlot-1 of the side file alone (a
+** compaction's new file: every row of <table>_chunks is replaced). */
+int vsCopyRewrite(VecTable *p, i64 nSlot);
 /* Make side file zPath again from the database's copy, for this
 ** connection's snapshot, whose database says pC; *ppNew is it, open. The
 ** caller holds the directory lock (vsFileLock). */
