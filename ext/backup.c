@@ -12,7 +12,7 @@
 **
 ** HOW IT WORKS.
 **   1. Refuse a destination that exists, and a connection whose open
-**      transaction has written to the schema (below).
+**      transaction is a write transaction on the schema (below).
 **   2. Take the read snapshot R: a statement on the schema is stepped to
 **      its first row and held until the end, so every statement of this
 **      connection, and the backup API, reads R (a read transaction that
@@ -60,8 +60,9 @@
 ** there: a side file of one is refused by the other after that.
 **
 ** INSIDE A TRANSACTION. A read transaction (BEGIN, then reads) already
-** holds a snapshot: the backup is of that snapshot. A transaction that has
-** written to the schema is refused: the backup API would read its
+** holds a snapshot: the backup is of that snapshot. A write transaction
+** on the schema (one that has written, or BEGIN IMMEDIATE) is refused:
+** SQLite tells no more than that, and the backup API would read its
 ** uncommitted pages, whose vectors may still be in the write-behind buffer
 ** and whose commit number is not chosen yet (xSync picks it), and the
 ** backup would hold a state the database may never commit.

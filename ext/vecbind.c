@@ -14,8 +14,9 @@
 ** with nonce N, may use a side file iff
 **     F <= R <= S   and   (R, N) is in the ring,
 ** and, for a table with the database's copy, the file holds at least the
-** slots it held after commit R (row 'slots': the file only grows, so a
-** shorter one was truncated; without the copy a read past the end
+** slots it held after commit R (row 'slots': between compactions the file
+** only grows, and a compaction writes a new file with its own commit, so
+** a shorter one was truncated; without the copy a read past the end
 ** reports it, and the slots before stay readable).
 **
 ** WHY IT IS SAFE. The slot rules (vecstate.c) give two facts:

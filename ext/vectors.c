@@ -17,9 +17,11 @@
 **
 ** STORAGE. The f32 data lives in a side file beside the database, named
 ** "<database file>-vectors-<identifier>" (format: sidefile.c). Everything
-** else lives in two shadow tables, declared through xShadowName:
+** else lives in three shadow tables, declared through xShadowName:
 **   <table>_config(k TEXT PRIMARY KEY, v)   the settings (vecconfig.c)
 **   <table>_map(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL)
+**   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB)  the copy
+**                                           (veccopy.c)
 ** The database is the source of truth: a slot's bytes count only while a
 ** committed <table>_map row references them. temp and :memory: databases
 ** keep the slots in memory (conn.c) and create no file.

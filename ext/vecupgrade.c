@@ -57,12 +57,11 @@
 ** version 1 file (the rename leaves its inode alive), right for that
 ** snapshot.
 **
-** WHY A FUNCTION. FTS5's commands go through a hidden column named like
-** the table (INSERT INTO emb(emb) VALUES('upgrade')); the `vectors`
-** table declares no such column, and the upgrade creates a shadow table,
-** which a write to the virtual table itself (xUpdate, inside SQLite's
-** statement on it) should not do. A function beside veles_rebuild and
-** veles_check, DIRECTONLY like them, needs neither.
+** WHY A FUNCTION, not a command like 'compact' (INSERT INTO emb(emb)
+** VALUES('upgrade')): the upgrade creates a shadow table, which a write to
+** the virtual table itself (xUpdate, inside SQLite's statement on it)
+** should not do. A function beside veles_rebuild and veles_check,
+** DIRECTONLY like them, does not.
 */
 #include "vectors.h"
 #include <assert.h>

@@ -17,10 +17,11 @@
 **   vsFile*     sidefile.c   the native side file (sidefile.h)
 **   vsWriter*   writer.c     the side file's background writer (writer.h)
 **   vsSlots*    slotmap.c    slot allocator, slot -> id array, undo log
-**   vsVectors*, vsConfig*, vsState*, vsBind*, vsCopy*, vsMatch*
+**   vsVectors*, vsConfig*, vsState*, vsBind*, vsCopy*, vsCompact*,
+**   vsUpgrade*, vsBackup*, vsMatch*
 **               vectors.c, vecconfig.c, vecstate.c, vecbind.c,
-**               veccopy.c, vecsearch.c: the `vectors` virtual table
-**               (vectors.h)
+**               veccopy.c, veccompact.c, vecupgrade.c, backup.c,
+**               vecsearch.c: the `vectors` virtual table (vectors.h)
 **   vsPayloads* payloads.c   the `payloads` virtual table
 **   vsSearch*, vsNorms*
 **               search.c     the exact nearest-neighbour scan (search.h)
