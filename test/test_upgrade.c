@@ -3,9 +3,9 @@
 ** and their upgrade: SELECT veles_upgrade('t') (ext/vecupgrade.c).
 **
 ** A format 1 table is made as that release made it: a table created by
-** this build, then toFormat1() takes away what format 2 added (the
-** <t>_chunks table; the config rows commit, nonce, slots, copy; format
-** 2 -> 1; the side file's header version 2 -> 1 and its binding zeroed).
+** this build, then tToFormat1() (testutil.c) takes away what format 2
+** added (the <t>_chunks table; the config rows commit, nonce, slots,
+** copy; format 2 -> 1; the side file's header version 2 -> 1 and its binding zeroed).
 ** Checked against the release itself (commit 67727ef, the one before
 ** format 2): the same statements run by both give the same schema, the
 ** same config and map rows (values and types) and side files that are
@@ -71,39 +71,6 @@ static void insertRange(sqlite3 *db, const char *zTab, int iFirst,
   tExec(db, "COMMIT");
 }
 
-/* Make table zTab of the database zDb (closed) format 1, as the release
-** wrote it (see the top). */
-static void toFormat1(const char *zDb, const char *zTab){
-  sqlite3 *db = 0;
-  sqlite3_stmt *p = 0;
-  char *zSql, zPath[1024];
-  unsigned char aZero[4096-40], aOne[4] = {1, 0, 0, 0};
-  int fd;
-  if( sqlite3_open(zDb, &db) ) exit(2);      /* without veles */
-  zSql = sqlite3_mprintf(
-      "DROP TABLE \"%w_chunks\";"
-      "DELETE FROM \"%w_config\" WHERE k IN ('commit','nonce','slots','copy');"
-      "UPDATE \"%w_config\" SET v=1 WHERE k='format';", zTab, zTab, zTab);
-  if( sqlite3_exec(db, zSql, 0, 0, 0) ) exit(2);
-  sqlite3_free(zSql);
-  zSql = sqlite3_mprintf("SELECT v FROM \"%w_config\" WHERE k='ident'", zTab);
-  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) || sqlite3_step(p)!=SQLITE_ROW ){
-    exit(2);
-  }
-  snprintf(zPath, sizeof(zPath), "%s-vectors-%s", zDb,
-           (const char*)sqlite3_column_text(p, 0));
-  sqlite3_finalize(p);
-  sqlite3_free(zSql);
-  if( sqlite3_exec(db, "VACUUM", 0, 0, 0) ) exit(2);
-  sqlite3_close(db);
-  memset(aZero, 0, sizeof(aZero));
-  fd = open(zPath, O_RDWR);
-  if( fd<0 || pwrite(fd, aOne, 4, 8)!=4
-   || pwrite(fd, aZero, sizeof(aZero), 40)!=(ssize_t)sizeof(aZero) ){
-    exit(2);
-  }
-  close(fd);
-}
 
 /* The side file of table zTab in zDb, in zPath. */
 static void sidePath(sqlite3 *db, const char *zDb, const char *zTab,
@@ -182,7 +149,7 @@ static void makeTemplate(char **pzDigest){
   insertRange(db, "e", NROW+1, NROW+NROW/20);
   *pzDigest = digest(db, "e");
   tClose(db);
-  toFormat1("f1.db", "e");
+  tToFormat1("f1.db", "e");
 }
 
 static void testFormat1(void){
@@ -199,7 +166,7 @@ static void testFormat1(void){
   tExec(db, "CREATE VIRTUAL TABLE f USING vectors(dim=3)");
   tExec(db, "CREATE TABLE plain(x)");
   tClose(db);
-  toFormat1("a.db", "e");
+  tToFormat1("a.db", "e");
   db = tOpen("a.db");
   snprintf(zNoteE, sizeof(zNoteE), zNote, "e");
   tRows("1.0", db, "SELECT k, v, typeof(v) FROM e_config WHERE k!='ident' "

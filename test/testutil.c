@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -344,4 +345,38 @@ static void autoCheck(sqlite3 *db){
   if( !bAutoCheck || !sqlite3_get_autocommit(db) ) return;
   snprintf(zCase, sizeof(zCase), "after %s", zLastCase);
   tVelesCheck(zCase, db);
+}
+
+/* Make table zTab of the database zDb (closed) format 1, as the release
+** wrote it (test_upgrade.c says how that was checked). */
+void tToFormat1(const char *zDb, const char *zTab){
+  sqlite3 *db = 0;
+  sqlite3_stmt *p = 0;
+  char *zSql, zPath[1024];
+  unsigned char aZero[4096-40], aOne[4] = {1, 0, 0, 0};
+  int fd;
+  if( sqlite3_open(zDb, &db) ) exit(2);      /* without veles */
+  zSql = sqlite3_mprintf(
+      "DROP TABLE \"%w_chunks\";"
+      "DELETE FROM \"%w_config\" WHERE k IN ('commit','nonce','slots','copy');"
+      "UPDATE \"%w_config\" SET v=1 WHERE k='format';", zTab, zTab, zTab);
+  if( sqlite3_exec(db, zSql, 0, 0, 0) ) exit(2);
+  sqlite3_free(zSql);
+  zSql = sqlite3_mprintf("SELECT v FROM \"%w_config\" WHERE k='ident'", zTab);
+  if( sqlite3_prepare_v2(db, zSql, -1, &p, 0) || sqlite3_step(p)!=SQLITE_ROW ){
+    exit(2);
+  }
+  snprintf(zPath, sizeof(zPath), "%s-vectors-%s", zDb,
+           (const char*)sqlite3_column_text(p, 0));
+  sqlite3_finalize(p);
+  sqlite3_free(zSql);
+  if( sqlite3_exec(db, "VACUUM", 0, 0, 0) ) exit(2);
+  sqlite3_close(db);
+  memset(aZero, 0, sizeof(aZero));
+  fd = open(zPath, O_RDWR);
+  if( fd<0 || pwrite(fd, aOne, 4, 8)!=4
+   || pwrite(fd, aZero, sizeof(aZero), 40)!=(ssize_t)sizeof(aZero) ){
+    exit(2);
+  }
+  close(fd);
 }

@@ -65,6 +65,9 @@ int tLong(void);
 long long tFileSize(const char *zPath);
 /* Number of files whose name starts with zPrefix in the scratch dir. */
 int tCountFiles(const char *zPrefix);
+/* Make vectors table zTab of database file zDb (closed) format 1, as the
+** previous release wrote it: no binding, no copy (test_upgrade.c). */
+void tToFormat1(const char *zDb, const char *zTab);
 /* Name of the first file starting with zPrefix (static buffer) or 0. */
 const char *tFindFile(const char *zPrefix);
 
