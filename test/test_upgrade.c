@@ -5,7 +5,8 @@
 ** A format 1 table is made as that release made it: a table created by
 ** this build, then tToFormat1() (testutil.c) takes away what format 2
 ** added (the <t>_chunks table; the config rows commit, nonce, slots,
-** copy; format 2 -> 1; the side file's header version 2 -> 1 and its binding zeroed).
+** copy; format 2 -> 1; the side file's header version 2 -> 1 and its
+** binding zeroed).
 ** Checked against the release itself (commit 67727ef, the one before
 ** format 2): the same statements run by both give the same schema, the
 ** same config and map rows (values and types) and side files that are
