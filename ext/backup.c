@@ -87,7 +87,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -528,18 +527,6 @@ failed:
   return p->rc;
 }
 
-/* fsync() the directory of zPath. */
-static int bkSyncDir(const char *zPath){
-  char *zDir = sqlite3_mprintf("%s", zPath);
-  int fd, iErr = 0;
-  if( zDir==0 ) return ENOMEM;
-  fd = open(dirname(zDir), O_RDONLY|O_CLOEXEC);
-  if( fd<0 || fsync(fd) ) iErr = errno;
-  if( fd>=0 ) close(fd);
-  sqlite3_free(zDir);
-  return iErr;
-}
-
 /* Step 6: the destination database under its final name. */
 static int bkInstall(Backup *p){
   int rc = sqlite3_close(p->pDest), iErr;
@@ -567,7 +554,7 @@ static int bkInstall(Backup *p){
   }else{
     unlink(p->zTemp);
   }
-  iErr = bkSyncDir(p->zPath);
+  iErr = vsFileSyncDir(p->zPath);
   if( iErr ){
     unlink(p->zPath);
     return bkError(p, SQLITE_IOERR_DIR_FSYNC, "cannot sync the directory of "

@@ -586,10 +586,10 @@ void vsFileClose(VsFile *p){
 
 /* fsync() the directory holding zPath; 0, an errno, or -1 when out of
 ** memory. */
-static int syncDir(const char *zPath){
+int vsFileSyncDir(const char *zPath){
   char *zDir = sqlite3_mprintf("%s", zPath);
   int fd, iErr = 0;
-  if( zDir==0 ) return -1;
+  if( zDir==0 ) return ENOMEM;
   fd = open(dirname(zDir), O_RDONLY|O_CLOEXEC);
   if( fd<0 || fsync(fd) ) iErr = errno;
   if( fd>=0 ) close(fd);
@@ -606,10 +606,10 @@ int vsFileUnlink(const char *zPath){
                 "%s: %s", zPath, strerror(iErr));
     return SQLITE_IOERR_DELETE;
   }
-  iErr = syncDir(zPath);
+  iErr = vsFileSyncDir(zPath);
   if( iErr ){
     sqlite3_log(SQLITE_IOERR_DIR_FSYNC, "vectors: cannot sync directory of "
-                "%s: %s", zPath, iErr<0 ? "out of memory" : strerror(iErr));
+                "%s: %s", zPath, strerror(iErr));
     return SQLITE_IOERR_DIR_FSYNC;
   }
   return SQLITE_OK;
@@ -875,8 +875,8 @@ int vsFileMap(VsFile *p, i64 nSlot, const float **paOut, char **pzErr){
 }
 
 static int syncDirectory(VsFile *p, char **pzErr){
-  int iErr = syncDir(p->zPath);
-  if( iErr<0 ) return SQLITE_NOMEM;
+  int iErr = vsFileSyncDir(p->zPath);
+  if( iErr==ENOMEM ) return SQLITE_NOMEM;
   if( iErr ){
     errno = iErr;
     return ioError(SQLITE_IOERR_DIR_FSYNC, pzErr, "cannot sync directory of",

@@ -65,6 +65,8 @@ void vsFileClose(VsFile *p);
 ** gone is fine. Failures are reported to sqlite3_log() (the callers have
 ** no caller to tell) and returned. */
 int vsFileUnlink(const char *zPath);
+/* fsync() the directory of zPath: 0, or the errno (ENOMEM: no memory). */
+int vsFileSyncDir(const char *zPath);
 const char *vsFilePath(VsFile *p);
 
 /* Set the dimension (once the first vector fixes it, or back to 0 when
