@@ -25,7 +25,8 @@
 **             own integrity_check of the shadow tables; with the
 **             database's copy (db_copy=on), outside an explicit
 **             transaction, every referenced vector of the side file
-**             equals the copy's.
+**             equals the copy's. In a transaction that compacted the
+**             table, its new file (veccompact.c) is the one checked.
 **   payloads  <t>_fields readable, each type that of its column in
 **             <t>_data; every payload read as a store reads
 **             it (payjson.c's vsJsonParse and vsJsonExtract, not SQLite's
@@ -49,6 +50,7 @@
 typedef struct Check Check;
 struct Check {
   sqlite3 *db;
+  VsConn *pConn;                /* the connection's veles state, or 0 */
   const char *zSchema;
   const char *zTable;
   sqlite3_str *pOut;            /* problems, one per line */
@@ -280,6 +282,21 @@ static void checkVectors(Check *c){
                 c->zTable);
   if( pStmt ) sqlite3_step(pStmt);
   sqlite3_finalize(pStmt);
+  /* a compaction in this connection's transaction moved the rows into its
+  ** new file, which the commit binds and puts in place: read that one */
+  if( pFile && c->pConn && c->nProblem==0 && c->rc==SQLITE_OK ){
+    const char *zNew = vsCompactNewPath(c->pConn, c->zSchema, c->zTable);
+    if( zNew ){
+      char *zErr = 0;
+      int rc;
+      vsFileClose(pFile);
+      pFile = 0;
+      rc = vsFileOpen(zNew, nDim, zIdent, iFormat, &pFile, &zErr);
+      if( rc==SQLITE_NOMEM ) c->rc = rc;
+      else if( rc ) problem(c, "%s", zErr);
+      sqlite3_free(zErr);
+    }
+  }
   if( pFile && c->nProblem==0 && c->rc==SQLITE_OK && nDim>0 ){
     char *zErr = 0;
     if( vsFileSlotCount(pFile, &nSlotFile, &zErr) ) problem(c, "%s", zErr);
@@ -576,14 +593,15 @@ done:
   checkShadow(c, "fields");
 }
 
-int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
-                 int bShadow, char **pzReport){
+int vsCheckTable(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                 const char *zTable, int bShadow, char **pzReport){
   Check c;
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int eModule = 0;
   memset(&c, 0, sizeof(c));
   c.db = db;
+  c.pConn = pConn;
   c.zSchema = zSchema;
   c.zTable = zTable;
   c.bShadow = bShadow;
@@ -630,10 +648,10 @@ int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
   return SQLITE_OK;
 }
 
-int vsCheckIntegrity(sqlite3 *db, const char *zSchema, const char *zTable,
-                     char **pzErr){
+int vsCheckIntegrity(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                     const char *zTable, char **pzErr){
   char *zReport = 0;
-  int rc = vsCheckTable(db, zSchema, zTable, 0, &zReport);
+  int rc = vsCheckTable(db, pConn, zSchema, zTable, 0, &zReport);
   if( rc==SQLITE_NOTFOUND ) rc = SQLITE_OK;
   *pzErr = zReport;
   return rc;
@@ -658,7 +676,8 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  rc = vsCheckTable(sqlite3_context_db_handle(ctx), zSchema,
+  rc = vsCheckTable(sqlite3_context_db_handle(ctx),
+                    (VsConn*)sqlite3_user_data(ctx), zSchema,
                     zDot ? zDot+1 : zArg, 1, &zReport);
   if( rc==SQLITE_NOTFOUND ){
     char *zErr = sqlite3_mprintf("veles_check: expected the name of a "
@@ -675,8 +694,9 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(zSchema);
 }
 
-int vsCheckRegister(sqlite3 *db, int bRemove){
+/* pConn lives as long as the connection: the modules hold it */
+int vsCheckRegister(sqlite3 *db, VsConn *pConn, int bRemove){
   return sqlite3_create_function(db, "veles_check", 1,
-                                 SQLITE_UTF8|SQLITE_DIRECTONLY, 0,
+                                 SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
                                  bRemove ? 0 : checkFunc, 0, 0);
 }

@@ -1295,7 +1295,8 @@ static int payRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
 static int payIntegrity(sqlite3_vtab *pVtab, const char *zSchema,
                         const char *zTabName, int mFlags, char **pzErr){
   (void)mFlags;
-  return vsCheckIntegrity(((PayTable*)pVtab)->db, zSchema, zTabName, pzErr);
+  PayTable *p = (PayTable*)pVtab;
+  return vsCheckIntegrity(p->db, p->pConn, zSchema, zTabName, pzErr);
 }
 
 static VsModule payModule = {

@@ -289,3 +289,17 @@ int vsCompactFind(VecTable *p, const char *zPath, const VsDbCommit *pC,
   sqlite3_free(zErr);
   return SQLITE_OK;
 }
+
+const char *vsCompactNewPath(VsConn *pConn, const char *zSchema,
+                             const char *zName){
+  VecState *pS;
+  for(pS=*vsConnVecStates(pConn); pS; pS=pS->pNext){
+    if( sqlite3_stricmp(pS->sh.zSchema, zSchema)==0
+     && sqlite3_stricmp(pS->sh.zName, zName)==0 ){
+      if( pS->pFileBefore==0 || pS->bMemory ) return 0;
+      assert( pS->pFile!=0 );
+      return vsFilePath(pS->pFile);
+    }
+  }
+  return 0;
+}

@@ -817,7 +817,8 @@ static int vecRollbackTo(sqlite3_vtab *pVtab, int iSavepoint){
 static int vecIntegrity(sqlite3_vtab *pVtab, const char *zSchema,
                         const char *zTabName, int mFlags, char **pzErr){
   (void)mFlags;
-  return vsCheckIntegrity(((VecTable*)pVtab)->db, zSchema, zTabName, pzErr);
+  VecTable *p = (VecTable*)pVtab;
+  return vsCheckIntegrity(p->db, p->pConn, zSchema, zTabName, pzErr);
 }
 
 static VsModule vectorsModule = {

@@ -319,6 +319,11 @@ void vsCompactUndo(VecState *pS);
 ** one (*ppNew, open; else 0). The caller holds the directory lock. */
 int vsCompactFind(VecTable *p, const char *zPath, const VsDbCommit *pC,
                   VsFile **ppNew);
+/* The path of the new file while the open transaction of pConn has
+** compacted table zSchema.zName (on disk; its rows name that file's
+** slots until the commit puts it in place), else 0. */
+const char *vsCompactNewPath(VsConn *pConn, const char *zSchema,
+                             const char *zName);
 
 /* ---- backup.c -------------------------------------------------------- */
 /* SELECT veles_backup('path'[, 'schema']): an online backup of the

@@ -130,7 +130,8 @@ static int upgradeTable(VecTable *p){
   i64 nSlot = 0, iNonce;
   /* 1. sound, as veles_check sees it (this also connects the table's
   ** state to this transaction's snapshot: vsStateBind) */
-  rc = vsCheckTable(p->db, pS->sh.zSchema, pS->sh.zName, 0, &zReport);
+  rc = vsCheckTable(p->db, pS->pConn, pS->sh.zSchema, pS->sh.zName, 0,
+                    &zReport);
   if( rc==SQLITE_OK && zReport ){
     vsVectorsSetError(p, "veles_check finds it damaged: %s", zReport);
     sqlite3_free(zReport);

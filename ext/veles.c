@@ -40,7 +40,7 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
   if( rc==SQLITE_OK ) rc = vsVectorsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsPayloadsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsFunctionsRegister(db, 0);
-  if( rc==SQLITE_OK ) rc = vsCheckRegister(db, 0);
+  if( rc==SQLITE_OK ) rc = vsCheckRegister(db, pConn, 0);
   if( rc ){
     /* SQLite unloads the library after a failure: take back every
     ** module and function that points into it */
@@ -48,7 +48,7 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
     sqlite3_create_module_v2(db, "payloads", 0, 0, 0);
     vsConnRegister(db, 0, 1);
     vsFunctionsRegister(db, 1);
-    vsCheckRegister(db, 1);
+    vsCheckRegister(db, 0, 1);
     vsSearchRegister(db, 0, 1);
     *pzErrMsg = sqlite3_mprintf("veles: cannot register its modules and "
                                 "functions: %s", sqlite3_errstr(rc));

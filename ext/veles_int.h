@@ -228,11 +228,12 @@ int vsVtabAdoptError(sqlite3_vtab *pVtab, int rc, char *zErr);
 /*
 ** Check table zTable of schema zSchema (either module). *pzReport gets 0
 ** when all is well, else the problems, one per line (sqlite3_free it).
-** SQLITE_NOTFOUND when it is not a veles table.
+** SQLITE_NOTFOUND when it is not a veles table. pConn is the connection's
+** veles state (its open transaction may have compacted the table).
 */
-int vsCheckTable(sqlite3 *db, const char *zSchema, const char *zTable,
-                 int bShadow, char **pzReport);
-int vsCheckRegister(sqlite3 *db, int bRemove);
+int vsCheckTable(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                 const char *zTable, int bShadow, char **pzReport);
+int vsCheckRegister(sqlite3 *db, VsConn *pConn, int bRemove);
 
 /*
 ** SQLite 3.44 added xIntegrity after xShadowName (module iVersion 4), and
@@ -247,8 +248,8 @@ struct VsModule {
                     const char *zTabName, int mFlags, char **pzErr);
 };
 /* xIntegrity for either module, given the table's connection. */
-int vsCheckIntegrity(sqlite3 *db, const char *zSchema, const char *zTable,
-                     char **pzErr);
+int vsCheckIntegrity(sqlite3 *db, VsConn *pConn, const char *zSchema,
+                     const char *zTable, char **pzErr);
 
 /* ---- registration ----------------------------------------------------
 ** Functions are registered with bRemove==0, and removed again (bRemove=1)

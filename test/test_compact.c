@@ -246,6 +246,9 @@ static void transactions(void){
   tError(zCase, db, "INSERT INTO e VALUES (23, zeroblob(8))",
          "vectors: dimension mismatch: expected 64, got 2");
   tCheck(zCase, readAll(db, zErr, sizeof(zErr))==SQLITE_OK, zErr);
+  /* veles_check in the transaction reads the new file, with the writes
+  ** after the compaction */
+  tRows(zCase, db, "SELECT veles_check('e')", "ok");
   tExec(db, "COMMIT");
   tCheck(zCase, readAll(db, zErr, sizeof(zErr))==SQLITE_OK, zErr);
   if( !tCheck(zCase, sideSize()<=COMPACTED_BYTES+NDIM*4, "compacted") ){
@@ -269,6 +272,19 @@ static void transactions(void){
            "it: finish or reset that statement first");
     sqlite3_finalize(pRead);
   }
+  /* an empty table compacted, then written, in one transaction:
+  ** veles_check read the old (empty) file (a fuzz_sql find) */
+  tExec(db, "CREATE VIRTUAL TABLE f USING vectors(dim=2, db_copy=%s)",
+        bCopy ? "on" : "off");
+  tExec(db, "BEGIN");
+  tExec(db, "INSERT INTO f(f) VALUES('compact')");
+  tExec(db, "INSERT INTO f VALUES (1, '[1, 2]'), (2, '[3, 4]')");
+  tRows(zCase, db, "SELECT veles_check('f')", "ok");
+  tExec(db, "COMMIT");
+  tRows(zCase, db, "SELECT id, veles_json(vec) FROM f",
+        "1|[1.0,2.0]\n2|[3.0,4.0]");
+  tRows(zCase, db, "SELECT veles_check('f')", "ok");
+  tExec(db, "DROP TABLE f");
   tClose(db);
   verify(zCase);
 }
