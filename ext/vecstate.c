@@ -268,6 +268,7 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
   }
   memset(pS, 0, sizeof(*pS));
   pS->nSaveFailed = -1;
+  pS->nSaveDropped = -1;
   pS->zBroken = zBroken;
   pS->pConn = p->pConn;
   pS->nRef = 1;
@@ -563,7 +564,7 @@ int vsStateSync(VecTable *p){
                       "in this transaction: ROLLBACK it", p->zName);
     return SQLITE_ERROR;
   }
-  if( p->pS->pFile==0 ) return SQLITE_OK;
+  if( p->pS->pFile==0 || p->pS->nSaveDropped>=0 ) return SQLITE_OK;
   /* SQLite lets xSync write (its nested statements do not commit) */
   rc = vsStateFlush(p);
   if( rc==SQLITE_OK && p->pS->bDirty ) rc = vsCopySync(p);
@@ -588,6 +589,7 @@ int vsStateCommit(VecTable *p){
   vsSlotsCommit(&pS->slots, pS->bWal, pS->bWal ? walSequence(p) : 0,
                 pS->iCommit);
   vsCompactCommit(pS);
+  pS->nSaveDropped = -1;
   /* the pair is this commit's: both halves were written by it */
   if( pS->bBound ) pS->iBindVersion = pagerVersion(p);
   pS->bDirty = 0;
@@ -615,6 +617,7 @@ int vsStateRollback(VecTable *p){
   VecState *pS = p->pS;
   vsCompactUndo(pS);
   pS->nSaveFailed = -1;
+  pS->nSaveDropped = -1;
   vsPendingDrop(&pS->pending);
   pS->bInTxn = 0;
   pS->bDirty = 0;
@@ -676,6 +679,7 @@ int vsStateReleaseSavepoint(VecTable *p, int iSavepoint){
   VecState *pS = p->pS;
   pS->nSaveBefore = levelsAfterRelease(pS->nSaveBefore, iSavepoint);
   pS->nSaveFailed = levelsAfterRelease(pS->nSaveFailed, iSavepoint);
+  pS->nSaveDropped = levelsAfterRelease(pS->nSaveDropped, iSavepoint);
   vsSlotsRelease(&pS->slots, iSavepoint);
   return SQLITE_OK;
 }
@@ -690,6 +694,7 @@ int vsStateRollbackTo(VecTable *p, int iSavepoint){
   /* every pending row was added after the innermost savepoint opened */
   vsPendingDrop(&pS->pending);
   if( iSavepoint<pS->nSaveFailed ) pS->nSaveFailed = -1;
+  if( iSavepoint<pS->nSaveDropped ) pS->nSaveDropped = -1;   /* back */
   /* a level opened before the compaction goes back to before it */
   if( pS->pFileBefore && iSavepoint<pS->nSaveBefore ){
     if( pS->pFile ) vsFileDiscard(pS->pFile);

@@ -220,6 +220,7 @@ static int vecDestroy(sqlite3_vtab *pVtab){
     if( rc ) return vsVectorsTakeError(p, rc, zErr);
   }
   vsPendingDrop(&pS->pending);      /* the map goes: nothing to write */
+  if( pS->bInTxn ) pS->nSaveDropped = pS->slots.nSave;
   rc = vsShadowDrop(&pS->sh);
   if( rc ) return vsVectorsDbError(p, rc);
   /* The side file (or in-memory store) goes only once the drop has

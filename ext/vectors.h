@@ -147,6 +147,12 @@ struct VecState {
                                 ** levels open (-1: none): its map rows may
                                 ** be half moved, so COMMIT is refused until
                                 ** a rollback below them */
+  int nSaveDropped;             /* DROP TABLE ran in the open transaction
+                                ** with these levels open (-1: not dropped):
+                                ** an instance SQLite made before the drop
+                                ** still gets xSync and xCommit, and must not
+                                ** write: the table's names may be a new
+                                ** table's by then */
   int nCursor;                  /* open cursors (a compaction moves slots) */
 };
 

@@ -416,7 +416,31 @@ static void testReconnectInTransaction(void){
   tRows("8.5", db, "SELECT id, hex(vec) FROM v WHERE id IN (3, 12, 13)",
         "3|0000404000004040\n12|0000404100004041\n13|0000504100005041");
   tRows("8.6", db, "SELECT veles_check('v')", "ok");
+  /* written, reconnected (a rolled-back DROP of another table resets the
+  ** schema), then dropped and made again under the same name: the
+  ** instance from before the reconnect still gets xSync and must not
+  ** number the new table's commit (a fuzz_sql find: the new table's side
+  ** file was refused as older than the database) */
+  tExec(db, "BEGIN; INSERT INTO v VALUES (14,'[14,14]');"
+            "SAVEPOINT a; DROP TABLE p2; ROLLBACK TO a; RELEASE a;"
+            "DROP TABLE v; CREATE VIRTUAL TABLE v USING vectors(dim=2);"
+            "COMMIT");
+  tRows("8.7", db, "SELECT veles_check('v')", "ok");
+  tExec(db, "INSERT INTO v VALUES (1,'[5,5]')");
+  tRows("8.8", db, "SELECT id, hex(vec) FROM v", "1|0000A0400000A040");
+  tRows("8.9", db, "SELECT count(*) FROM pragma_table_list "
+        "WHERE name LIKE 'v%'", "4");
+  /* the same, with the DROP rolled back: the old table and its rows */
+  tExec(db, "BEGIN; INSERT INTO v VALUES (2,'[6,6]');"
+            "SAVEPOINT a; DROP TABLE p2; ROLLBACK TO a; RELEASE a;"
+            "SAVEPOINT b; DROP TABLE v; ROLLBACK TO b; RELEASE b;"
+            "INSERT INTO v VALUES (3,'[7,7]'); COMMIT");
+  tRows("8.10", db, "SELECT id, hex(vec) FROM v",
+        "1|0000A0400000A040\n2|0000C0400000C040\n3|0000E0400000E040");
+  tRows("8.11", db, "SELECT veles_check('v')", "ok");
   tClose(db);
+  tCheck("8.12", tCountFiles("reconnect.db-vectors-")==1,
+         "one side file: the dropped table's went at COMMIT");
 }
 
 static void testSynchronousOff(void){
