@@ -21,8 +21,12 @@
 **                 the file holds
 **   c+16    8     floor, the oldest commit whose vectors are all intact
 **   c+24    4     n, entries of the ring (1 .. VS_RING_MAX)
-**   c+28    4     checksum: FNV-1a over bytes c..c+27 and the ring
-**   c+32    16*n  ring: (commit, nonce) of the newest n commits, newest
+**   c+28    4     checksum: FNV-1a over bytes c..c+27 and c+32 to the
+**                 ring's end
+**   c+32    8     boot: 0 when every byte the file holds was durable
+**                 before this copy was written; else the boot of the
+**                 machine (vsFileBoot) whose writes may not be durable yet
+**   c+40    16*n  ring: (commit, nonce) of the newest n commits, newest
 **                 first, each 8+8 bytes; zero to the end of the copy
 ** Then, after the header:
 **   4096    ...   slots: slot i holds dim IEEE-754 binary32 values at
@@ -58,6 +62,27 @@
 ** A crash before 3 leaves written slots unreferenced (garbage that the
 ** allocator reuses); a crash after 3 finds the data already durable.
 ** A failed fdatasync fails the commit; it is not retried.
+**
+** LAZY SYNC (tables with the database's copy, db_copy=on). There the
+** database's copy is what must be durable; the side file only has to be
+** right whenever it is used. It is, without a sync per commit, as long as
+** the machine has not stopped since it was written: until then every
+** process reads the writes from the operating system's cache. So step 2
+** skips the fdatasync when the binding on disk already carries this
+** boot's mark (the boot field, from /proc/sys/kernel/random/boot_id):
+**   - the first commit after a clean binding writes a marked one and
+**     syncs, as above, before SQLite commits: the mark is durable before
+**     any commit relies on it;
+**   - later commits write marked bindings and do not sync;
+**   - the last handle to close syncs the file and writes a clean binding
+**     (boot 0) over the other copy. It does so holding LOCK_EX (flock,
+**     not waiting) on the file, while committers hold LOCK_SH from reading
+**     the binding to the end of step 2: no commit falls between its sync
+**     and its clean binding. A clean binding is not synced: lost, the
+**     marked one counts.
+** After a power cut or a reboot the boot differs: vecbind.c refuses a
+** marked file, which is made again from the database's copy. Where no
+** boot id can be read, every commit syncs.
 **
 ** The file only grows: it is never truncated (another process may have
 ** it mapped, and a shrinking mapping would raise SIGBUS there). A
@@ -98,7 +123,7 @@
 #define VS_HEADER_BYTES 4096
 #define VS_BUFFER_BYTES (4*1024*1024)
 
-_Static_assert(32+16*VS_RING_MAX<=VS_BIND_BYTES
+_Static_assert(40+16*VS_RING_MAX<=VS_BIND_BYTES
                && VS_BIND_OFFSET+2*VS_BIND_BYTES<=VS_HEADER_BYTES,
                "the binding's two copies fit the header");
 
@@ -115,6 +140,10 @@ struct VsFile {
   i64 nSlotBytes;         /* nDim*4 */
   char zIdent[VS_IDENT_LEN+1];
   int bDirSync;           /* the directory needs one fsync (new file) */
+  i64 iBoot;              /* this boot's mark (vsFileBoot), 0: unknown */
+  int bMarked;            /* this handle wrote a marked binding: clean it
+                          ** at close (LAZY SYNC) */
+  int bCommitLock;        /* holds LOCK_SH on fd for a commit */
   /* write-behind buffers: aBuf[iBuf] fills with slots iBufFirst ..
   ** iBufFirst+nBufSlot-1; the other may be in flight in pWriter, holding
   ** slots iFlightFirst .. iFlightFirst+nFlightSlot-1 */
@@ -192,11 +221,32 @@ static int readAll(int fd, void *pBuf, size_t n, off_t iOff){
 static int syncDirectory(VsFile *p, char **pzErr);
 static int memWrite(VsFile *p, i64 iSlot, const void *a);
 
+/* The mark of this boot of the machine: a 64-bit FNV-1a hash of the
+** kernel's boot id, which changes whenever the machine starts; 0 where it
+** cannot be read. Read with open() and read(), so that the test fault
+** layer (test/faultfs.c) can stage a reboot. */
+static i64 readBootMark(void){
+  char a[64];
+  u64 h = 14695981039346656037ull;
+  ssize_t n, i;
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY|O_CLOEXEC);
+  if( fd<0 ) return 0;
+  n = read(fd, a, sizeof(a));
+  close(fd);
+  if( n<=0 ) return 0;
+  for(i=0; i<n; i++){
+    h ^= (unsigned char)a[i];
+    h *= 1099511628211ull;
+  }
+  return h ? (i64)h : 1;
+}
+
 static VsFile *newFile(const char *zPath, int nDim, const char *zIdent){
   VsFile *p = sqlite3_malloc(sizeof(*p));
   if( p==0 ) return 0;
   memset(p, 0, sizeof(*p));
   p->fd = -1;
+  if( zPath ) p->iBoot = readBootMark();
   p->nDim = nDim;
   p->nSlotBytes = (i64)nDim*4;
   memcpy(p->zIdent, zIdent, VS_IDENT_LEN);
@@ -451,7 +501,7 @@ static unsigned fnv1a(unsigned h, const unsigned char *a, size_t n){
 /* The checksum of an encoded binding a (its own field not counted). */
 static unsigned bindingSum(const unsigned char *a, int nRing){
   unsigned h = fnv1a(2166136261u, a, 28);
-  return fnv1a(h, &a[32], (size_t)nRing*16);
+  return fnv1a(h, &a[32], 8+(size_t)nRing*16);
 }
 
 /* Is the encoded binding copy a a valid one (its checksum right, its
@@ -459,7 +509,7 @@ static unsigned bindingSum(const unsigned char *a, int nRing){
 static int bindingValid(const unsigned char *a){
   unsigned n = get32(&a[24]);
   return n>=1 && n<=VS_RING_MAX && get32(&a[28])==bindingSum(a, (int)n)
-      && get64(&a[16])<=get64(&a[8]) && get64(&a[32])==get64(&a[8]);
+      && get64(&a[16])<=get64(&a[8]) && get64(&a[40])==get64(&a[8]);
 }
 
 int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
@@ -496,9 +546,10 @@ int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr){
   pB->iCommit = get64(&x[8]);
   pB->iFloor = get64(&x[16]);
   pB->nRing = (int)get32(&x[24]);
+  pB->iBoot = get64(&x[32]);
   for(i=0; i<pB->nRing; i++){
-    pB->aRing[i].iCommit = get64(&x[32+16*i]);
-    pB->aRing[i].iNonce = get64(&x[40+16*i]);
+    pB->aRing[i].iCommit = get64(&x[40+16*i]);
+    pB->aRing[i].iNonce = get64(&x[48+16*i]);
   }
   return SQLITE_OK;
 }
@@ -522,9 +573,10 @@ int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){
   put64(&a[8], pB->iCommit);
   put64(&a[16], pB->iFloor);
   put32(&a[24], (unsigned)pB->nRing);
+  put64(&a[32], pB->iBoot);
   for(i=0; i<pB->nRing; i++){
-    put64(&a[32+16*i], pB->aRing[i].iCommit);
-    put64(&a[40+16*i], pB->aRing[i].iNonce);
+    put64(&a[40+16*i], pB->aRing[i].iCommit);
+    put64(&a[48+16*i], pB->aRing[i].iNonce);
   }
   put32(&a[28], bindingSum(a, pB->nRing));
   if( writeAll(p->fd, a, sizeof(a), VS_BIND_OFFSET+k*VS_BIND_BYTES) ){
@@ -532,7 +584,59 @@ int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){
   }
   p->iBindCopy = k;
   p->iBindWrite++;
+  p->bMarked = pB->iBoot!=0;
   return SQLITE_OK;
+}
+
+i64 vsFileBoot(VsFile *p){ return p->iBoot; }
+
+int vsFileCommitLock(VsFile *p, char **pzErr){
+  if( p->fd<0 || p->bCommitLock ) return SQLITE_OK;
+  while( flock(p->fd, LOCK_SH) ){
+    if( errno!=EINTR ){
+      return ioError(SQLITE_IOERR_LOCK, pzErr, "cannot lock", p);
+    }
+  }
+  p->bCommitLock = 1;
+  return SQLITE_OK;
+}
+
+void vsFileCommitUnlock(VsFile *p){
+  if( p->bCommitLock ){
+    flock(p->fd, LOCK_UN);
+    p->bCommitLock = 0;
+  }
+}
+
+/* LAZY SYNC's last step, when the last handle closes: sync the file and
+** write a clean binding, unless a committer of another handle holds the
+** commit lock (that one cleans when it closes) or the file is no longer
+** the one its path names. Failures leave the mark, which is safe. */
+static void cleanAtClose(VsFile *p){
+  VsBinding *pB;
+  char *zErr = 0;
+  int rc = SQLITE_OK;
+  assert( p->fd>=0 && p->iVersion==2 && !p->bCommitLock );
+  if( !vsFileIsAt(p, p->zPath) || flock(p->fd, LOCK_EX|LOCK_NB) ) return;
+  pB = sqlite3_malloc(sizeof(*pB));
+  if( pB==0 ){
+    rc = SQLITE_NOMEM;
+  }else if( fdatasync(p->fd) ){
+    rc = ioError(SQLITE_IOERR_FSYNC, &zErr, "cannot sync", p);
+  }else{
+    rc = vsFileReadBinding(p, pB, &zErr);
+    if( rc==SQLITE_OK && pB->iBoot==p->iBoot ){
+      pB->iBoot = 0;
+      rc = vsFileWriteBinding(p, pB, &zErr);
+    }
+  }
+  if( rc ){
+    sqlite3_log(rc, "vectors: closing side file: %s",
+                zErr ? zErr : sqlite3_errstr(rc));
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(pB);
+  flock(p->fd, LOCK_UN);
 }
 
 static void unmap(VsFile *p){
@@ -573,6 +677,8 @@ void vsFileClose(VsFile *p){
     }
     sqlite3_free(zErr);
   }
+  vsFileCommitUnlock(p);
+  if( p->bMarked && p->fd>=0 ) cleanAtClose(p);
   unmap(p);
   vsWriterFree(p->pWriter);
   if( p->fd>=0 ) close(p->fd);
@@ -885,17 +991,20 @@ static int syncDirectory(VsFile *p, char **pzErr){
   return SQLITE_OK;
 }
 
-int vsFileSync(VsFile *p, int bSync, char **pzErr){
+int vsFileSync(VsFile *p, int eSync, char **pzErr){
   int rc;
   if( p->fd<0 ) return SQLITE_OK;
   rc = vsFileFlush(p, pzErr);
-  if( rc || !bSync ) return rc;
-  if( fdatasync(p->fd) ){
-    return ioError(SQLITE_IOERR_FSYNC, pzErr, "cannot sync", p);
+  /* a new file is made durable once, whatever the mode */
+  if( eSync==VS_SYNC_LAZY && !p->bDirSync ) eSync = VS_SYNC_OFF;
+  if( rc==SQLITE_OK && eSync!=VS_SYNC_OFF ){
+    if( fdatasync(p->fd) ){
+      rc = ioError(SQLITE_IOERR_FSYNC, pzErr, "cannot sync", p);
+    }else if( p->bDirSync ){
+      rc = syncDirectory(p, pzErr);
+      if( rc==SQLITE_OK ) p->bDirSync = 0;
+    }
   }
-  if( p->bDirSync ){
-    rc = syncDirectory(p, pzErr);
-    if( rc==SQLITE_OK ) p->bDirSync = 0;
-  }
+  vsFileCommitUnlock(p);
   return rc;
 }

@@ -42,6 +42,8 @@ typedef struct VsBinding VsBinding;
 struct VsBinding {
   i64 iCommit;            /* the newest commit whose vectors it holds */
   i64 iFloor;             /* the oldest commit whose vectors are intact */
+  i64 iBoot;              /* 0: the file was durable when this was written;
+                          ** else the boot whose writes may not be yet */
   int nRing;              /* entries of aRing, 1..VS_RING_MAX */
   struct VsRingEntry {
     i64 iCommit;          /* a commit ... */
@@ -54,6 +56,13 @@ int vsFileReadBinding(VsFile *p, VsBinding *pB, char **pzErr);
 /* Write the binding into the header, over the copy that does not count
 ** (sidefile.c); vsFileSync makes it durable. */
 int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr);
+/* The mark of the machine's boot this handle runs in (the binding's boot
+** field), 0 where it cannot be known or for an in-memory store. */
+i64 vsFileBoot(VsFile *p);
+/* Hold a shared lock on the file from reading the binding of a commit to
+** the end of its vsFileSync, which releases it (LAZY SYNC, sidefile.c). */
+int vsFileCommitLock(VsFile *p, char **pzErr);
+void vsFileCommitUnlock(VsFile *p);
 /* Open an existing side file, checking its header against the
 ** identifier, dimension and format version the table's settings record. */
 int vsFileOpen(const char *zPath, int nDim, const char *zIdent,
@@ -89,8 +98,14 @@ int vsFileReadSlots(VsFile *p, i64 iSlot, i64 nSlot, void *a, char **pzErr);
 void vsFileMemClear(VsFile *p);
 /* Hand the buffered writes to the operating system. */
 int vsFileFlush(VsFile *p, char **pzErr);
-/* Flush, then make the data durable when bSync (fdatasync). */
-int vsFileSync(VsFile *p, int bSync, char **pzErr);
+/* Flush, then make the data durable (fdatasync): VS_SYNC_FULL always,
+** VS_SYNC_LAZY only for a new file (its binding carries this boot's mark
+** on disk already: LAZY SYNC in sidefile.c), VS_SYNC_OFF never
+** (synchronous=OFF). Releases the commit lock. */
+#define VS_SYNC_OFF  0
+#define VS_SYNC_FULL 1
+#define VS_SYNC_LAZY 2
+int vsFileSync(VsFile *p, int eSync, char **pzErr);
 /* Forget buffered writes that were not flushed yet. */
 void vsFileDiscard(VsFile *p);
 /* Number of whole slots the file holds now (flushed data only). */

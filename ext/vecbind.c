@@ -123,9 +123,14 @@ static int inRing(const VsBinding *pB, i64 iCommit, i64 iNonce){
 
 /* The rule, for binding pB of the side file zPath: 0 when a snapshot at
 ** commit iCommit (nonce iNonce) may use the file, else why not. */
-static char *verdict(const VsBinding *pB, const char *zPath, i64 iCommit,
-                     i64 iNonce, int *pbOk){
+static char *verdict(const VsBinding *pB, const char *zPath, i64 iBoot,
+                     i64 iCommit, i64 iNonce, int *pbOk){
   *pbOk = 0;
+  if( pB->iBoot!=0 && pB->iBoot!=iBoot ){
+    return sqlite3_mprintf("side file %s was written without a sync before "
+        "the machine stopped or restarted (or on another machine): its "
+        "newest writes may be lost", zPath);
+  }
   if( iCommit>pB->iCommit ){
     return sqlite3_mprintf("side file %s is older than the database "
         "(database at commit %lld, side file at commit %lld): it was not "
@@ -154,7 +159,8 @@ int vsBindVerify(VsFile *pFile, const VsDbCommit *pC, char **pzErr){
   if( pB==0 ) return SQLITE_NOMEM;
   rc = vsFileReadBinding(pFile, pB, pzErr);
   if( rc==SQLITE_OK ){
-    *pzErr = verdict(pB, vsFilePath(pFile), pC->iCommit, pC->iNonce, &bOk);
+    *pzErr = verdict(pB, vsFilePath(pFile), vsFileBoot(pFile), pC->iCommit,
+                     pC->iNonce, &bOk);
     rc = bOk ? SQLITE_OK : *pzErr ? SQLITE_CORRUPT_VTAB : SQLITE_NOMEM;
   }
   sqlite3_free(pB);
@@ -307,7 +313,7 @@ int vsBindCommit(VecTable *p){
   VecState *pS = p->pS;
   VsBinding *pB;
   sqlite3_stmt *pStmt;
-  i64 iNew, iNonce, nSlot = 0;
+  i64 iNew, iNonce, iBoot, nSlot = 0;
   char *zErr = 0;
   int rc, i, n;
   /* nothing changed; or another instance of the table numbered this
@@ -317,15 +323,29 @@ int vsBindCommit(VecTable *p){
   }
   pB = sqlite3_malloc(sizeof(*pB));
   if( pB==0 ) return SQLITE_NOMEM;
+  /* LAZY SYNC (sidefile.c): this commit's binding carries the boot's mark
+  ** where the database's copy holds the vectors (a compaction's new file
+  ** is synced whole) */
+  iBoot = pS->bCopy && pS->bSync && !pS->pFileBefore
+          ? vsFileBoot(pS->pFile) : 0;
+  pS->bLazySync = 0;
+  rc = vsFileCommitLock(pS->pFile, &zErr);
+  if( rc ){
+    sqlite3_free(pB);
+    return vsVectorsTakeError(p, rc, zErr);
+  }
   if( pS->pFileBefore ){
     /* a compacted file holds this commit alone (veccompact.c) */
     memset(pB, 0, sizeof(*pB));
   }else{
     rc = vsFileReadBinding(pS->pFile, pB, &zErr);
     if( rc ){
+      vsFileCommitUnlock(pS->pFile);
       sqlite3_free(pB);
       return vsVectorsTakeError(p, rc, zErr);
     }
+    /* the mark is on disk already: no sync needed for this commit */
+    pS->bLazySync = iBoot!=0 && pB->iBoot==iBoot;
     /* xBegin checked the pair: the file holds this transaction's start */
     assert( pB->iFloor<=pS->iCommit && pS->iCommit<=pB->iCommit );
   }
@@ -359,20 +379,25 @@ int vsBindCommit(VecTable *p){
     }
     assert( pB->iFloor<=pS->iCommit || pS->pFileBefore );
     if( pS->pFileBefore ) pB->iFloor = iNew;
+    pB->iBoot = iBoot;
     rc = vsFileWriteBinding(pS->pFile, pB, &zErr);
     if( rc ) rc = vsVectorsTakeError(p, rc, zErr);
   }
   sqlite3_free(pB);
-  if( rc==SQLITE_OK ){
+  if( rc ){
+    vsFileCommitUnlock(pS->pFile);
+    pS->bLazySync = 0;
+  }else{
     pS->iCommitNext = iNew;
     pS->iNonceNext = iNonce;
   }
   return rc;
 }
 
-int vsBindCreate(VsFile *pFile, i64 iNonce, char **pzErr){
+int vsBindCreate(VsFile *pFile, i64 iNonce, i64 iBoot, char **pzErr){
   VsBinding b;
   memset(&b, 0, sizeof(b));
+  b.iBoot = iBoot;
   b.nRing = 1;
   b.aRing[0].iNonce = iNonce;
   return vsFileWriteBinding(pFile, &b, pzErr);

@@ -177,7 +177,10 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
     rc = vsFileCreate(pS->bMemory ? 0 : zDbFile, pS->nDim, pS->zIdent,
                       pS->iFormat, &pS->pFile, &zErr);
     if( rc==SQLITE_OK ){
-      rc = vsBindCreate(pS->pFile, iNonce, &zErr);
+      /* a new file is synced at its first commit: it may carry the mark
+      ** of LAZY SYNC (sidefile.c) from the start */
+      rc = vsBindCreate(pS->pFile, iNonce,
+                        pS->bCopy ? vsFileBoot(pS->pFile) : 0, &zErr);
       if( rc ){
         vsFileClose(pS->pFile);
         pS->pFile = 0;
@@ -570,7 +573,8 @@ int vsStateSync(VecTable *p){
   if( rc==SQLITE_OK && p->pS->bDirty ) rc = vsCopySync(p);
   if( rc==SQLITE_OK ) rc = vsBindCommit(p);
   if( rc ) return rc;
-  rc = vsFileSync(p->pS->pFile, p->pS->bSync, &zErr);
+  rc = vsFileSync(p->pS->pFile, !p->pS->bSync ? VS_SYNC_OFF
+                  : p->pS->bLazySync ? VS_SYNC_LAZY : VS_SYNC_FULL, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   return SQLITE_OK;
 }
@@ -594,6 +598,7 @@ int vsStateCommit(VecTable *p){
   if( pS->bBound ) pS->iBindVersion = pagerVersion(p);
   pS->bDirty = 0;
   pS->iCommitNext = 0;
+  pS->bLazySync = 0;
   pS->bCreated = 0;
   pS->bInTxn = 0;
   vsCopyForget(pS);
@@ -622,6 +627,7 @@ int vsStateRollback(VecTable *p){
   pS->bInTxn = 0;
   pS->bDirty = 0;
   pS->iCommitNext = 0;
+  pS->bLazySync = 0;
   pS->bBound = 0;           /* check again: xSync may have moved the file */
   vsCopyForget(pS);
   if( pS->pFile ) vsFileDiscard(pS->pFile);

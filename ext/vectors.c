@@ -216,7 +216,7 @@ static int vecDestroy(sqlite3_vtab *pVtab){
   if( pS->pFile && !pS->bMemory ){
     char *zErr = 0;   /* the vectors written so far must be durable: a
                       ** ROLLBACK TO may bring the table back (sidefile.c) */
-    rc = vsFileSync(pS->pFile, pS->bSync, &zErr);
+    rc = vsFileSync(pS->pFile, pS->bSync ? VS_SYNC_FULL : VS_SYNC_OFF, &zErr);
     if( rc ) return vsVectorsTakeError(p, rc, zErr);
   }
   vsPendingDrop(&pS->pending);      /* the map goes: nothing to write */

@@ -134,6 +134,7 @@ struct VecState {
   i64 iCommitNext, iNonceNext;  /* ... and those xSync wrote */
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
+  int bLazySync;                /* ... but not this commit's (vecbind.c) */
   int bCreated;                 /* side file created by an uncommitted CREATE */
   VsPending pending;            /* map rows not written yet (pending.c) */
   i64 aPendSlot[VS_PENDING_MAX];/* ... their slots */
@@ -285,7 +286,7 @@ int vsBindVerify(VsFile *pFile, const VsDbCommit *pC, char **pzErr);
 /* xSync of a transaction that changed the table: a new commit. */
 int vsBindCommit(VecTable *p);
 /* The binding of a new side file: commit 0, named iNonce. */
-int vsBindCreate(VsFile *pFile, i64 iNonce, char **pzErr);
+int vsBindCreate(VsFile *pFile, i64 iNonce, i64 iBoot, char **pzErr);
 
 /* ---- veccopy.c ------------------------------------------------------ */
 /* Slots per chunk of the copy for dimension nDim. */

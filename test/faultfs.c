@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -73,6 +74,9 @@ static unsigned cutSeed = 1;
 static int eFailOps = 0, kFail = 0, iFailErrno = 0, bFailPersist = 0;
 static char zFailFilter[128];
 static char zLieFilter[128];      /* syncs of these files make nothing durable */
+static char zBootId[64];          /* the boot id while tracking */
+static int nBoot = 0;
+#define FF_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 /* ---- the real functions ---------------------------------------------- */
 static int (*rOpen)(const char*, int, ...);
@@ -290,6 +294,9 @@ void faultfsTrack(const char *zDir, const char *zShadowDir){
   eFailOps = kFail = 0;
   zFailFilter[0] = 0;
   zLieFilter[0] = 0;
+  /* a boot of its own: the pid tells it from the parent's or a child's */
+  snprintf(zBootId, sizeof(zBootId), "faultfs-%d-%d\n", (int)getpid(),
+           ++nBoot);
   bTrack = 1;
   pthread_mutex_unlock(&ffMutex);
 }
@@ -358,10 +365,28 @@ static int ffOpenPre(const char *zPath){
   return ffOpened(zAbs);
 }
 
+/* While tracking, the boot id is this tracking session's (faultfs.h). */
+static int ffOpenBootId(void){
+  char zId[64];
+  int fd;
+  pthread_mutex_lock(&ffMutex);
+  memcpy(zId, zBootId, sizeof(zId));
+  pthread_mutex_unlock(&ffMutex);
+  fd = memfd_create("boot_id", MFD_CLOEXEC);
+  if( fd<0 ) return fd;
+  if( rWrite(fd, zId, strlen(zId))!=(ssize_t)strlen(zId)
+   || lseek(fd, 0, SEEK_SET)!=0 ){
+    rClose(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int open(const char *zPath, int flags, ...){
   mode_t mode = 0;
   int fd, iFile;
   ffInit();
+  if( bTrack && strcmp(zPath, FF_BOOT_ID_PATH)==0 ) return ffOpenBootId();
   if( flags & (O_CREAT|O_TMPFILE) ){
     va_list ap;
     va_start(ap, flags);

@@ -23,6 +23,12 @@
 **   when 0) fails with errno, having done nothing; persistent: every later
 **   one fails too until faultfsClear().
 **
+**   REBOOTS. While tracking, the kernel's boot id
+**   (/proc/sys/kernel/random/boot_id) reads as faultfs's own, a new one at
+**   every faultfsTrack(): each tracking session is a boot of its own, as
+**   the checks after a power cut must be (veles trusts unsynced side-file
+**   writes only within the boot that made them: sidefile.c, LAZY SYNC).
+**
 ** Linked into a test driver (exported with ENABLE_EXPORTS) it takes over
 ** these calls for the whole process, libsqlite3 and veles.so included;
 ** built as the faultfs.so module it is an LD_PRELOAD shim configured by

@@ -54,7 +54,7 @@ target_link_libraries(faultfs PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
 add_library(faultfs_linked STATIC ${PROJECT_SOURCE_DIR}/test/faultfs.c)
 target_link_libraries(faultfs_linked PUBLIC ${CMAKE_DL_LIBS} Threads::Threads)
 foreach(name test_powerloss test_ioerr test_rebuild test_compact
-             test_upgrade)
+             test_upgrade test_lazysync)
   if(TARGET ${name})
     target_link_libraries(${name} PRIVATE faultfs_linked)
     set_target_properties(${name} PROPERTIES ENABLE_EXPORTS ON)
