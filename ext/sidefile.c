@@ -74,12 +74,14 @@
 **     syncs, as above, before SQLite commits: the mark is durable before
 **     any commit relies on it;
 **   - later commits write marked bindings and do not sync;
-**   - the last handle to close syncs the file and writes a clean binding
-**     (boot 0) over the other copy. It does so holding LOCK_EX (flock,
-**     not waiting) on the file, while committers hold LOCK_SH from reading
-**     the binding to the end of step 2: no commit falls between its sync
-**     and its clean binding. A clean binding is not synced: lost, the
-**     marked one counts.
+**   - a handle that wrote a marked binding syncs the file when it closes
+**     and writes a clean binding (boot 0) over the other copy. It does so
+**     holding LOCK_EX (flock, not waiting) on the file, while committers
+**     hold LOCK_SH from reading the binding to the end of step 2: no
+**     commit falls between its sync and its clean binding. A clean
+**     binding is not synced: lost, the marked one counts. (The mark of a
+**     writer killed in this boot stays until the next writer closes; it
+**     is harmless in this boot and costs a rebuild after the next one.)
 ** After a power cut or a reboot the boot differs: vecbind.c refuses a
 ** marked file, which is made again from the database's copy. Where no
 ** boot id can be read, every commit syncs.

@@ -50,7 +50,10 @@
 ** WHAT IT REFUSES. An older database with a newer side file whose commits
 ** reused a slot (R < F); a newer database with an older side file, or a
 ** side file synced late (R > S); a pair from two copies that went separate
-** ways, or two machines (nonce); a damaged header (checksum).
+** ways, or two machines (nonce); a damaged header (checksum); a file
+** marked as not durable by another boot of the machine, or by another
+** machine (LAZY SYNC in sidefile.c: its bytes may not be the ones
+** written, whatever its binding says).
 **
 ** WHAT HAPPENS THEN. A table that keeps a copy of its vectors in the
 ** database (db_copy=on, veccopy.c) makes the side file again from that
