@@ -47,10 +47,10 @@ static const char *sidePath(void){
 }
 
 static long long get64(const unsigned char *a){
-  long long x = 0;
+  unsigned long long x = 0;
   int i;
   for(i=7; i>=0; i--) x = (x<<8) | a[i];
-  return x;
+  return (long long)x;
 }
 
 /* The boot field of the binding copy that counts (the larger write

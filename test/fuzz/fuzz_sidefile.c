@@ -436,13 +436,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
   {
     /* version 2: the binding (write count, commit, floor, ring, checksum)
     ** is checked too: of its two copies (at 40 and 2064), the one written
-    ** last counts, bytes c .. c + 32 + 16 * ring entries */
+    ** last counts, bytes c .. c + 40 + 16 * ring entries (the boot mark
+    ** at c + 32, the ring from c + 40) */
     const unsigned char *h = aTab[d.t].aImg;
     size_t c = 40, nBind;
     if( h[2064+24]!=0 && (h[40+24]==0 || h[2064]>h[40]) ){
       c = 2064;      /* write counts are small: the low byte orders them */
     }
-    nBind = 32 + 16*(size_t)(h[c+24] | (h[c+25]<<8));
+    nBind = 40 + 16*(size_t)(h[c+24] | (h[c+25]<<8));
     d.bHeaderOk = d.n>=c+nBind && memcmp(d.a, h, 20)==0
                && memcmp(d.a+24, h+24, 16)==0
                && memcmp(d.a+c, h+c, nBind)==0;
