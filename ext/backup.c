@@ -341,9 +341,9 @@ static int bkTables(Backup *p){
 /* Read table t's settings and open its side file (step 3). */
 static int bkTable(Backup *p, BkTable *t){
   char *zErr = 0, *zPath = 0;
-  int eMetric = 0, bMemory = 0, rc;
+  int eMetric = 0, bMemory = 0, nChunkBytes, rc;
   rc = vsConfigRead(p->db, p->zSchema, t->zName, t->zIdent, &t->nDim,
-                    &eMetric, &t->iFormat, &t->bCopy, &zErr);
+                    &eMetric, &t->iFormat, &t->bCopy, &nChunkBytes, &zErr);
   if( rc ){
     if( zErr ) return bkTake(p, rc, t->zName, zErr);
     return bkDbError(p, rc);

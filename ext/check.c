@@ -128,11 +128,11 @@ static void checkShadow(Check *c, const char *zShadow){
 }
 
 /* With the copy on (veccopy.c): every referenced slot of the side file
-** equals the database's copy of it. */
-static void compareCopy(Check *c, VsFile *pFile, int nDim){
+** equals the database's copy of it (chunks of at most nMaxBytes). */
+static void compareCopy(Check *c, VsFile *pFile, int nDim, int nMaxBytes){
   sqlite3_stmt *pMap, *pChunk;
   sqlite3_str *pDiff = sqlite3_str_new(0), *pGone = sqlite3_str_new(0);
-  i64 nChunk = vsCopyChunkSlots(nDim), iLoaded = -1;
+  i64 nChunk = vsCopyChunkSlots(nDim, nMaxBytes), iLoaded = -1;
   const unsigned char *aChunk = 0;
   int nChunkBytes = 0, nDiff = 0, nGone = 0;
   float *a = sqlite3_malloc64(sizeof(float)*(u64)nDim);
@@ -197,7 +197,7 @@ static void checkVectors(Check *c){
   char zIdent[VS_IDENT_LEN+1] = {0};
   int nDim = -1, bMetric = 0, iFormat = -1, nCommit = 0;
   VsDbCommit dbc = { .iCommit = -1 };  /* <t>_config's half of the binding */
-  int bCopy = 0;
+  int bCopy = 0, nChunkBytes = VS_CHUNK_BYTES_OLD, bChunkOk = 1;
   i64 nSlotFile = -1;
   VsFile *pFile = 0;
 
@@ -228,6 +228,10 @@ static void checkVectors(Check *c){
       nCommit++;
     }else if( strcmp(zKey, "copy")==0 ){
       bCopy = sqlite3_column_int(pStmt, 1)==1;
+    }else if( strcmp(zKey, "chunk")==0 ){
+      bChunkOk = sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER
+              && vsConfigChunkBytesOk(sqlite3_column_int64(pStmt, 1));
+      if( bChunkOk ) nChunkBytes = sqlite3_column_int(pStmt, 1);
     }else if( strcmp(zKey, "slots")==0 ){
       dbc.nSlot = sqlite3_column_int64(pStmt, 1);
     }
@@ -237,6 +241,10 @@ static void checkVectors(Check *c){
                              c->zTable);
   if( nDim<0 || nDim>VS_MAX_DIM ){
     problem(c, "%s_config: dimension missing or out of range", c->zTable);
+  }
+  if( !bChunkOk ){
+    problem(c, "%s_config: chunk size is not a power of two from %d to %d",
+            c->zTable, VS_CHUNK_BYTES_MIN, VS_CHUNK_BYTES_MAX);
   }
   if( !bMetric ) problem(c, "%s_config: metric missing or unknown", c->zTable);
   if( iFormat!=1 && iFormat!=2 ){
@@ -367,7 +375,7 @@ static void checkVectors(Check *c){
   ** is, at COMMIT: veccopy.c) */
   if( bCopy && pFile && nDim>0 && c->nProblem==0 && c->rc==SQLITE_OK
    && sqlite3_get_autocommit(c->db) ){
-    compareCopy(c, pFile, nDim);
+    compareCopy(c, pFile, nDim, nChunkBytes);
   }
   vsFileClose(pFile);
   checkShadow(c, "config");

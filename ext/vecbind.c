@@ -82,8 +82,10 @@ static int readDbCommit(VecTable *p, VsDbCommit *pC){
   sqlite3_stmt *pStmt;
   int rc = vsStateStmt(p, STMT_GETCOMMIT, &pStmt);
   int nFound = 0;
+  int bChunkOk = 1;
   memset(pC, 0, sizeof(*pC));
   pC->iCommit = -1;
+  pC->nChunkBytes = VS_CHUNK_BYTES_OLD;
   if( rc ) return rc;
   while( sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zKey = (const char*)sqlite3_column_text(pStmt, 0);
@@ -99,6 +101,11 @@ static int readDbCommit(VecTable *p, VsDbCommit *pC){
       pC->iFormat = sqlite3_column_int(pStmt, 1);
     }else if( zKey && strcmp(zKey, "copy")==0 ){
       pC->bCopy = sqlite3_column_int(pStmt, 1)==1;
+    }else if( zKey && strcmp(zKey, "chunk")==0 ){
+      i64 n = sqlite3_column_int64(pStmt, 1);
+      bChunkOk = sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER
+              && vsConfigChunkBytesOk(n);
+      if( bChunkOk ) pC->nChunkBytes = (int)n;
     }
   }
   rc = sqlite3_reset(pStmt);
@@ -107,6 +114,11 @@ static int readDbCommit(VecTable *p, VsDbCommit *pC){
   ** slot past its end reports it (sidefile.c) and the rest stays readable */
   if( !pC->bCopy || pC->nSlot<0 ) pC->nSlot = 0;
   if( pC->iFormat<2 ) return SQLITE_OK;           /* no binding */
+  if( !bChunkOk ){
+    vsVectorsSetError(p, "vectors: table %s: its chunk size in %s_config "
+                      "is damaged", p->zName, p->pS->sh.zName);
+    return SQLITE_CORRUPT_VTAB;
+  }
   if( nFound!=2 || pC->iCommit<0 ){
     vsVectorsSetError(p, "vectors: table %s: its commit number in %s_config "
                       "is damaged", p->zName, p->pS->sh.zName);

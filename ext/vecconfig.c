@@ -23,6 +23,10 @@
 **             commit; a shorter file is truncated (vecbind.c)
 **     copy    format 2: 1 when the database keeps a copy of every vector
 **             in <table>_chunks (veccopy.c), 0 (or absent) when not
+**     chunk   format 2: the most bytes a chunk of that copy holds, a power
+**             of two (VS_CHUNK_BYTES when made now); absent: 256 KiB, the
+**             size of tables made before the row (smaller chunks journal
+**             less when a commit fills the one the last commit began)
 **
 **   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB): that copy, made
 **             with the table (empty while the copy is off)
@@ -135,9 +139,10 @@ int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
       VS_CHUNKS_DDL
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
       "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld), "
-      "('slots', 0), ('copy', %d);",
+      "('slots', 0), ('copy', %d), ('chunk', %d);",
       zSchema, zName, zSchema, zName, zSchema, zName, zSchema, zName,
-      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce, bCopy);
+      zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce, bCopy,
+      VS_CHUNK_BYTES);
   if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables of %s: "
                              "%s", zName, sqlite3_errmsg(db));
@@ -150,10 +155,10 @@ int vsConfigUpgrade(sqlite3 *db, const char *zSchema, const char *zName,
   int rc = vsShadowExec(db,
       VS_CHUNKS_DDL
       "INSERT INTO \"%w\".\"%w_config\" VALUES('commit', 0), "
-      "('nonce', %lld), ('slots', %lld), ('copy', 1);"
+      "('nonce', %lld), ('slots', %lld), ('copy', 1), ('chunk', %d);"
       "UPDATE \"%w\".\"%w_config\" SET v=%d WHERE k='format';",
-      zSchema, zName, zSchema, zName, iNonce, nSlot, zSchema, zName,
-      VEC_FORMAT);
+      zSchema, zName, zSchema, zName, iNonce, nSlot, VS_CHUNK_BYTES, zSchema,
+      zName, VEC_FORMAT);
   if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("cannot add the shadow rows of format %d: %s",
                              VEC_FORMAT, sqlite3_errmsg(db));
@@ -170,9 +175,13 @@ static int isIdent(const char *z){
   return z[VS_IDENT_LEN]==0;
 }
 
+int vsConfigChunkBytesOk(i64 n){
+  return n>=VS_CHUNK_BYTES_MIN && n<=VS_CHUNK_BYTES_MAX && (n & (n-1))==0;
+}
+
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
-                 int *pbCopy, char **pzErr){
+                 int *pbCopy, int *pnChunkBytes, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int rc, bIdent = 0, bFormat = 0;
@@ -180,6 +189,7 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
   *peMetric = -1;
   *piFormat = 0;
   *pbCopy = 0;
+  *pnChunkBytes = VS_CHUNK_BYTES_OLD;
   zIdent[0] = 0;
   zSql = sqlite3_mprintf("SELECT k, v FROM \"%w\".\"%w_config\"",
                          zSchema, zName);
@@ -227,6 +237,17 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
       }else if( rc==SQLITE_OK ){
         *pzErr = sqlite3_mprintf("its copy setting in %s_config is damaged: "
             "expected 0 or 1, got '%.40s'", zName, zVal);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+    }else if( strcmp(zKey, "chunk")==0 ){
+      i64 n = sqlite3_column_int64(pStmt, 1);
+      if( sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER
+       && vsConfigChunkBytesOk(n) ){
+        *pnChunkBytes = (int)n;
+      }else if( rc==SQLITE_OK ){
+        *pzErr = sqlite3_mprintf("its chunk size in %s_config is damaged: "
+            "expected a power of two from %d to %d bytes, got '%.40s'",
+            zName, VS_CHUNK_BYTES_MIN, VS_CHUNK_BYTES_MAX, zVal);
         rc = SQLITE_CORRUPT_VTAB;
       }
     }

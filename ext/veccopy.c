@@ -11,7 +11,9 @@
 ** LAYOUT.
 **   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB)
 ** Chunk c holds slots c*C .. c*C+C-1, where C (slots per chunk) is the
-** largest power of two with C * dim * 4 <= VS_CHUNK_BYTES (at least 1):
+** largest power of two with C * dim * 4 <= the table's chunk size (at
+** least 1; row 'chunk' of <table>_config: 64 KiB for tables made now,
+** 256 KiB for those made before the row, vecconfig.c):
 ** slot s is at byte (s - c*C) * dim * 4 of chunk s / C, the same bytes the
 ** side file holds at 4096 + s * dim * 4. A chunk's blob holds a power of
 ** two of slots (up to C): it grows, doubling, when a slot past its end is
@@ -50,12 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VS_CHUNK_BYTES (256*1024)   /* the most a chunk of slots holds */
-
-i64 vsCopyChunkSlots(int nDim){
+i64 vsCopyChunkSlots(int nDim, int nChunkBytes){
   i64 n = 1;
   assert( nDim>0 );
-  while( n*2*nDim*4<=VS_CHUNK_BYTES ) n *= 2;
+  assert( vsConfigChunkBytesOk(nChunkBytes) );
+  while( n*2*nDim*4<=nChunkBytes ) n *= 2;
   return n;
 }
 
@@ -186,7 +187,7 @@ int vsCopySync(VecTable *p){
     return SQLITE_OK;
   }
   mergeRuns(pS);
-  nChunk = vsCopyChunkSlots(pS->nDim);
+  nChunk = vsCopyChunkSlots(pS->nDim, pS->nChunkBytes);
   aBuf = sqlite3_malloc64((u64)(nChunk*pS->nDim*4));
   if( aBuf==0 ) return SQLITE_NOMEM;
   while( rc==SQLITE_OK && i<pS->nRun ){
@@ -267,7 +268,8 @@ int vsCopyRewrite(VecTable *p, i64 nSlot){
 static int loadChunks(VecTable *p, VsFile *pFile){
   VecState *pS = p->pS;
   sqlite3_stmt *pStmt = 0;
-  i64 nChunk = pS->nDim>0 ? vsCopyChunkSlots(pS->nDim) : 0;
+  i64 nChunk = pS->nDim>0 ? vsCopyChunkSlots(pS->nDim, pS->nChunkBytes)
+                          : 0;
   char *zSql, *zErr = 0;
   int rc, bOwn = 0;         /* bOwn: the error is this loop's, not a step's */
   zSql = sqlite3_mprintf("SELECT chunk, data FROM \"%w\".\"%w_chunks\"",

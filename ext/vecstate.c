@@ -75,7 +75,7 @@ static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
     "UPDATE \"%w\".\"%w_config\" SET v=?1 WHERE k='dim'",
     0,                          /* built below */
     "SELECT k, v FROM \"%w\".\"%w_config\" "
-        "WHERE k IN ('format','copy','commit','nonce','slots')",
+        "WHERE k IN ('format','copy','chunk','commit','nonce','slots')",
     "UPDATE \"%w\".\"%w_config\" SET v=CASE k WHEN 'commit' THEN ?1 "
         "WHEN 'nonce' THEN ?2 ELSE ?3 END WHERE k IN ('commit','nonce','slots')",
     "SELECT length(data) FROM \"%w\".\"%w_chunks\" WHERE chunk=?1",
@@ -240,8 +240,8 @@ static int openFile(VecState *pS, sqlite3 *db, int bCreate, i64 iNonce,
 
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int iFormat,
-                   int bCopy, i64 iNonce, int bCreate, char *zBroken,
-                   char **pzErr){
+                   int bCopy, int nChunkBytes, i64 iNonce, int bCreate,
+                   char *zBroken, char **pzErr){
   VecState *pS;
   int rc;
   assert( p->pS==0 );
@@ -280,6 +280,7 @@ int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
   pS->eMetric = eMetric;
   pS->iFormat = iFormat;
   pS->bCopy = bCopy;
+  pS->nChunkBytes = nChunkBytes;
   memcpy(pS->zIdent, zIdent, VS_IDENT_LEN+1);
   vsSlotsInit(&pS->slots);
   pS->slots.iTag = nDim;

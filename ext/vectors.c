@@ -142,6 +142,7 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   char zIdent[VS_IDENT_LEN+1];
   char *zBroken = 0;
   int nDim = 0, eMetric = 0, iFormat = VEC_FORMAT, bCopy = 1, rc;
+  int nChunkBytes = VS_CHUNK_BYTES;
   i64 iNonce = 0;
   *ppVtab = 0;
   vsConnSettle(pConn);
@@ -160,7 +161,7 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   }else{
     /* the options were read at CREATE: the stored settings rule */
     rc = vsConfigRead(db, argv[1], argv[2], zIdent, &nDim, &eMetric,
-                      &iFormat, &bCopy, &zBroken);
+                      &iFormat, &bCopy, &nChunkBytes, &zBroken);
     if( rc==SQLITE_CORRUPT_VTAB ) rc = SQLITE_OK;   /* see vecconfig.c */
   }
   if( rc ){
@@ -173,8 +174,8 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
     return SQLITE_NOMEM;
   }
   rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim<0 ? 0 : nDim,
-                      eMetric<0 ? 0 : eMetric, iFormat, bCopy, iNonce,
-                      bCreate, zBroken, pzErr);
+                      eMetric<0 ? 0 : eMetric, iFormat, bCopy, nChunkBytes,
+                      iNonce, bCreate, zBroken, pzErr);
   if( rc==SQLITE_OK ) rc = declareTable(db, argv[2]);
   if( rc ){
     freeTable(p);

@@ -36,6 +36,14 @@
                                 ** 2 binds the side file (vecbind.c); 1 is
                                 ** read as it always was */
 
+/* The database's copy is kept in chunks of at most this many bytes
+** (veccopy.c), named by the row 'chunk' of <table>_config; a format 2
+** table without that row was made with 256 KiB chunks. */
+#define VS_CHUNK_BYTES       (64*1024)
+#define VS_CHUNK_BYTES_OLD   (256*1024)
+#define VS_CHUNK_BYTES_MIN   4096
+#define VS_CHUNK_BYTES_MAX   (1024*1024)
+
 /* Query plans chosen by xBestIndex (idxNum bits) */
 #define VEC_PLAN_EQ     0x01    /* id = ?: one lookup */
 #define VEC_PLAN_GT     0x02    /* id > ? */
@@ -81,6 +89,7 @@ typedef struct VsRun VsRun;
 struct VsDbCommit {
   int iFormat;                  /* the table's format (1: no binding) */
   int bCopy;                    /* ... and db_copy */
+  int nChunkBytes;              /* ... and the copy's chunk size */
   i64 iCommit;                  /* the table's newest commit */
   i64 iNonce;                   /* the random number naming it */
   i64 nSlot;                    /* slots the side file held after it; a
@@ -122,6 +131,7 @@ struct VecState {
   int bListed;                  /* on the connection's list (not damaged) */
   int iFormat;                  /* <table>_config 'format': 1 or 2 */
   int bCopy;                    /* the database keeps a copy (veccopy.c) */
+  int nChunkBytes;              /* ... in chunks of at most this many bytes */
   char *zStale;                 /* why the side file cannot be used, until a
                                 ** rebuild from the copy (pFile is 0) */
   VsRun *aRun;                  /* slots this transaction wrote, for the */
@@ -220,7 +230,10 @@ int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
 ** "vectors: table <name>: " prefix; zIdent is "" unless it is valid. */
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
-                 int *pbCopy, char **pzErr);
+                 int *pbCopy, int *pnChunkBytes, char **pzErr);
+/* Whether n is a chunk size <table>_config may name (a power of two from
+** VS_CHUNK_BYTES_MIN to VS_CHUNK_BYTES_MAX). */
+int vsConfigChunkBytesOk(i64 n);
 /* Make a format 1 table format 2 with the copy on (vecupgrade.c): create
 ** <table>_chunks, add the rows commit (0), nonce (iNonce), slots (nSlot)
 ** and copy (1), set format. In the caller's transaction. */
@@ -239,8 +252,8 @@ int vsConfigSideFile(sqlite3 *db, const char *zSchema, const char *zIdent,
 ** (this takes it over). */
 int vsStateAcquire(VecTable *p, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int iFormat,
-                   int bCopy, i64 iNonce, int bCreate, char *zBroken,
-                   char **pzErr);
+                   int bCopy, int nChunkBytes, i64 iNonce, int bCreate,
+                   char *zBroken, char **pzErr);
 /* Check the side file against this snapshot, once per data_version. */
 int vsStateBind(VecTable *p);
 void vsStateUnref(VecState *pS);
@@ -290,7 +303,7 @@ int vsBindCreate(VsFile *pFile, i64 iNonce, i64 iBoot, char **pzErr);
 
 /* ---- veccopy.c ------------------------------------------------------ */
 /* Slots per chunk of the copy for dimension nDim. */
-i64 vsCopyChunkSlots(int nDim);
+i64 vsCopyChunkSlots(int nDim, int nChunkBytes);
 /* Note that slot iSlot was written by this transaction. */
 int vsCopyNote(VecState *pS, i64 iSlot);
 /* xSync: write the noted slots into the copy. */

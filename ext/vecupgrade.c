@@ -74,6 +74,7 @@ void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC){
   pS->pFile = 0;
   pS->iFormat = pC->iFormat;
   pS->bCopy = pC->bCopy;
+  pS->nChunkBytes = pC->nChunkBytes;
   sqlite3_free(pS->zStale);
   pS->zStale = sqlite3_mprintf("its side file is of format 1 (the table "
                                "was upgraded to format %d)", pC->iFormat);
@@ -97,6 +98,7 @@ static int fillCopy(VecTable *p, i64 nSlot){
   if( rc ) return vsVectorsDbError(p, rc);
   assert( pS->nRun==0 && !pS->bCopy );
   pS->bCopy = 1;                /* vsCopyNote and vsCopySync want it */
+  pS->nChunkBytes = VS_CHUNK_BYTES;    /* what vsConfigUpgrade wrote */
   while( (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
     i64 iSlot = sqlite3_column_int64(pStmt, 0);
     /* veles_check found none of these; the map is read again here */
@@ -126,7 +128,7 @@ static int upgradeTable(VecTable *p){
   VecState *pS = p->pS;
   char zIdent[VS_IDENT_LEN+1];
   char *zErr = 0, *zReport = 0;
-  int nDim, eMetric, iFormat, bCopy, rc;
+  int nDim, eMetric, iFormat, bCopy, nChunkBytes, rc;
   i64 nSlot = 0, iNonce;
   /* 1. sound, as veles_check sees it (this also connects the table's
   ** state to this transaction's snapshot: vsStateBind) */
@@ -139,7 +141,7 @@ static int upgradeTable(VecTable *p){
   }
   if( rc ) return rc==SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
   rc = vsConfigRead(p->db, pS->sh.zSchema, pS->sh.zName, zIdent, &nDim,
-                    &eMetric, &iFormat, &bCopy, &zErr);
+                    &eMetric, &iFormat, &bCopy, &nChunkBytes, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   if( iFormat>=2 ){
     /* another connection upgraded it before this one's transaction */

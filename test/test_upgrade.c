@@ -22,6 +22,9 @@
 **        file of before beside the format 2 database)
 **   5.x  another connection that had the table open as format 1 (rollback
 **        journal and WAL)
+**   6.x  a format 2 table made before the config row 'chunk' (its copy in
+**        chunks of 256 KiB; tables made now: 64 KiB): read, rebuilt and
+**        written as it was made; a damaged chunk size is refused
 **   kill.*  kill -9 of the upgrading process at random moments
 **   cut.*   a power cut at each sync of the upgrade (faultfs)
 ** After each crash the table is format 1 as it was or format 2 complete,
@@ -267,7 +270,7 @@ static void testUpgrade(const char *zDigest){
   sqlite3_free(zD);
   tCheck("3.4", headerVersion(db, "b.db", "e")==2, "a version 2 side file");
   tRows("3.5", db, "SELECT count(*), sum(length(data))/(4*32) "
-        "FROM e_chunks", "5|10240");
+        "FROM e_chunks", "20|10240");
   tError("3.6", db, "SELECT veles_upgrade('e')",
          "veles_upgrade: table e is format 2 already: there is nothing to "
          "upgrade");
@@ -471,6 +474,112 @@ static void powerCuts(const char *zDigest, int eGarble){
          eGarble, k-1, an[0], an[1]);
 }
 
+/* Make the copy of table e in zFile (closed) one of a table made before
+** the config row 'chunk': the same slots in chunks of 256 KiB, no row. */
+static void toOldChunks(const char *zFile, int nDim){
+  sqlite3 *db = 0;
+  sqlite3_stmt *pGet = 0, *pPut = 0;
+  long long nNew = 1, nOld = 1, nSlotBytes = 4LL*nDim;
+  unsigned char *aOld = 0;
+  long long iOld = -1, nOldLen = 0;
+  while( nNew*2*nSlotBytes<=64*1024 ) nNew *= 2;
+  while( nOld*2*nSlotBytes<=256*1024 ) nOld *= 2;
+  aOld = calloc(1, (size_t)(nOld*nSlotBytes));
+  if( sqlite3_open(zFile, &db) || aOld==0 ) exit(2);  /* without veles */
+  tExec(db, "BEGIN; CREATE TEMP TABLE old(chunk INTEGER PRIMARY KEY, "
+            "data BLOB)");
+  sqlite3_prepare_v2(db, "SELECT chunk, data FROM e_chunks ORDER BY chunk",
+                     -1, &pGet, 0);
+  sqlite3_prepare_v2(db, "INSERT INTO temp.old VALUES(?, ?)", -1, &pPut, 0);
+  for(;;){
+    int bRow = sqlite3_step(pGet)==SQLITE_ROW;
+    long long iFirst = bRow ? sqlite3_column_int64(pGet, 0)*nNew : 0;
+    if( iOld>=0 && (!bRow || iFirst/nOld!=iOld) ){
+      sqlite3_bind_int64(pPut, 1, iOld);
+      sqlite3_bind_blob64(pPut, 2, aOld, (sqlite3_uint64)nOldLen,
+                          SQLITE_STATIC);
+      if( sqlite3_step(pPut)!=SQLITE_DONE ) exit(2);
+      sqlite3_reset(pPut);
+      memset(aOld, 0, (size_t)(nOld*nSlotBytes));
+      nOldLen = 0;
+    }
+    if( !bRow ) break;
+    iOld = iFirst/nOld;
+    {
+      long long iOff = (iFirst%nOld)*nSlotBytes;
+      int n = sqlite3_column_bytes(pGet, 1);
+      memcpy(aOld+iOff, sqlite3_column_blob(pGet, 1), (size_t)n);
+      if( iOff+n>nOldLen ) nOldLen = iOff+n;
+    }
+  }
+  sqlite3_finalize(pGet);
+  sqlite3_finalize(pPut);
+  tExec(db, "DELETE FROM e_chunks; INSERT INTO e_chunks SELECT * FROM "
+            "temp.old; DELETE FROM e_config WHERE k='chunk'; COMMIT");
+  sqlite3_close(db);
+  free(aOld);
+}
+
+static void testOldChunks(void){
+  sqlite3 *db, *pRef;
+  char *zWant, *zGot;
+  tShell("rm -f c2.db* ref.db*");
+  db = tOpen("c2.db");
+  pRef = tOpen("ref.db");
+  tExec(db, "CREATE VIRTUAL TABLE e USING vectors(dim=%d)", NDIM);
+  tExec(pRef, "CREATE VIRTUAL TABLE e USING vectors(dim=%d)", NDIM);
+  tRows("6.1", db, "SELECT v FROM e_config WHERE k='chunk'", "65536");
+  insertRange(db, "e", 1, NROW);
+  insertRange(pRef, "e", 1, NROW);
+  tRows("6.2", db, "SELECT count(*), max(length(data)) FROM e_chunks",
+        "20|65536");
+  tClose(db);
+  toOldChunks("c2.db", NDIM);
+  tShell("rm -f c2.db-vectors-*");           /* read back from the copy */
+  db = tOpen("c2.db");
+  tRows("6.3", db, "SELECT count(*), max(length(data)), (SELECT count(*) "
+        "FROM e_config WHERE k='chunk') FROM e_chunks", "5|262144|0");
+  zWant = digest(pRef, "e");
+  zGot = digest(db, "e");
+  sameText("6.4", zWant, zGot, "every vector read from 256 KiB chunks");
+  sqlite3_free(zGot);
+  tRows("6.5", db, "SELECT veles_check('e')", "ok");
+  /* writes land in the old layout: overwrite, delete, reuse, append */
+  tExec(db, "DELETE FROM e WHERE id%%7=2");
+  tExec(pRef, "DELETE FROM e WHERE id%%7=2");
+  insertRange(db, "e", NROW+1, NROW+3000);
+  insertRange(pRef, "e", NROW+1, NROW+3000);
+  tExec(db, "UPDATE e SET vec=(SELECT vec FROM e WHERE id=1) WHERE id%%5=1");
+  tExec(pRef, "UPDATE e SET vec=(SELECT vec FROM e WHERE id=1) WHERE "
+        "id%%5=1");
+  tRows("6.6", db, "SELECT veles_check('e')", "ok");
+  tRows("6.7", db, "SELECT max(length(data))>65536, (SELECT count(*) FROM "
+        "e_config WHERE k='chunk') FROM e_chunks", "1|0");
+  tClose(db);
+  tShell("rm -f c2.db-vectors-*");
+  db = tOpen("c2.db");
+  sqlite3_free(zWant);
+  zWant = digest(pRef, "e");
+  zGot = digest(db, "e");
+  sameText("6.8", zWant, zGot, "every write kept, rebuilt from the copy");
+  sqlite3_free(zGot);
+  tRows("6.9", db, "SELECT veles_check('e')", "ok");
+  tClose(db);
+  sqlite3_free(zWant);
+  /* a chunk size that is not one veles makes: damage, reported */
+  db = tOpen("ref.db");
+  tExec(db, "UPDATE e_config SET v=100000 WHERE k='chunk'");
+  tClose(db);
+  db = tOpen("ref.db");
+  tError("6.10", db, "SELECT count(*) FROM e", "vectors: table e: its chunk "
+         "size in e_config is damaged: expected a power of two from 4096 "
+         "to 1048576 bytes, got '100000'");
+  tRows("6.11", db, "SELECT veles_check('e') LIKE '%chunk size is not a "
+        "power of two from 4096 to 1048576%'", "1");
+  tClose(db);
+  tClose(pRef);
+}
+
 int main(int argc, char **argv){
   char zCwd[512], *zDigest = 0;
   tInit(argc, argv);
@@ -483,6 +592,7 @@ int main(int argc, char **argv){
   testUpgrade(zDigest);
   testOtherConnection("delete");
   testOtherConnection("wal");
+  testOldChunks();
   kills(zDigest);
   powerCuts(zDigest, FAULTFS_DROP);
   powerCuts(zDigest, FAULTFS_TORN);

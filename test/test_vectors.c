@@ -20,7 +20,7 @@ static void blobHex(char *zOut, const float *a, int n){
 static void testOptions(sqlite3 *db){
   tExec(db, "CREATE VIRTUAL TABLE o1 USING vectors(dim=4)");
   tRows("1.0", db, "SELECT k, v FROM o1_config WHERE k NOT IN "
-        "('ident', 'nonce') ORDER BY k", "commit|0\ncopy|1\ndim|4\nformat|2\nmetric|l2\nslots|0");
+        "('ident', 'nonce') ORDER BY k", "chunk|65536\ncommit|0\ncopy|1\ndim|4\nformat|2\nmetric|l2\nslots|0");
   tRows("1.1", db, "SELECT length(v) FROM o1_config WHERE k='ident'", "16");
   tExec(db, "CREATE VIRTUAL TABLE o2 USING vectors(dim = 8, metric = 'cosine')");
   tRows("1.2", db, "SELECT v FROM o2_config WHERE k IN ('dim','metric') "

@@ -358,7 +358,8 @@ void tToFormat1(const char *zDb, const char *zTab){
   if( sqlite3_open(zDb, &db) ) exit(2);      /* without veles */
   zSql = sqlite3_mprintf(
       "DROP TABLE \"%w_chunks\";"
-      "DELETE FROM \"%w_config\" WHERE k IN ('commit','nonce','slots','copy');"
+      "DELETE FROM \"%w_config\" WHERE k IN ('commit','nonce','slots','copy',"
+      "'chunk');"
       "UPDATE \"%w_config\" SET v=1 WHERE k='format';", zTab, zTab, zTab);
   if( sqlite3_exec(db, zSql, 0, 0, 0) ) exit(2);
   sqlite3_free(zSql);
