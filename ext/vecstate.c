@@ -358,11 +358,13 @@ int vsStateStepInt(VecTable *p, sqlite3_stmt *pStmt, i64 *piOut, int *pbRow){
 /*
 ** The WAL's checkpoint sequence number (header bytes 12..15, big-endian),
 ** which SQLite increments each time it restarts the WAL; VS_SEQ_UNKNOWN
-** when there is no readable WAL header.
+** when there is no readable WAL header. The header is read whole, as
+** SQLite reads it: a VFS may serve a WAL file only in the pieces SQLite
+** asks for (dqlite's aborts on a shorter read of the header).
 */
 static i64 walSequence(VecTable *p){
   sqlite3_file *pWal = 0;
-  unsigned char a[16];
+  unsigned char a[32];          /* the WAL header (WAL_HDRSIZE) */
   unsigned iMagic;
   if( sqlite3_file_control(p->db, p->pS->sh.zSchema,
                            SQLITE_FCNTL_JOURNAL_POINTER, &pWal)!=SQLITE_OK
