@@ -77,6 +77,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 # define VS_X86 1
@@ -89,6 +90,8 @@
 
 typedef float (*VsPairFn)(const float*, const float*, int);
 typedef void (*VsBatchFn)(const float*, const float*, i64, int, float*);
+typedef void (*VsBatchI8Fn)(const float*, const signed char*, i64, int,
+                            float*);
 
 /* ---- scalar ----------------------------------------------------------- */
 
@@ -135,6 +138,21 @@ static void batchDotScalar(const float *q, const float *m, i64 nRow, int n,
 }
 
 static int scalarSupported(void){ return 1; }
+
+/* rows of int8 codes: aOut[r] = sum q[j] * c_r[j], eight sums */
+static void batchDotI8Scalar(const float *q, const signed char *c, i64 nRow,
+                             int n, float *aOut){
+  i64 r;
+  for(r=0; r<nRow; r++, c+=n){
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int j = 0, k;
+    for(; j+8<=n; j+=8){
+      for(k=0; k<8; k++) s[k] += q[j+k]*(float)c[j+k];
+    }
+    for(; j<n; j++) s[0] += q[j]*(float)c[j];
+    aOut[r] = ((s[0]+s[1]) + (s[2]+s[3])) + ((s[4]+s[5]) + (s[6]+s[7]));
+  }
+}
 
 /* ---- x86: AVX2+FMA and AVX-512F --------------------------------------- */
 #ifdef VS_X86
@@ -462,6 +480,57 @@ VS_AVX512 static void batchDotAvx512(const float *q, const float *m,
   VS_BATCH_BODY(batchAvx512, 1, 16)
 }
 
+/* Rows of int8 codes (quant.c): each step widens 8 (AVX2) or 16
+** (AVX-512) codes to f32 and adds their products with the query; a scan
+** of codes reads a quarter of the bytes of the f32 rows. */
+VS_AVX2 static void batchDotI8Avx2(const float *q, const signed char *c,
+                                   i64 nRow, int n, float *aOut){
+  i64 r;
+  for(r=0; r<nRow; r++, c+=n){
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    float t = 0;
+    int j = 0;
+    for(; j+16<=n; j+=16){
+      __m128i x = _mm_loadu_si128((const __m128i*)(c+j));
+      s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(x)),
+                           _mm256_loadu_ps(q+j), s0);
+      s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                               _mm_srli_si128(x, 8))),
+                           _mm256_loadu_ps(q+j+8), s1);
+    }
+    for(; j<n; j++) t += q[j]*(float)c[j];
+    aOut[r] = hsum256(_mm256_add_ps(s0, s1)) + t;
+  }
+}
+VS_AVX512 static void batchDotI8Avx512(const float *q, const signed char *c,
+                                       i64 nRow, int n, float *aOut){
+  i64 r;
+  for(r=0; r<nRow; r++, c+=n){
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    int j = 0;
+    for(; j+32<=n; j+=32){
+      s0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                 _mm_loadu_si128((const __m128i*)(c+j)))),
+             _mm512_loadu_ps(q+j), s0);
+      s1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                 _mm_loadu_si128((const __m128i*)(c+j+16)))),
+             _mm512_loadu_ps(q+j+16), s1);
+    }
+    for(; j<n; j+=16){
+      /* the last 1..31 codes, 16 at a time, masked */
+      int nLeft = n-j<16 ? n-j : 16;
+      __mmask16 m = (__mmask16)((1u<<nLeft) - 1);
+      signed char aTail[16] = {0};
+      __m128i x;
+      memcpy(aTail, c+j, (size_t)nLeft);   /* AVX-512F has no byte mask */
+      x = _mm_loadu_si128((const __m128i*)aTail);
+      s0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)),
+                           _mm512_maskz_loadu_ps(m, q+j), s0);
+    }
+    aOut[r] = hsum256(fold512(_mm512_add_ps(s0, s1)));
+  }
+}
+
 #endif /* VS_X86 */
 
 /* ---- arm64: NEON ------------------------------------------------------ */
@@ -529,22 +598,23 @@ struct VsKernel {
   VsPairFn xDot;              /* pair: sum a*b */
   VsBatchFn xBatchL2;         /* rows: sum (q-x)^2 */
   VsBatchFn xBatchDot;        /* rows: sum q*x */
+  VsBatchI8Fn xBatchDotI8;    /* rows of int8 codes: sum q*c */
 };
 
 /* Best first: the first supported entry is the default. */
 static const VsKernel aKernel[] = {
 #ifdef VS_X86
   { "avx512", "avx512f", avx512Supported,
-    l2Avx512, dotAvx512, batchL2Avx512, batchDotAvx512 },
+    l2Avx512, dotAvx512, batchL2Avx512, batchDotAvx512, batchDotI8Avx512 },
   { "avx2+fma", "avx2", avx2Supported,
-    l2Avx2, dotAvx2, batchL2Avx2, batchDotAvx2 },
+    l2Avx2, dotAvx2, batchL2Avx2, batchDotAvx2, batchDotI8Avx2 },
 #endif
 #ifdef VS_NEON
   { "neon", "neon", neonSupported,
-    l2Neon, dotNeon, batchL2Neon, batchDotNeon },
+    l2Neon, dotNeon, batchL2Neon, batchDotNeon, batchDotI8Scalar },
 #endif
   { "scalar", "scalar", scalarSupported,
-    l2Scalar, dotScalar, batchL2Scalar, batchDotScalar },
+    l2Scalar, dotScalar, batchL2Scalar, batchDotScalar, batchDotI8Scalar },
 };
 #define VS_NKERNEL ((int)(sizeof(aKernel)/sizeof(aKernel[0])))
 
@@ -630,6 +700,11 @@ void vsDistanceBatch(int eKind, const float *q, const float *aMatrix,
   }else{
     p->xBatchL2(q, aMatrix, nRow, n, aOut);
   }
+}
+
+void vsDistanceBatchDotI8(const float *q, const signed char *aCode, i64 nRow,
+                          int n, float *aOut){
+  if( nRow>0 ) kernel()->xBatchDotI8(q, aCode, nRow, n, aOut);
 }
 
 /* ---- metrics ---------------------------------------------------------- */

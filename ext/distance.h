@@ -54,6 +54,14 @@ void vsDistanceBatch(int eKind, const float *q, const float *aMatrix,
                      i64 nRow, int n, float *aOut);
 
 /*
+** The same for rows of int8 codes (quant.c): aCode holds nRow rows of n
+** signed bytes, and aOut[i] = sum_j q[j] * code_i[j] in f32 (no alignment
+** needed; the NEON build uses the scalar loop).
+*/
+void vsDistanceBatchDotI8(const float *q, const signed char *aCode, i64 nRow,
+                          int n, float *aOut);
+
+/*
 ** Full metric distance between two vectors of n floats (n >= 1):
 **   VS_METRIC_L2      sqrt(sum (a-b)^2)
 **   VS_METRIC_COSINE  1 - a.b/(|a||b|), clamped to [0, 2]; 1.0 when

@@ -201,6 +201,7 @@ int vsBindReopen(VecTable *p, char **pzWhy){
   pS->pFile = 0;
   pS->bSlotsValid = 0;
   vsNormsForgetAll(&pS->norms);
+  vsCodesForgetAll(&pS->codes);
   rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
                   pzWhy);
   sqlite3_free(zPath);
@@ -269,6 +270,7 @@ static int replaceRefused(VecTable *p, const VsDbCommit *pC, char *zWhy){
     /* every slot may hold other bytes now */
     pS->bSlotsValid = 0;
     vsNormsForgetAll(&pS->norms);
+    vsCodesForgetAll(&pS->codes);
     sqlite3_free(pS->zStale);
     pS->zStale = 0;
   }

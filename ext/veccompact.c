@@ -205,6 +205,7 @@ int vsCompactRun(VecTable *p){
   pS->pFile = pNew;
   pS->bSlotsValid = 1;
   vsNormsForgetAll(&pS->norms);
+  vsCodesForgetAll(&pS->codes);
   rc = vsCopyRewrite(p, newSlots.nSlot);
   if( rc ){
     vsCompactUndo(pS);
@@ -224,6 +225,7 @@ void vsCompactUndo(VecState *pS){
   pS->slots = pS->slotsBefore;
   memset(&pS->slotsBefore, 0, sizeof(pS->slotsBefore));
   vsNormsForgetAll(&pS->norms);
+  vsCodesForgetAll(&pS->codes);
 }
 
 void vsCompactCommit(VecState *pS){

@@ -235,7 +235,14 @@ static int searchRun(VecCursor *pCur){
       s.nWant = pCur->nWant;
       s.pNorms = &p->pS->norms;
       s.nThread = vsConnThreads(p->pConn);
-      rc = vsSearchRun(&s, &pCur->aHit, &pCur->nHit);
+      if( pCur->iRescore>0 && !pCur->bStream ){
+        /* a stream's later runs must extend the first one's order: only
+        ** the exact scan guarantees that */
+        rc = vsQuantSearch(&s, &p->pS->codes, (int)pCur->iRescore,
+                           &pCur->aHit, &pCur->nHit);
+      }else{
+        rc = vsSearchRun(&s, &pCur->aHit, &pCur->nHit);
+      }
     }
   }
   sqlite3_free(aCand);
@@ -285,6 +292,19 @@ int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
       return SQLITE_ERROR;
     }
     nWant = pCur->iK;
+  }
+  pCur->iRescore = -1;
+  if( idxNum & VEC_PLAN_RESCORE ){
+    sqlite3_value *pR = argv[iArg++];
+    if( !vsVectorsExactInteger(pR, &pCur->iRescore) || pCur->iRescore<0
+     || pCur->iRescore>VS_RESCORE_MAX ){
+      char *z = describeValue(pR);
+      vsVectorsSetError(p, "vectors: rescore must be an integer from 0 (the "
+          "exact scan) to %d: got %s", VS_RESCORE_MAX, z ? z : "?");
+      sqlite3_free(z);
+      pCur->iRescore = -1;
+      return SQLITE_ERROR;
+    }
   }
   if( idxNum & VEC_PLAN_LIMIT ){
     i64 nLimit = sqlite3_value_int64(argv[iArg++]);
@@ -406,15 +426,15 @@ static int orderIsDistance(const sqlite3_index_info *pInfo){
 
 /*
 ** The plan of a search (vec MATCH ?). xFilter receives, in this order:
-** the query, k, LIMIT, OFFSET, id = / id IN, then the id bounds. LIMIT
+** the query, k, rescore, LIMIT, OFFSET, id = / id IN, then the id bounds. LIMIT
 ** and OFFSET are only read (SQLite still applies them to the rows), so
 ** a search returns min(k, LIMIT + OFFSET) rows and SQLite skips the
 ** OFFSET first ones. The id bounds are applied by the scan and checked
 ** again by SQLite.
 */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
-                           int iMatch, int iK, int iLimit, int iOffset,
-                           int iEq, const int *aRange){
+                           int iMatch, int iK, int iRescore, int iLimit,
+                           int iOffset, int iEq, const int *aRange){
   int idxNum = VEC_PLAN_MATCH, nArg = 0;
   int bOrder = orderIsDistance(pInfo);
   double rCost = 1e5;
@@ -424,6 +444,11 @@ int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
     idxNum |= VEC_PLAN_K;
     pInfo->aConstraintUsage[iK].argvIndex = ++nArg;
     pInfo->aConstraintUsage[iK].omit = 1;
+  }
+  if( iRescore>=0 ){
+    idxNum |= VEC_PLAN_RESCORE;
+    pInfo->aConstraintUsage[iRescore].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iRescore].omit = 1;
   }
   if( iLimit>=0 && bOrder ){
     idxNum |= VEC_PLAN_LIMIT;

@@ -144,6 +144,7 @@ static void freeState(VecState *pS){
   if( !pS->bMemory ) vsFileClose(pS->pFile);
   vsSlotsClear(&pS->slots);
   vsNormsClear(&pS->norms);
+  vsCodesClear(&pS->codes);
   sqlite3_free(pS->zBroken);
   sqlite3_free(pS->zStale);
   sqlite3_free(pS->aRun);
@@ -488,6 +489,7 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq){
   rc = vsSlotsLoadFinish(&p->pS->slots, bDelay, iSeq, p->pS->iCommit);
   if( rc ) return rc;
   vsNormsForgetAll(&p->pS->norms);      /* any slot may hold other bytes now */
+  vsCodesForgetAll(&p->pS->codes);
   p->pS->iDataVersion = iVersion;
   p->pS->bSlotsValid = 1;
   return SQLITE_OK;
@@ -612,6 +614,7 @@ int vsStateCommit(VecTable *p){
 void vsStateRestoreDim(VecState *pS){
   if( pS->nDim!=(int)pS->slots.iTag ){
     vsNormsForgetAll(&pS->norms);
+    vsCodesForgetAll(&pS->codes);
     pS->nDim = (int)pS->slots.iTag;
     if( pS->pFile ){
       char *zErr = 0;

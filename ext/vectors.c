@@ -100,14 +100,17 @@ static void freeTable(VecTable *p){
 /* The columns; the last, named like the table, takes commands (as FTS5's
 ** does), unless the name is one of the others'. */
 static int declareTable(sqlite3 *db, const char *zName){
-  static const char *const azCol[] = { "id", "vec", "distance", "k" };
+  static const char *const azCol[] = {
+    "id", "vec", "distance", "k", "rescore"
+  };
   char *zSql;
   int rc, i, bCmd = 1;
   for(i=0; i<(int)(sizeof(azCol)/sizeof(azCol[0])); i++){
     if( sqlite3_stricmp(zName, azCol[i])==0 ) bCmd = 0;
   }
   zSql = sqlite3_mprintf("CREATE TABLE x(id INTEGER, vec BLOB, "
-                         "distance REAL HIDDEN, k INTEGER HIDDEN%s%w%s)",
+                         "distance REAL HIDDEN, k INTEGER HIDDEN, "
+                         "rescore INTEGER HIDDEN%s%w%s)",
                          bCmd ? ", \"" : "", bCmd ? zName : "",
                          bCmd ? "\" HIDDEN" : "");
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -334,6 +337,7 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   rc = vsCopyNote(p->pS, *piSlot);
   if( rc ) return rc;
   vsNormsForget(&p->pS->norms, *piSlot);
+  vsCodesForget(&p->pS->codes, *piSlot);
   return vsSlotsSet(&p->pS->slots, *piSlot, iId);
 }
 
@@ -521,11 +525,13 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
    && !sqlite3_value_nochange(argv[2+VEC_COLUMN_CMD]) ){
     return runCommand(p, argv);
   }
-  for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_K; i++){
+  for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_RESCORE; i++){
+    static const char *const azName[] = { "distance", "k", "rescore" };
     if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL
      && !sqlite3_value_nochange(argv[2+i]) ){
       vsVectorsSetError(p, "vectors: cannot write column %s: it is a search "
-                        "output", i==VEC_COLUMN_K ? "k" : "distance");
+                        "%s", azName[i-VEC_COLUMN_DISTANCE],
+                        i==VEC_COLUMN_RESCORE ? "parameter" : "output");
       return SQLITE_ERROR;
     }
   }
@@ -561,6 +567,7 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   VecTable *p = (VecTable*)pVtab;
   int i, iEq = -1, nArg = 0, idxNum = 0;
   int iMatch = -1, iK = -1, iLimit = -1, iOffset = -1, bKUnusable = 0;
+  int iRescore = -1, bRescoreUnusable = 0;
   int aRange[4] = {-1, -1, -1, -1};     /* GT, GE, LT, LE constraint index */
   double rCost = 1e6;
   for(i=0; i<pInfo->nConstraint; i++){
@@ -587,6 +594,11 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
       else if( iK<0 ) iK = i;
       continue;
     }
+    if( c->iColumn==VEC_COLUMN_RESCORE && c->op==SQLITE_INDEX_CONSTRAINT_EQ ){
+      if( !c->usable ) bRescoreUnusable = 1;
+      else if( iRescore<0 ) iRescore = i;
+      continue;
+    }
     if( !c->usable ) continue;
     if( c->iColumn!=VEC_COLUMN_ID && c->iColumn!=-1 ) continue;
     switch( c->op ){
@@ -599,10 +611,17 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   }
   if( iMatch>=0 ){
     if( bKUnusable && iK<0 ) return SQLITE_CONSTRAINT;
-    return vsMatchBestIndex(p, pInfo, iMatch, iK, iLimit, iOffset, iEq, aRange);
+    if( bRescoreUnusable && iRescore<0 ) return SQLITE_CONSTRAINT;
+    return vsMatchBestIndex(p, pInfo, iMatch, iK, iRescore, iLimit, iOffset,
+                            iEq, aRange);
   }
   if( iK>=0 || bKUnusable ){
     vsVectorsSetError(p, "vectors: k = N needs vec MATCH: no MATCH given");
+    return SQLITE_ERROR;
+  }
+  if( iRescore>=0 || bRescoreUnusable ){
+    vsVectorsSetError(p, "vectors: rescore = N needs vec MATCH: no MATCH "
+                      "given");
     return SQLITE_ERROR;
   }
   if( iEq>=0 ){
@@ -760,6 +779,10 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
     if( pCur->bSearch ) sqlite3_result_double(ctx, pCur->aHit[pCur->iHit].rDist);
   }else if( iCol==VEC_COLUMN_K ){
     if( pCur->bSearch && pCur->iK>=0 ) sqlite3_result_int64(ctx, pCur->iK);
+  }else if( iCol==VEC_COLUMN_RESCORE ){
+    if( pCur->bSearch && pCur->iRescore>=0 ){
+      sqlite3_result_int64(ctx, pCur->iRescore);
+    }
   }
   return SQLITE_OK;
 }

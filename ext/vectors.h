@@ -22,6 +22,7 @@
 #include "sidefile.h"
 #include "slotmap.h"
 #include "search.h"
+#include "quant.h"
 #include "shadow.h"
 #include "pending.h"
 
@@ -29,7 +30,8 @@
 #define VEC_COLUMN_VEC 1
 #define VEC_COLUMN_DISTANCE 2   /* HIDDEN: a search's distance */
 #define VEC_COLUMN_K   3        /* HIDDEN: a search's k */
-#define VEC_COLUMN_CMD 4        /* HIDDEN, named like the table: commands,
+#define VEC_COLUMN_RESCORE 4    /* HIDDEN: a search's rescore factor (quant.c) */
+#define VEC_COLUMN_CMD 5        /* HIDDEN, named like the table: commands,
                                 ** INSERT INTO t(t) VALUES('compact') */
 
 #define VEC_FORMAT 2            /* the <table>_config 'format' this writes:
@@ -57,6 +59,7 @@
 #define VEC_PLAN_OFFSET 0x200   /* ... OFFSET ? */
 #define VEC_PLAN_IN     0x400   /* ... AND id IN (...), all values at once */
 #define VEC_PLAN_STREAM 0x800   /* ... ORDER BY distance, no row count seen */
+#define VEC_PLAN_RESCORE 0x1000 /* ... AND rescore = ? */
 
 /* Cached statements on the shadow tables (vecstate.c has their SQL) */
 enum {
@@ -149,6 +152,8 @@ struct VecState {
   VsPending pending;            /* map rows not written yet (pending.c) */
   i64 aPendSlot[VS_PENDING_MAX];/* ... their slots */
   VsNorms norms;                /* cosine: cached norms per slot (search.c) */
+  VsCodes codes;                /* int8 codes per slot, made by quantized
+                                ** searches (quant.c) */
   /* a compaction by the open transaction (veccompact.c): pFile and slots
   ** are the compacted ones; these are what they replaced */
   VsFile *pFileBefore;          /* 0: the transaction did not compact */
@@ -189,6 +194,7 @@ struct VecCursor {
   i64 nHit;
   i64 iHit;                     /* current row of aHit */
   i64 iK;                       /* the k column's value; -1 = NULL */
+  i64 iRescore;                 /* the rescore column's value; -1 = NULL */
   /* ... and what it was computed from, for a streaming search's reruns */
   float *aQuery;                /* the query (nDim floats) */
   i64 *aIds;                    /* prefilter ids, ascending, distinct */
@@ -361,7 +367,7 @@ void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,
-                     int iK, int iLimit, int iOffset, int iEq,
+                     int iK, int iRescore, int iLimit, int iOffset, int iEq,
                      const int *aRange);
 int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv);
 int vsMatchNext(VecCursor *pCur);

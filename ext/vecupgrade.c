@@ -80,6 +80,7 @@ void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC){
                                "was upgraded to format %d)", pC->iFormat);
   pS->bSlotsValid = 0;
   vsNormsForgetAll(&pS->norms);
+  vsCodesForgetAll(&pS->codes);
 }
 
 /* Step 3: every slot <t>_map references, into <t>_chunks. p is the

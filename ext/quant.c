@@ -1,0 +1,236 @@
+/*
+** Quantized search: a scan of int8 codes, then exact rescoring.
+**
+**   SELECT id, distance FROM emb
+**    WHERE vec MATCH ?1 AND k = 10 AND rescore = 8;
+**
+** scans one byte per element instead of four and keeps the k * 8 rows of
+** the smallest approximate distance, then computes the exact f32 distance
+** of those rows only (vsSearchRun over them) and returns the k nearest.
+** The rows and distances returned are always exact; only which rows are
+** considered is approximate, so recall, not correctness, depends on the
+** codes.
+**
+** CODES. Slot s with the f32 vector x has the scale m / 127, where m is
+** the largest |x_j|, and the codes c_j = round(x_j * 127 / m), in
+** [-127, 127]; an all-zero vector has scale 0. The decoded vector
+** scale * c is within scale / 2 of x in every element. A scale per
+** vector needs no training and no global state: a write changes the
+** codes of its own slot only. For a query q (kept in f32):
+**   l2      |q - x|^2 ~ |x'|^2 - 2 scale (q.c) + |q|^2 (the last term is
+**           the same for every row and left out of the ranking)
+**   cosine  1 - scale (q.c) / (|q| |x'|), 1 for a zero vector
+**   dot     -scale (q.c)
+** where x' = scale * c and |x'|^2 is kept per slot (aSq).
+**
+** DERIVED DATA. The codes live in memory, per connection and table, next
+** to the cosine norms and under the same rule: a slot's codes are made
+** from the side file when a quantized scan first needs them and forgotten
+** whenever the slot is written, all of them when the slot array is
+** rebuilt (another connection's commit, a rebuild, a compaction). A stale
+** code could only cost recall; forgetting keeps it from doing even that.
+** Which slots are live and their ids come from the same slot array as the
+** exact scan's, so a quantized search sees exactly the rows of the
+** snapshot.
+*/
+#include "quant.h"
+#include "distance.h"
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUANT_BLOCK 256         /* rows per call of the batch kernel */
+
+void vsCodesClear(VsCodes *p){
+  sqlite3_free(p->aCode);
+  sqlite3_free(p->aScale);
+  sqlite3_free(p->aSq);
+  memset(p, 0, sizeof(*p));
+}
+
+void vsCodesForget(VsCodes *p, i64 iSlot){
+  if( iSlot>=0 && iSlot<p->nAlloc ) p->aScale[iSlot] = NAN;
+}
+
+void vsCodesForgetAll(VsCodes *p){
+  i64 i;
+  for(i=0; i<p->nAlloc; i++) p->aScale[i] = NAN;
+}
+
+/* Room for nSlot slots of nDim codes; new slots are not encoded. */
+static int codesReserve(VsCodes *p, i64 nSlot, int nDim){
+  i64 n, i;
+  if( p->nDim!=nDim ) vsCodesClear(p);
+  p->nDim = nDim;
+  if( nSlot<=p->nAlloc ) return SQLITE_OK;
+  n = p->nAlloc ? p->nAlloc : 1024;
+  while( n<nSlot ) n *= 2;
+  {
+    signed char *aCode = sqlite3_realloc64(p->aCode, (u64)(n*nDim));
+    double *aScale, *aSq;
+    if( aCode==0 ) return SQLITE_NOMEM;
+    p->aCode = aCode;
+    aScale = sqlite3_realloc64(p->aScale, sizeof(double)*(u64)n);
+    if( aScale==0 ) return SQLITE_NOMEM;
+    p->aScale = aScale;
+    aSq = sqlite3_realloc64(p->aSq, sizeof(double)*(u64)n);
+    if( aSq==0 ) return SQLITE_NOMEM;
+    p->aSq = aSq;
+  }
+  /* the kernel reads the codes of free slots too (their scores are not
+  ** used): zeros, not uninitialised bytes */
+  memset(p->aCode + p->nAlloc*nDim, 0, (size_t)((n-p->nAlloc)*nDim));
+  for(i=p->nAlloc; i<n; i++){
+    p->aScale[i] = NAN;
+    p->aSq[i] = 0;
+  }
+  p->nAlloc = n;
+  return SQLITE_OK;
+}
+
+/* Encode slot s from its f32 vector x (see CODES above). */
+static void encode(VsCodes *p, i64 s, const float *x){
+  int n = p->nDim, j;
+  signed char *c = p->aCode + s*n;
+  double m = 0, rScale, sq = 0;
+  for(j=0; j<n; j++){
+    double a = fabs((double)x[j]);
+    if( a>m ) m = a;                  /* a NaN compares false: skipped */
+  }
+  if( !(m>0) || !isfinite(m) ){
+    memset(c, 0, (size_t)n);
+    p->aScale[s] = 0;
+    p->aSq[s] = 0;
+    return;
+  }
+  rScale = m/127.0;
+  for(j=0; j<n; j++){
+    double v = (double)x[j]/rScale;
+    long k = isfinite(v) ? lrint(v) : 0;
+    if( k>127 ) k = 127;
+    if( k<-127 ) k = -127;
+    c[j] = (signed char)k;
+    sq += (double)(k*k);
+  }
+  p->aScale[s] = rScale;
+  p->aSq[s] = sq*rScale*rScale;
+}
+
+/* The candidates: a max-heap of the nMax smallest scores seen. */
+typedef struct Cand Cand;
+struct Cand { double rScore; i64 iSlot; };
+typedef struct Heap Heap;
+struct Heap { Cand *a; i64 n, nMax; };
+
+static void heapOffer(Heap *h, double rScore, i64 iSlot){
+  i64 i;
+  if( h->n==h->nMax ){
+    if( !(rScore<h->a[0].rScore) ) return;
+    /* replace the largest, sift down */
+    i = 0;
+    for(;;){
+      i64 l = 2*i+1, r = l+1, m = i;
+      double rM = rScore;
+      if( l<h->n && h->a[l].rScore>rM ){ m = l; rM = h->a[l].rScore; }
+      if( r<h->n && h->a[r].rScore>rM ){ m = r; }
+      if( m==i ) break;
+      h->a[i] = h->a[m];
+      i = m;
+    }
+  }else{
+    /* append, sift up */
+    i = h->n++;
+    while( i>0 && h->a[(i-1)/2].rScore<rScore ){
+      h->a[i] = h->a[(i-1)/2];
+      i = (i-1)/2;
+    }
+  }
+  h->a[i].rScore = rScore;
+  h->a[i].iSlot = iSlot;
+}
+
+/* The approximate rank score of a slot from q.c (see CODES). */
+static double score(int eMetric, const VsCodes *pC, i64 s, double rDot,
+                    double rQueryNorm){
+  double rScale = pC->aScale[s];
+  switch( eMetric ){
+    case VS_METRIC_L2:
+      return pC->aSq[s] - 2*rScale*rDot;
+    case VS_METRIC_COSINE:
+      if( pC->aSq[s]<=0 || rQueryNorm<=0 ) return 1.0;
+      return 1.0 - rScale*rDot/(rQueryNorm*sqrt(pC->aSq[s]));
+  }
+  return -rScale*rDot;
+}
+
+static int slotCompare(const void *a, const void *b){
+  i64 x = *(const i64*)a, y = *(const i64*)b;
+  return x<y ? -1 : x>y;
+}
+
+#define WANTED(p, s) ((p)->aId[s]>=(p)->iMinId && (p)->aId[s]<=(p)->iMaxId)
+
+int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
+                  VsSearchHit **paHit, i64 *pnHit){
+  i64 nItem = p->aCand ? p->nCand : p->nSlot, i;
+  i64 *aSlot = 0;
+  float aDot[QUANT_BLOCK];
+  double rQueryNorm = 0;
+  Heap h;
+  VsSearch s;
+  int rc, j;
+  assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
+  if( p->nWant>nItem/nRescore ){
+    /* as many candidates as rows: the exact scan is the same work */
+    return vsSearchRun(p, paHit, pnHit);
+  }
+  rc = codesReserve(pCodes, p->nSlot, p->nDim);
+  if( rc ) return rc;
+  for(j=0; j<p->nDim; j++){
+    rQueryNorm += (double)p->aQuery[j]*(double)p->aQuery[j];
+  }
+  rQueryNorm = sqrt(rQueryNorm);
+  h.n = 0;
+  h.nMax = p->nWant*nRescore;
+  h.a = sqlite3_malloc64(sizeof(Cand)*(u64)h.nMax);
+  if( h.a==0 ) return SQLITE_NOMEM;
+
+  for(i=0; i<nItem; ){
+    /* a block of consecutive slots (one slot when filtered) */
+    i64 iFirst = p->aCand ? p->aCand[i] : i, n = 1, k;
+    if( p->aCand==0 ){
+      n = nItem-i<QUANT_BLOCK ? nItem-i : QUANT_BLOCK;
+    }
+    for(k=iFirst; k<iFirst+n; k++){
+      if( WANTED(p, k) && isnan(pCodes->aScale[k]) ){
+        encode(pCodes, k, p->aMatrix + k*p->nDim);
+      }
+    }
+    vsDistanceBatchDotI8(p->aQuery, pCodes->aCode + iFirst*p->nDim, n,
+                         p->nDim, aDot);
+    for(k=0; k<n; k++){
+      if( WANTED(p, iFirst+k) ){
+        heapOffer(&h, score(p->eMetric, pCodes, iFirst+k, aDot[k],
+                            rQueryNorm), iFirst+k);
+      }
+    }
+    i += n;
+  }
+
+  /* rescoring: the exact search over the candidates */
+  aSlot = sqlite3_malloc64(sizeof(i64)*(u64)(h.n ? h.n : 1));
+  if( aSlot==0 ){
+    sqlite3_free(h.a);
+    return SQLITE_NOMEM;
+  }
+  for(i=0; i<h.n; i++) aSlot[i] = h.a[i].iSlot;
+  sqlite3_free(h.a);
+  qsort(aSlot, (size_t)h.n, sizeof(i64), slotCompare);
+  s = *p;
+  s.aCand = aSlot;
+  s.nCand = h.n;
+  rc = vsSearchRun(&s, paHit, pnHit);
+  sqlite3_free(aSlot);
+  return rc;
+}

@@ -1,0 +1,40 @@
+/*
+** Quantized search: int8 codes of a table's slots, scanned first, the
+** best candidates rescored with the f32 vectors (see quant.c). No SQL
+** here; vecsearch.c chooses it for `... AND rescore = R`.
+*/
+#ifndef QUANT_H
+#define QUANT_H
+#include "search.h"
+
+/* Per-connection codes of one table's slots, made when a quantized scan
+** first needs them and forgotten whenever a slot is written (the same
+** rule as VsNorms). */
+typedef struct VsCodes VsCodes;
+struct VsCodes {
+  signed char *aCode;     /* slot s: nDim codes at s * nDim */
+  double *aScale;         /* slot s: element j ~ aScale[s] * code j;
+                          ** NaN: slot s is not encoded */
+  double *aSq;            /* slot s: squared norm of the decoded vector */
+  i64 nAlloc;             /* slots the arrays hold */
+  int nDim;               /* floats per vector the codes were made for */
+};
+
+#define VS_RESCORE_MAX 10000    /* the largest rescore factor accepted */
+
+void vsCodesClear(VsCodes *p);                  /* free everything */
+void vsCodesForget(VsCodes *p, i64 iSlot);      /* slot iSlot changed */
+void vsCodesForgetAll(VsCodes *p);              /* any slot may have changed */
+
+/*
+** The search p (as vsSearchRun takes it; its aCand, if any, ascending)
+** by a scan of int8 codes that keeps the nWant * nRescore rows of the
+** smallest approximate distance, then vsSearchRun over those rows alone:
+** the rows returned and their distances are exact for the candidates,
+** and every row is one p allows (live slot, id in range). Fills in the
+** codes pCodes lacks. Returns SQLITE_OK or SQLITE_NOMEM.
+*/
+int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
+                  VsSearchHit **paHit, i64 *pnHit);
+
+#endif /* QUANT_H */

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Benchmarks the quantized search (rescore = R) against the exact scan on
+# vectors with exact ground truth from ../shared/data/make_vectors.py
+# (clustered, and Gaussian: the worst case), on a Release build in
+# build-bench. Not part of the test suite: figures are reported, never
+# asserted. N (default 100000) sets the rows of each data set.
+#   bash scripts/bench-quant.sh            N=1000000 bash scripts/bench-quant.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh python3 python3-numpy
+n="${N:-100000}"
+gen=../shared/data/make_vectors.py
+b=build-bench
+cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$b" -j"$(nproc)" --target veles bench_quant >/dev/null
+data="$b/bench-scratch/quant-data"
+work="$b/bench-scratch/quant"
+mkdir -p "$data" "$work"
+run(){   # name dim metric kind
+  local out="$data/$1-$n"
+  if [ ! -f "$out.gt.ivecs" ]; then
+    /usr/bin/python3 "$gen" "$out" --n "$n" --dim "$2" --queries 200 \
+        --k 10 --metric "$3" --kind "$4" >/dev/null
+  fi
+  echo "== $1: $n x $2, $3, $4"
+  "$b/bench_quant" "$b/veles.so" "$work" "$out.base.fvecs" \
+      "$out.query.fvecs" "$out.gt.ivecs" "$3"
+}
+run clustered128 128 l2 clustered
+run gaussian128 128 l2 gaussian
+run clustered768 768 cosine clustered

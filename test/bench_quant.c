@@ -1,0 +1,147 @@
+/*
+** Benchmark: the quantized search (rescore = R, ext/quant.c) against the
+** exact scan of the same table, on vectors with exact ground truth made
+** by ../shared/data/make_vectors.py (scripts/bench-quant.sh makes them):
+**
+**   bench_quant MODULE DIR BASE.fvecs QUERY.fvecs GT.ivecs METRIC [ROUNDS]
+**
+** Loads BASE into CREATE VIRTUAL TABLE v USING vectors(dim=D, metric=M),
+** then for every query file row runs
+**   SELECT id FROM v WHERE vec MATCH ?1 AND k = 10 [AND rescore = R]
+** for the exact scan and R = 1, 2, 4, 8, 16 (default veles_threads()).
+** Prints queries per second, recall@10 against the ground truth and the
+** speed-up over the exact scan, each the best of ROUNDS (3) passes, the
+** sides alternating. The first quantized pass also makes the codes; its
+** time is printed apart as the cost of building them.
+*/
+#include "benchutil.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define K 10
+#define NSIDE 6
+static const int aRescore[NSIDE] = { 0, 1, 2, 4, 8, 16 };
+
+/* Read an fvecs/ivecs file: *pnRow rows of *pnDim 4-byte values. */
+static void *readVecs(const char *zPath, int *pnRow, int *pnDim){
+  FILE *f = fopen(zPath, "rb");
+  long nByte;
+  int nDim = 0, nRow, i;
+  unsigned char *aIn, *aOut;
+  if( f==0 ){ fprintf(stderr, "cannot open %s\n", zPath); exit(2); }
+  fseek(f, 0, SEEK_END);
+  nByte = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  if( fread(&nDim, 4, 1, f)!=1 || nDim<=0 ){ exit(2); }
+  fseek(f, 0, SEEK_SET);
+  nRow = (int)(nByte/(4*(nDim+1)));
+  aIn = malloc((size_t)nByte);
+  aOut = malloc((size_t)nRow*nDim*4);
+  if( aIn==0 || aOut==0 || fread(aIn, 1, (size_t)nByte, f)!=(size_t)nByte ){
+    exit(2);
+  }
+  fclose(f);
+  for(i=0; i<nRow; i++){
+    memcpy(aOut + (size_t)i*nDim*4, aIn + (size_t)i*(nDim+1)*4 + 4,
+           (size_t)nDim*4);
+  }
+  free(aIn);
+  *pnRow = nRow;
+  *pnDim = nDim;
+  return aOut;
+}
+
+int main(int argc, char **argv){
+  const char *zModule;
+  float *aBase, *aQuery;
+  int *aGt;
+  int nBase, nDim, nQuery, nQDim, nGt, nK, nRound = 3, r, s, q, i;
+  double aBest[NSIDE], aRecall[NSIDE], rFirst = 0;
+  sqlite3 *db;
+  sqlite3_stmt *pIns, *apSearch[NSIDE];
+  char zSql[200];
+  if( argc<7 ){
+    fprintf(stderr, "usage: %s MODULE DIR BASE QUERY GT METRIC [ROUNDS]\n",
+            argv[0]);
+    return 2;
+  }
+  zModule = benchModule(argv[1]);
+  aBase = readVecs(argv[3], &nBase, &nDim);
+  aQuery = readVecs(argv[4], &nQuery, &nQDim);
+  aGt = readVecs(argv[5], &nGt, &nK);
+  if( argc>7 ) nRound = atoi(argv[7]);
+  if( nQDim!=nDim || nGt!=nQuery || nK<K ){
+    fprintf(stderr, "query, ground truth and base do not match\n");
+    return 2;
+  }
+  if( chdir(argv[2]) ) return 2;
+  db = benchOpen("quant.db", zModule);
+  snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE v USING vectors(dim=%d, "
+           "metric=%s)", nDim, argv[6]);
+  benchExec(db, zSql);
+  benchCheck(db, sqlite3_prepare_v2(db, "INSERT INTO v(id, vec) VALUES (?, ?)",
+                                    -1, &pIns, 0), "insert");
+  benchExec(db, "BEGIN");
+  for(i=0; i<nBase; i++){
+    sqlite3_bind_int(pIns, 1, i);              /* id = position in BASE */
+    sqlite3_bind_blob(pIns, 2, aBase + (size_t)i*nDim, nDim*4, SQLITE_STATIC);
+    benchCheck(db, sqlite3_step(pIns), "insert");
+    sqlite3_reset(pIns);
+  }
+  benchExec(db, "COMMIT");
+  sqlite3_finalize(pIns);
+  for(s=0; s<NSIDE; s++){
+    if( aRescore[s] ){
+      snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
+               "k = %d AND rescore = %d", K, aRescore[s]);
+    }else{
+      snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
+               "k = %d", K);
+    }
+    benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &apSearch[s], 0), zSql);
+    aBest[s] = 1e9;
+  }
+  for(r=0; r<nRound; r++){
+    for(s=0; s<NSIDE; s++){
+      double t0 = benchNow(), t;
+      int nHit = 0;
+      for(q=0; q<nQuery; q++){
+        sqlite3_stmt *p = apSearch[s];
+        int n = 0;
+        sqlite3_bind_blob(p, 1, aQuery + (size_t)q*nDim, nDim*4,
+                          SQLITE_STATIC);
+        while( sqlite3_step(p)==SQLITE_ROW && n<K ){
+          int id = sqlite3_column_int(p, 0), j;
+          for(j=0; j<K; j++) if( aGt[(size_t)q*nK+j]==id ) nHit++;
+          n++;
+        }
+        sqlite3_reset(p);
+      }
+      t = benchNow()-t0;
+      if( r==0 && s==1 ) rFirst = t;
+      if( t<aBest[s] ) aBest[s] = t;
+      aRecall[s] = (double)nHit/((double)nQuery*K);
+    }
+  }
+  printf("quantized search: %d x %d %s, %d queries, k=%d, SQLite %s, best "
+         "of %d rounds\n", nBase, nDim, argv[6], nQuery, K,
+         sqlite3_libversion(), nRound);
+  printf("  %-22s %12s %10s %12s\n", "side", "queries/s", "recall@10",
+         "vs exact");
+  for(s=0; s<NSIDE; s++){
+    char zName[32];
+    if( aRescore[s] ) snprintf(zName, sizeof(zName), "rescore = %d",
+                               aRescore[s]);
+    else snprintf(zName, sizeof(zName), "exact scan");
+    printf("  %-22s %12.1f %10.4f %11.2fx\n", zName, nQuery/aBest[s],
+           aRecall[s], aBest[0]/aBest[s]);
+  }
+  printf("  first quantized pass (makes the codes): %.3f s, best %.3f s\n",
+         rFirst, aBest[1]);
+  for(s=0; s<NSIDE; s++) sqlite3_finalize(apSearch[s]);
+  sqlite3_close(db);
+  benchRemoveDb("quant.db");
+  return 0;
+}
