@@ -9,7 +9,8 @@
 ** directly (distance.c is compiled into this program for that) are
 ** compared with a plain double-precision reference on random data of
 ** every dimension 1..300, on vectors that end at an unmapped page (no
-** read past the end), and on adversarial data (zeros, huge and tiny
+** read past the end; also the int8 code kernel of quant.c), and on
+** adversarial data (zeros, huge and tiny
 ** magnitudes, cancellation).
 */
 #include "testutil.h"
@@ -217,6 +218,35 @@ static void testKernelsDirect(void){
         nBad++;
         snprintf(zMsg, sizeof(zMsg), "n=%d: unaligned row", n);
       }
+    }
+    {
+      /* rows of int8 codes (quant.c), the last ending at an unmapped page */
+      int nF = (n*nRow+3)/4, i;
+      void *pMapC;
+      size_t nMapC;
+      signed char *c = (signed char*)guardAlloc(nF, &pMapC, &nMapC)
+                     + (size_t)nF*4 - (size_t)n*nRow;
+      for(i=0; i<n*nRow; i++) c[i] = (signed char)((int)((randUnit()+1)*127) - 127);
+      aOut[nRow] = 12345.0f;
+      vsDistanceBatchDotI8(q, c, nRow, n, aOut);
+      for(r=0; r<nRow; r++){
+        double ref = 0, tol = 0;
+        for(i=0; i<n; i++){
+          ref += (double)q[i]*c[r*n+i];
+          tol += fabs((double)q[i]*c[r*n+i]);
+        }
+        if( fabs(aOut[r]-ref) > TOL*tol ){
+          nBad++;
+          snprintf(zMsg, sizeof(zMsg), "int8 dot n=%d row %d: %.9g, "
+                   "expected %.9g", n, r, aOut[r], ref);
+        }
+      }
+      if( aOut[nRow]!=12345.0f ){
+        nBad++;
+        snprintf(zMsg, sizeof(zMsg), "int8 n=%d: wrote past aOut[%d]", n,
+                 nRow-1);
+      }
+      guardFree(pMapC, nMapC);
     }
     {
       double ref = sqrt(refDot(q, q, n));

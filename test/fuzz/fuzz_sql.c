@@ -25,7 +25,8 @@
 **     (scans, id lookups, IN, ranges, DESC, count);
 **   - a declared-field filter answered by the index returns the rows a
 **     scan (`+field`) returns;
-**   - a search (vec MATCH ? AND k = ?) returns min(k, rows) distinct rows
+**   - a search (vec MATCH ? AND k = ?, exact or quantized: rescore = R)
+**     returns min(k, rows) distinct rows
 **     that exist, by non-decreasing distance, never NaN;
 **   - veles_vec(veles_json(x)) = veles_vec(x); veles_dim agrees;
 **     veles_distance(x, x) = 0 (l2); no NaN distance;
@@ -605,6 +606,9 @@ static void opSearch(Fz *f){
   };
   int iTab = next(f)%FZ_NVEC, iFilter = next(f)%4, k = next(f)%12, i;
   int bLimit = next(f)%4==0;
+  /* a third of the k searches quantized (quant.c), chosen without reading
+  ** input, so that older inputs keep their meaning */
+  int iRescore = (k + iFilter)%3;
   sqlite3 *db = f->aDb[f->iCur];
   sqlite3_stmt *pStmt = 0;
   char *zSql, *zCount;
@@ -622,8 +626,10 @@ static void opSearch(Fz *f){
                            aTab[iTab].zName, azFilter[iFilter]);
   }else{
     zSql = sqlite3_mprintf("SELECT id, distance FROM %s WHERE vec MATCH ?1"
-                           " AND k = ?2%s", aTab[iTab].zName,
-                           azFilter[iFilter]);
+                           " AND k = ?2%s%s", aTab[iTab].zName,
+                           azFilter[iFilter],
+                           iRescore==1 ? " AND rescore = 1" :
+                           iRescore==2 ? " AND rescore = 3" : "");
   }
   zCount = sqlite3_mprintf("SELECT count(*), ?1 IS ?1, ?2 IS ?2 FROM m_%s%s",
                            aTab[iTab].zName, azModel[iFilter]);
