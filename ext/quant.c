@@ -37,10 +37,12 @@
 #include "distance.h"
 #include <assert.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define QUANT_BLOCK 256         /* rows per call of the batch kernel */
+#define QUANT_THREAD_BYTES (1024*1024)   /* codes per scan thread, at least */
 
 void vsCodesClear(VsCodes *p){
   sqlite3_free(p->aCode);
@@ -171,36 +173,30 @@ static int slotCompare(const void *a, const void *b){
 
 #define WANTED(p, s) ((p)->aId[s]>=(p)->iMinId && (p)->aId[s]<=(p)->iMaxId)
 
-int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
-                  VsSearchHit **paHit, i64 *pnHit){
-  i64 nItem = p->aCand ? p->nCand : p->nSlot, i;
-  i64 *aSlot = 0;
-  float aDot[QUANT_BLOCK];
-  double rQueryNorm = 0;
+/* One thread's share of the code scan: items iFirst..iEnd-1 (slots, or
+** indexes into aCand), its own heap. Threads encode disjoint slots. */
+typedef struct QJob QJob;
+struct QJob {
+  const VsSearch *p;
+  VsCodes *pCodes;
+  double rQueryNorm;
+  i64 iFirst, iEnd;
   Heap h;
-  VsSearch s;
-  int rc, j;
-  assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
-  if( p->nWant>nItem/nRescore ){
-    /* as many candidates as rows: the exact scan is the same work */
-    return vsSearchRun(p, paHit, pnHit);
-  }
-  rc = codesReserve(pCodes, p->nSlot, p->nDim);
-  if( rc ) return rc;
-  for(j=0; j<p->nDim; j++){
-    rQueryNorm += (double)p->aQuery[j]*(double)p->aQuery[j];
-  }
-  rQueryNorm = sqrt(rQueryNorm);
-  h.n = 0;
-  h.nMax = p->nWant*nRescore;
-  h.a = sqlite3_malloc64(sizeof(Cand)*(u64)h.nMax);
-  if( h.a==0 ) return SQLITE_NOMEM;
+  pthread_t tid;
+  int bThread;            /* tid is a thread to join */
+};
 
-  for(i=0; i<nItem; ){
+static void *scanCodes(void *pArg){
+  QJob *pJob = (QJob*)pArg;
+  const VsSearch *p = pJob->p;
+  VsCodes *pCodes = pJob->pCodes;
+  float aDot[QUANT_BLOCK];
+  i64 i;
+  for(i=pJob->iFirst; i<pJob->iEnd; ){
     /* a block of consecutive slots (one slot when filtered) */
     i64 iFirst = p->aCand ? p->aCand[i] : i, n = 1, k;
     if( p->aCand==0 ){
-      n = nItem-i<QUANT_BLOCK ? nItem-i : QUANT_BLOCK;
+      n = pJob->iEnd-i<QUANT_BLOCK ? pJob->iEnd-i : QUANT_BLOCK;
     }
     for(k=iFirst; k<iFirst+n; k++){
       if( WANTED(p, k) && isnan(pCodes->aScale[k]) ){
@@ -211,26 +207,97 @@ int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
                          p->nDim, aDot);
     for(k=0; k<n; k++){
       if( WANTED(p, iFirst+k) ){
-        heapOffer(&h, score(p->eMetric, pCodes, iFirst+k, aDot[k],
-                            rQueryNorm), iFirst+k);
+        heapOffer(&pJob->h, score(p->eMetric, pCodes, iFirst+k, aDot[k],
+                                  pJob->rQueryNorm), iFirst+k);
       }
     }
     i += n;
   }
+  return 0;
+}
 
-  /* rescoring: the exact search over the candidates */
-  aSlot = sqlite3_malloc64(sizeof(i64)*(u64)(h.n ? h.n : 1));
-  if( aSlot==0 ){
-    sqlite3_free(h.a);
-    return SQLITE_NOMEM;
+static int candCompare(const void *a, const void *b){
+  double x = ((const Cand*)a)->rScore, y = ((const Cand*)b)->rScore;
+  return x<y ? -1 : x>y;
+}
+
+int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
+                  VsSearchHit **paHit, i64 *pnHit){
+  i64 nItem = p->aCand ? p->nCand : p->nSlot, nMax, nAll = 0, i;
+  i64 nBytes = nItem*(i64)p->nDim;        /* of codes scanned */
+  i64 *aSlot = 0;
+  Cand *aAll = 0;
+  QJob *aJob = 0;
+  double rQueryNorm = 0;
+  VsSearch s;
+  int nJob = vsSearchThreads(p->nThread), rc, j;
+  assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
+  if( p->nWant>nItem/nRescore ){
+    /* as many candidates as rows: the exact scan is the same work */
+    return vsSearchRun(p, paHit, pnHit);
   }
-  for(i=0; i<h.n; i++) aSlot[i] = h.a[i].iSlot;
-  sqlite3_free(h.a);
-  qsort(aSlot, (size_t)h.n, sizeof(i64), slotCompare);
-  s = *p;
-  s.aCand = aSlot;
-  s.nCand = h.n;
-  rc = vsSearchRun(&s, paHit, pnHit);
+  nMax = p->nWant*nRescore;
+  rc = codesReserve(pCodes, p->nSlot, p->nDim);
+  if( rc ) return rc;
+  for(j=0; j<p->nDim; j++){
+    rQueryNorm += (double)p->aQuery[j]*(double)p->aQuery[j];
+  }
+  rQueryNorm = sqrt(rQueryNorm);
+  /* threads as the exact scan has them, per QUANT_THREAD_BYTES of codes */
+  if( nJob>1 && nBytes/QUANT_THREAD_BYTES<nJob ){
+    nJob = (int)(nBytes/QUANT_THREAD_BYTES);
+  }
+  if( nJob<1 ) nJob = 1;
+  aJob = sqlite3_malloc64(sizeof(QJob)*(u64)nJob);
+  if( aJob==0 ) return SQLITE_NOMEM;
+  memset(aJob, 0, sizeof(QJob)*(u64)nJob);
+  for(j=0; j<nJob && rc==SQLITE_OK; j++){
+    aJob[j].p = p;
+    aJob[j].pCodes = pCodes;
+    aJob[j].rQueryNorm = rQueryNorm;
+    aJob[j].iFirst = nItem*j/nJob;
+    aJob[j].iEnd = nItem*(j+1)/nJob;
+    aJob[j].h.nMax = nMax;
+    aJob[j].h.a = sqlite3_malloc64(sizeof(Cand)*(u64)nMax);
+    if( aJob[j].h.a==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ){
+    for(j=1; j<nJob; j++){
+      aJob[j].bThread = pthread_create(&aJob[j].tid, 0, scanCodes,
+                                       &aJob[j])==0;
+    }
+    scanCodes(&aJob[0]);
+    for(j=1; j<nJob; j++){
+      if( aJob[j].bThread ) pthread_join(aJob[j].tid, 0);
+      else scanCodes(&aJob[j]);
+    }
+    for(j=0; j<nJob; j++) nAll += aJob[j].h.n;
+    aAll = sqlite3_malloc64(sizeof(Cand)*(u64)(nAll ? nAll : 1));
+    aSlot = sqlite3_malloc64(sizeof(i64)*(u64)(nAll ? nAll : 1));
+    if( aAll==0 || aSlot==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ){
+    /* the nMax best of every thread's best */
+    nAll = 0;
+    for(j=0; j<nJob; j++){
+      memcpy(&aAll[nAll], aJob[j].h.a, sizeof(Cand)*(size_t)aJob[j].h.n);
+      nAll += aJob[j].h.n;
+    }
+    if( nAll>nMax ){
+      qsort(aAll, (size_t)nAll, sizeof(Cand), candCompare);
+      nAll = nMax;
+    }
+    for(i=0; i<nAll; i++) aSlot[i] = aAll[i].iSlot;
+    qsort(aSlot, (size_t)nAll, sizeof(i64), slotCompare);
+    /* rescoring: the exact search over the candidates */
+    s = *p;
+    s.aCand = aSlot;
+    s.nCand = nAll;
+    rc = vsSearchRun(&s, paHit, pnHit);
+  }
+  for(j=0; j<nJob; j++) sqlite3_free(aJob[j].h.a);
+  sqlite3_free(aJob);
+  sqlite3_free(aAll);
   sqlite3_free(aSlot);
   return rc;
 }

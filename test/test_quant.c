@@ -2,7 +2,8 @@
 ** Quantized search (ext/quant.c): vec MATCH ? AND k = ? AND rescore = R.
 **
 **   quant.1.*  recall against the exact scan on clustered data, l2, cosine
-**              and dot, with the distances of the rows returned exact
+**              and dot, with the distances of the rows returned exact (two
+**              scan threads; the suite runs this under ThreadSanitizer)
 **   quant.2.*  the snapshot rules: a deleted, overwritten, rolled-back row
 **              or another connection's write is never answered from
 **              stale codes
@@ -16,7 +17,7 @@
 #include <string.h>
 
 #define NDIM     48
-#define NROW     20000
+#define NROW     50000          /* 2.4 MB of codes: two scan threads */
 #define NCLUSTER 40
 #define NQUERY   50
 #define K        10
@@ -263,6 +264,7 @@ int main(int argc, char **argv){
   tInit(argc, argv);
   makeData();
   db = tOpen("q.db");
+  tRows("quant.0", db, "SELECT veles_threads(2)", "2");
   for(m=0; m<3; m++){
     char zTab[8];
     snprintf(zTab, sizeof(zTab), "%c", "cgd"[m]);
