@@ -3,7 +3,9 @@
 # vectors with exact ground truth from ../shared/data/make_vectors.py
 # (clustered, and Gaussian: the worst case), on a Release build in
 # build-bench. Not part of the test suite: figures are reported, never
-# asserted. N (default 100000) sets the rows of each data set.
+# asserted. N (default 100000) sets the rows of each data set. The peer,
+# sqliteai's sqlite-vector (its quantized scan), comes from npm
+# (@sqliteai/sqlite-vector-linux-x86_64) into build-bench/bench-deps.
 #   bash scripts/bench-quant.sh            N=1000000 bash scripts/bench-quant.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,13 @@ gen=../shared/data/make_vectors.py
 b=build-bench
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$b" -j"$(nproc)" --target veles bench_quant >/dev/null
+peer_version=1.1.2
+peer="$b/bench-deps/node_modules/@sqliteai/sqlite-vector-linux-x86_64/vector.so"
+if [ ! -f "$peer" ]; then
+  command -v npm >/dev/null || bash scripts/deps.sh nodejs npm
+  npm install --silent --no-audit --no-fund --prefix "$b/bench-deps" \
+      "@sqliteai/sqlite-vector-linux-x86_64@$peer_version" >&2
+fi
 data="$b/bench-scratch/quant-data"
 work="$b/bench-scratch/quant"
 mkdir -p "$data" "$work"
@@ -24,7 +33,7 @@ run(){   # name dim metric kind
   fi
   echo "== $1: $n x $2, $3, $4"
   "$b/bench_quant" "$b/veles.so" "$work" "$out.base.fvecs" \
-      "$out.query.fvecs" "$out.gt.ivecs" "$3"
+      "$out.query.fvecs" "$out.gt.ivecs" "$3" 3 "$(realpath "$peer")"
 }
 run clustered128 128 l2 clustered
 run gaussian128 128 l2 gaussian

@@ -4,6 +4,7 @@
 ** by ../shared/data/make_vectors.py (scripts/bench-quant.sh makes them):
 **
 **   bench_quant MODULE DIR BASE.fvecs QUERY.fvecs GT.ivecs METRIC [ROUNDS]
+**               [SQLITE_VECTOR]
 **
 ** Loads BASE into CREATE VIRTUAL TABLE v USING vectors(dim=D, metric=M),
 ** then for every query file row runs
@@ -13,6 +14,13 @@
 ** speed-up over the exact scan, each the best of ROUNDS (3) passes, the
 ** sides alternating. The first quantized pass also makes the codes; its
 ** time is printed apart as the cost of building them.
+**
+** SQLITE_VECTOR, sqliteai's sqlite-vector (npm
+** @sqliteai/sqlite-vector-linux-x86_64, vector.so): the same data in a
+** plain table t(id INTEGER PRIMARY KEY, v BLOB), vector_init() with the
+** metric, vector_quantize() and vector_quantize_preload() (timed as its
+** build), then SELECT rowid FROM vector_quantize_scan('t', 'v', ?1, 10),
+** its recommended search, in the same rounds.
 */
 #include "benchutil.h"
 #include <stdio.h>
@@ -21,8 +29,8 @@
 #include <unistd.h>
 
 #define K 10
-#define NSIDE 6
-static const int aRescore[NSIDE] = { 0, 1, 2, 4, 8, 16 };
+#define NSIDE 7               /* the last: sqlite-vector, when given */
+static const int aRescore[NSIDE] = { 0, 1, 2, 4, 8, 16, -1 };
 
 /* Read an fvecs/ivecs file: *pnRow rows of *pnDim 4-byte values. */
 static void *readVecs(const char *zPath, int *pnRow, int *pnDim){
@@ -59,9 +67,11 @@ int main(int argc, char **argv){
   int *aGt;
   int nBase, nDim, nQuery, nQDim, nGt, nK, nRound = 3, r, s, q, i;
   double aBest[NSIDE], aRecall[NSIDE], rFirst = 0;
-  sqlite3 *db;
+  sqlite3 *db, *pPeer = 0;
   sqlite3_stmt *pIns, *apSearch[NSIDE];
   char zSql[200];
+  double rPeerBuild = 0;
+  int nSide = NSIDE-1;
   if( argc<7 ){
     fprintf(stderr, "usage: %s MODULE DIR BASE QUERY GT METRIC [ROUNDS]\n",
             argv[0]);
@@ -92,7 +102,44 @@ int main(int argc, char **argv){
   }
   benchExec(db, "COMMIT");
   sqlite3_finalize(pIns);
-  for(s=0; s<NSIDE; s++){
+  if( argc>8 ){
+    /* the peer: sqlite-vector over a plain table */
+    double t0;
+    pPeer = benchOpen("peer.db", 0);
+    benchMustLoad(pPeer, argv[8]);
+    benchExec(pPeer, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    benchCheck(pPeer, sqlite3_prepare_v2(pPeer, "INSERT INTO t VALUES (?, ?)",
+                                         -1, &pIns, 0), "peer insert");
+    benchExec(pPeer, "BEGIN");
+    for(i=0; i<nBase; i++){
+      sqlite3_bind_int(pIns, 1, i);
+      sqlite3_bind_blob(pIns, 2, aBase + (size_t)i*nDim, nDim*4,
+                        SQLITE_STATIC);
+      benchCheck(pPeer, sqlite3_step(pIns), "peer insert");
+      sqlite3_reset(pIns);
+    }
+    benchExec(pPeer, "COMMIT");
+    sqlite3_finalize(pIns);
+    snprintf(zSql, sizeof(zSql), "SELECT vector_init('t', 'v', "
+             "'type=FLOAT32,dimension=%d,distance=%s')", nDim,
+             strcmp(argv[6], "cosine")==0 ? "COSINE" :
+             strcmp(argv[6], "dot")==0 ? "DOT" : "L2");
+    benchExec(pPeer, zSql);
+    t0 = benchNow();
+    benchExec(pPeer, "SELECT vector_quantize('t', 'v')");
+    benchExec(pPeer, "SELECT vector_quantize_preload('t', 'v')");
+    rPeerBuild = benchNow()-t0;
+    nSide = NSIDE;
+  }
+  for(s=0; s<nSide; s++){
+    if( aRescore[s]<0 ){
+      snprintf(zSql, sizeof(zSql), "SELECT rowid FROM vector_quantize_scan("
+               "'t', 'v', ?1, %d)", K);
+      benchCheck(pPeer, sqlite3_prepare_v2(pPeer, zSql, -1, &apSearch[s], 0),
+                 zSql);
+      aBest[s] = 1e9;
+      continue;
+    }
     if( aRescore[s] ){
       snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
                "k = %d AND rescore = %d", K, aRescore[s]);
@@ -104,7 +151,7 @@ int main(int argc, char **argv){
     aBest[s] = 1e9;
   }
   for(r=0; r<nRound; r++){
-    for(s=0; s<NSIDE; s++){
+    for(s=0; s<nSide; s++){
       double t0 = benchNow(), t;
       int nHit = 0;
       for(q=0; q<nQuery; q++){
@@ -130,18 +177,27 @@ int main(int argc, char **argv){
          sqlite3_libversion(), nRound);
   printf("  %-22s %12s %10s %12s\n", "side", "queries/s", "recall@10",
          "vs exact");
-  for(s=0; s<NSIDE; s++){
+  for(s=0; s<nSide; s++){
     char zName[32];
-    if( aRescore[s] ) snprintf(zName, sizeof(zName), "rescore = %d",
-                               aRescore[s]);
+    if( aRescore[s]<0 ) snprintf(zName, sizeof(zName), "sqlite-vector");
+    else if( aRescore[s] ) snprintf(zName, sizeof(zName), "rescore = %d",
+                                    aRescore[s]);
     else snprintf(zName, sizeof(zName), "exact scan");
     printf("  %-22s %12.1f %10.4f %11.2fx\n", zName, nQuery/aBest[s],
            aRecall[s], aBest[0]/aBest[s]);
   }
   printf("  first quantized pass (makes the codes): %.3f s, best %.3f s\n",
          rFirst, aBest[1]);
-  for(s=0; s<NSIDE; s++) sqlite3_finalize(apSearch[s]);
+  if( pPeer ){
+    printf("  sqlite-vector's build (vector_quantize + preload): %.3f s\n",
+           rPeerBuild);
+  }
+  for(s=0; s<nSide; s++) sqlite3_finalize(apSearch[s]);
   sqlite3_close(db);
   benchRemoveDb("quant.db");
+  if( pPeer ){
+    sqlite3_close(pPeer);
+    benchRemoveDb("peer.db");
+  }
   return 0;
 }
