@@ -130,11 +130,13 @@ static void testRecall(sqlite3 *db, const char *zTab, const char *zMetric,
   tCheck(zCase, nWrongDist==0, "every distance exact");
 }
 
-/* The nearest row (rescore = 4) to q in zTab: "id|distance". */
+/* The nearest row to q in zTab, "id|distance", by rescore = 1: the one
+** row whose codes rank first is the one rescored, so a stale code shows
+** as a wrong row. */
 static char *nearest(sqlite3 *db, const char *zTab, const float *q){
   sqlite3_stmt *p = 0;
   char *zSql = sqlite3_mprintf("SELECT id, round(distance, 4) FROM %s WHERE "
-                               "vec MATCH ? AND k = 1 AND rescore = 4", zTab);
+                               "vec MATCH ? AND k = 1 AND rescore = 1", zTab);
   char *zRes = 0;
   sqlite3_prepare_v2(db, zSql, -1, &p, 0);
   sqlite3_bind_blob(p, 1, q, NDIM*4, SQLITE_STATIC);
@@ -170,8 +172,12 @@ static void testSnapshot(void){
   tExec(db, "COMMIT");
   /* the codes are made by this search; then rows change under them */
   sameAs("quant.2.0", nearest(db, "e", aData[5]), "5|0.0");
+  /* the slots 700 leaves (it moves to a new slot when rewritten): both
+  ** have codes, of other vectors than the ones that reuse them */
+  tExec(db, "CREATE TEMP TABLE s700 AS SELECT slot FROM e_map WHERE id=700");
   putVec(db, "e", 700, q);
   sameAs("quant.2.1", nearest(db, "e", q), "700|0.0");
+  tExec(db, "INSERT INTO s700 SELECT slot FROM e_map WHERE id=700");
   tExec(db, "DELETE FROM e WHERE id=700");
   {
     char *z = nearest(db, "e", q);
@@ -179,6 +185,18 @@ static void testSnapshot(void){
            "never returned");
     sqlite3_free(z);
   }
+  /* its freed slot reused by another vector: the slot's codes are new */
+  putVec(db, "e", 710, far);
+  tRows("quant.2.2a", db, "SELECT slot IN (SELECT slot FROM s700) FROM "
+        "e_map WHERE id=710", "1");
+  sameAs("quant.2.2b", nearest(db, "e", far), "710|0.0");
+  {
+    char *z = nearest(db, "e", q);
+    tCheck("quant.2.2c", z && strncmp(z, "710|", 4)!=0, "a reused slot is "
+           "ranked by its new vector");
+    sqlite3_free(z);
+  }
+  tExec(db, "DELETE FROM e WHERE id=710");
   tExec(db, "BEGIN");
   putVec(db, "e", 701, q);
   sameAs("quant.2.3", nearest(db, "e", q), "701|0.0");  /* own write */
