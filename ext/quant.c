@@ -96,6 +96,7 @@ static void encode(VsCodes *p, i64 s, const float *x){
   int n = p->nDim, j;
   signed char *c = p->aCode + s*n;
   double m = 0, rScale, sq = 0;
+  assert( s>=0 && s<p->nAlloc && n>0 );
   for(j=0; j<n; j++){
     double a = fabs((double)x[j]);
     if( a>m ) m = a;                  /* a NaN compares false: skipped */
@@ -127,6 +128,7 @@ struct Heap { Cand *a; i64 n, nMax; };
 
 static void heapOffer(Heap *h, double rScore, i64 iSlot){
   i64 i;
+  assert( h->nMax>0 && h->n<=h->nMax );
   if( h->n==h->nMax ){
     if( !(rScore<h->a[0].rScore) ) return;
     /* replace the largest, sift down */
@@ -198,6 +200,7 @@ static void *scanCodes(void *pArg){
     if( p->aCand==0 ){
       n = pJob->iEnd-i<QUANT_BLOCK ? pJob->iEnd-i : QUANT_BLOCK;
     }
+    assert( iFirst>=0 && iFirst+n<=p->nSlot && iFirst+n<=pCodes->nAlloc );
     for(k=iFirst; k<iFirst+n; k++){
       if( WANTED(p, k) && isnan(pCodes->aScale[k]) ){
         encode(pCodes, k, p->aMatrix + k*p->nDim);

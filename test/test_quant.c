@@ -217,8 +217,9 @@ static void testSnapshot(void){
   tExec(db, "COMMIT");
   /* a failed statement: the UPDATE of 703 is undone with it */
   tError("quant.2.7", db, "UPDATE e SET vec = CASE id WHEN 703 THEN "
-         "(SELECT vec FROM e WHERE id=702) ELSE x'0000803f' END WHERE id IN (703, "
-         "704)", "vectors: dimension mismatch: expected 48, got 1");
+         "(SELECT vec FROM e WHERE id=702) ELSE x'0000803f' END "
+         "WHERE id IN (703, 704)",
+         "vectors: dimension mismatch: expected 48, got 1");
   {
     char *z = nearest(db, "e", q);
     sameAs("quant.2.8", z, "702|0.0");
