@@ -9,7 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 set -e
-bash scripts/deps.sh python3 python3-pytest
+bash scripts/deps.sh python3 python3-pytest go-dqlite golang-go \
+  golang-github-canonical-go-dqlite-dev
 bash scripts/node-deps.sh build/node
 jobs="$(nproc)"
 

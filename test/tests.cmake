@@ -134,5 +134,8 @@ if(NOT VELES_SANITIZE)
   endif()
 endif()
 
+# A replicated deployment: test/dqlite/dqlite.cmake
+include(${PROJECT_SOURCE_DIR}/test/dqlite/dqlite.cmake)
+
 # libFuzzer targets (-DVELES_FUZZ=ON with clang): test/fuzz/fuzz.cmake
 include(${PROJECT_SOURCE_DIR}/test/fuzz/fuzz.cmake)
