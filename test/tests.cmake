@@ -134,8 +134,8 @@ if(NOT VELES_SANITIZE)
   endif()
 endif()
 
-# A replicated deployment: test/dqlite/dqlite.cmake
-include(${PROJECT_SOURCE_DIR}/test/dqlite/dqlite.cmake)
+# A replicated deployment: test/replication/replication.cmake
+include(${PROJECT_SOURCE_DIR}/test/replication/replication.cmake)
 
 # libFuzzer targets (-DVELES_FUZZ=ON with clang): test/fuzz/fuzz.cmake
 include(${PROJECT_SOURCE_DIR}/test/fuzz/fuzz.cmake)

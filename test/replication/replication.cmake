@@ -1,4 +1,9 @@
-# veles replicated by dqlite (docs/replication.md): a 3-node cluster of
+# Replication (docs/replication.md).
+#
+# test_pages: page-level replication (Litestream, LiteFS, sqld style),
+# the database's pages shipped while a writer runs.
+#
+# test_dqlite: veles replicated by dqlite, a 3-node cluster of
 # Debian's dqlite-demo with veles registered by examples/dqlite's preload
 # library, driven by examples/dqlite/client (go-dqlite's database/sql
 # driver). Needs go-dqlite, golang-go and golang-github-canonical-go-dqlite-dev
@@ -7,6 +12,12 @@
 if(VELES_SANITIZE)
   return()
 endif()
+
+add_test(NAME replication_pages
+         COMMAND ${VELES_PYTHON} ${PROJECT_SOURCE_DIR}/test/replication/test_pages.py)
+set_tests_properties(replication_pages PROPERTIES
+  ENVIRONMENT "VELES_PATH=$<TARGET_FILE:veles>;VELES_SCRATCH=${VELES_BIND_SCRATCH}/replication_pages;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1"
+  TIMEOUT 120)
 
 # The preload library: a plain C library, with or without dqlite.
 add_library(veles_preload MODULE ${PROJECT_SOURCE_DIR}/examples/dqlite/veles_preload.c)
@@ -37,8 +48,8 @@ add_custom_command(OUTPUT ${VELES_DQLITE_CLIENT}
   COMMENT "go build examples/dqlite/client")
 add_custom_target(dqlite_client ALL DEPENDS ${VELES_DQLITE_CLIENT})
 
-add_test(NAME dqlite
-         COMMAND ${VELES_PYTHON} ${PROJECT_SOURCE_DIR}/test/dqlite/test_cluster.py)
-set_tests_properties(dqlite PROPERTIES
+add_test(NAME replication_dqlite
+         COMMAND ${VELES_PYTHON} ${PROJECT_SOURCE_DIR}/test/replication/test_dqlite.py)
+set_tests_properties(replication_dqlite PROPERTIES
   ENVIRONMENT "VELES_PATH=$<TARGET_FILE:veles>;VELES_PRELOAD=$<TARGET_FILE:veles_preload>;DQLITE_CLIENT=${VELES_DQLITE_CLIENT};VELES_SCRATCH=${VELES_BIND_SCRATCH}/dqlite;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1"
   TIMEOUT 300)
