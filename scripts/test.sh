@@ -4,8 +4,9 @@
 # and UndefinedBehaviorSanitizer, then the threaded tests under
 # ThreadSanitizer, then the fuzzers. .ci/run runs exactly this.
 # Besides the build's packages it installs what the bindings' tests use:
-# Debian's python3 and python3-pytest, and better-sqlite3 from npm into
-# build/node (built once, then kept; scripts/node-deps.sh).
+# Debian's python3 and python3-pytest, go-dqlite, golang-go and go-dqlite's
+# sources for the dqlite cluster test (test/replication), and better-sqlite3
+# from npm into build/node (built once, then kept; scripts/node-deps.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 set -e
