@@ -104,6 +104,13 @@ class Client:
         r = self.tx((sql, args, False))
         assert r["ok"], f"{sql}: {r.get('error')}"
 
+    def transfer(self, node):
+        """Hands the cluster's leadership to node."""
+        self.proc.stdin.write(json.dumps({"transfer": node.address}) + "\n")
+        self.proc.stdin.flush()
+        r = json.loads(self.proc.stdout.readline())
+        assert r["ok"], f"transfer to node {node.index}: {r.get('error')}"
+
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=30)

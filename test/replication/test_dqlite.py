@@ -12,6 +12,7 @@ the new leader (applied: into the model; not: tried again). Then:
   - the same on each live node's own database pages (the shell's .dump),
     opened by this process with veles: the followers hold every vector;
   - the killed node restarts, catches up, and its pages hold the same;
+    handed the leadership, it answers the same through the client;
   - a second failover, more writes, the same checks on the new leader;
   - no node wrote a file outside dqlite's VFS (no side file anywhere).
 """
@@ -97,7 +98,12 @@ def main():
         dead.start()
 
         check_node(cl, dead, model, scratch)
-        print(f"node {dead.index} restarted and caught up", flush=True)
+        # and answers the same once it leads (only the leader runs SQL)
+        client.transfer(dead)
+        assert cl.leader() is dead
+        check_state(client.query, model, f"node {dead.index}, leading again")
+        print(f"node {dead.index} restarted, caught up, and answered the "
+              f"same as the leader", flush=True)
         # a second failover, then more writes
         second = cl.leader()
         second.kill()

@@ -10,12 +10,16 @@
 //	   -> {"ok": true, "rows": [[...], ...], "seconds": 0.0012}
 //	   -> {"ok": false, "error": "..."}
 //
+//	{"transfer": "ADDR"}  -> {"ok": true}
+//
 // The statements of a request run in one transaction (BEGIN ... COMMIT),
 // so "ok" means the cluster acknowledged the commit; "rows" are the rows
 // of the last statement with "query": true. Arguments and values are JSON
 // numbers (an integral number binds as an INTEGER), strings, null, or
 // {"hex": "..."} for a BLOB. A failed request is rolled back and the
 // client goes on; the driver finds a new leader when the old one is gone.
+// "transfer" hands the leadership to the node at ADDR (a node answers SQL
+// only while it leads).
 package main
 
 import (
@@ -41,7 +45,8 @@ type statement struct {
 }
 
 type request struct {
-	Tx []statement `json:"tx"`
+	Tx       []statement `json:"tx"`
+	Transfer string      `json:"transfer"`
 }
 
 type response struct {
@@ -106,6 +111,25 @@ func run(ctx context.Context, db *sql.DB, req request) (rows [][]interface{}, er
 		}
 	}
 	return rows, tx.Commit()
+}
+
+// Hands the leadership to the node at address.
+func transfer(ctx context.Context, store client.NodeStore, address string) error {
+	cli, err := client.FindLeader(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	nodes, err := cli.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.Address == address {
+			return cli.Transfer(ctx, n.ID)
+		}
+	}
+	return fmt.Errorf("no node at %s in the cluster", address)
 }
 
 func queryRows(ctx context.Context, tx *sql.Tx, query string, args []interface{}) ([][]interface{}, error) {
@@ -175,7 +199,11 @@ func main() {
 			resp.Error = "bad request: " + err.Error()
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			resp.Rows, err = run(ctx, db, req)
+			if req.Transfer != "" {
+				err = transfer(ctx, store, req.Transfer)
+			} else {
+				resp.Rows, err = run(ctx, db, req)
+			}
 			cancel()
 			if err != nil {
 				resp.Error = err.Error()
