@@ -146,6 +146,7 @@ struct VsFile {
   int bMarked;            /* this handle wrote a marked binding: clean it
                           ** at close (LAZY SYNC) */
   int bCommitLock;        /* holds LOCK_SH on fd for a commit */
+  int bWriteback;         /* start each write's writeback (writer.c) */
   /* write-behind buffers: aBuf[iBuf] fills with slots iBufFirst ..
   ** iBufFirst+nBufSlot-1; the other may be in flight in pWriter, holding
   ** slots iFlightFirst .. iFlightFirst+nFlightSlot-1 */
@@ -592,6 +593,10 @@ int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr){
 
 i64 vsFileBoot(VsFile *p){ return p->iBoot; }
 
+void vsFileSetWriteback(VsFile *p, int bWriteback){
+  p->bWriteback = bWriteback;
+}
+
 int vsFileCommitLock(VsFile *p, char **pzErr){
   if( p->fd<0 || p->bCommitLock ) return SQLITE_OK;
   while( flock(p->fd, LOCK_SH) ){
@@ -775,7 +780,8 @@ static int submitBuffer(VsFile *p, char **pzErr){
   if( p->pWriter==0 ) return vsFileFlush(p, pzErr);
   iErr = vsWriterSubmit(p->pWriter, p->fd, p->aBuf[p->iBuf],
                         (size_t)(p->nBufSlot*p->nSlotBytes),
-                        VS_HEADER_BYTES + p->iBufFirst*p->nSlotBytes);
+                        VS_HEADER_BYTES + p->iBufFirst*p->nSlotBytes,
+                        p->bWriteback);
   if( iErr ){
     errno = iErr;
     return ioError(SQLITE_IOERR_WRITE, pzErr, "cannot write", p);

@@ -59,6 +59,9 @@ int vsFileWriteBinding(VsFile *p, const VsBinding *pB, char **pzErr);
 /* The mark of the machine's boot this handle runs in (the binding's boot
 ** field), 0 where it cannot be known or for an in-memory store. */
 i64 vsFileBoot(VsFile *p);
+/* Whether each buffer written from now on starts its writeback at once:
+** for a file the commit will sync (writer.c, WRITEBACK). */
+void vsFileSetWriteback(VsFile *p, int bWriteback);
 /* Hold a shared lock on the file from reading the binding of a commit to
 ** the end of its vsFileSync, which releases it (LAZY SYNC, sidefile.c). */
 int vsFileCommitLock(VsFile *p, char **pzErr);

@@ -534,6 +534,11 @@ int vsStateBegin(VecTable *p){
   if( rc==SQLITE_OK ) rc = vsStateStepInt(p, pStmt, &iSync, 0);
   if( rc ) return rc;
   pS->bSync = iSync!=0;
+  if( pS->pFile ){
+    /* the commit syncs the file unless LAZY SYNC applies (sidefile.c) */
+    vsFileSetWriteback(pS->pFile, pS->bSync
+                       && (!pS->bCopy || vsFileBoot(pS->pFile)==0));
+  }
   iSeq = pS->bWal ? walSequence(p) : 0;
   /* a file another connection rebuilt (or someone removed) is no longer
   ** the one open here: check the binding again, which reopens it */

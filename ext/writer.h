@@ -18,8 +18,10 @@ void vsWriterFree(VsWriter *p);
 ** offset iOff of fd. The caller must not touch a until vsWriterWait().
 ** Returns 0, or the errno of a failed earlier write (then nothing is
 ** handed over). When the thread cannot be started the bytes are written
-** before this returns, and the errno of that write is returned. */
-int vsWriterSubmit(VsWriter *p, int fd, const void *a, size_t n, off_t iOff);
+** before this returns, and the errno of that write is returned.
+** bWriteback: start their writeback once written (writer.c, WRITEBACK). */
+int vsWriterSubmit(VsWriter *p, int fd, const void *a, size_t n, off_t iOff,
+                   int bWriteback);
 /* Wait until no write is in flight. Returns 0 or the errno of a failed
 ** write since the last call, which it clears. */
 int vsWriterWait(VsWriter *p);
