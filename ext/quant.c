@@ -91,20 +91,19 @@ static int codesReserve(VsCodes *p, i64 nSlot, int nDim){
   return SQLITE_OK;
 }
 
-/* Encode slot s from its f32 vector x (see CODES above). */
-static void encode(VsCodes *p, i64 s, const float *x){
-  int n = p->nDim, j;
-  signed char *c = p->aCode + s*n;
+void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
+                   double *pSq){
   double m = 0, rScale, sq = 0;
-  assert( s>=0 && s<p->nAlloc && n>0 );
+  int j;
+  assert( n>0 );
   for(j=0; j<n; j++){
     double a = fabs((double)x[j]);
     if( a>m ) m = a;                  /* a NaN compares false: skipped */
   }
   if( !(m>0) || !isfinite(m) ){
     memset(c, 0, (size_t)n);
-    p->aScale[s] = 0;
-    p->aSq[s] = 0;
+    *pScale = 0;
+    *pSq = 0;
     return;
   }
   rScale = m/127.0;
@@ -116,8 +115,14 @@ static void encode(VsCodes *p, i64 s, const float *x){
     c[j] = (signed char)k;
     sq += (double)(k*k);
   }
-  p->aScale[s] = rScale;
-  p->aSq[s] = sq*rScale*rScale;
+  *pScale = rScale;
+  *pSq = sq*rScale*rScale;
+}
+
+/* Encode slot s from its f32 vector x (see CODES above). */
+static void encode(VsCodes *p, i64 s, const float *x){
+  assert( s>=0 && s<p->nAlloc && p->nDim>0 );
+  vsCodesEncode(x, p->nDim, p->aCode + s*p->nDim, &p->aScale[s], &p->aSq[s]);
 }
 
 /* The candidates: a max-heap of the nMax smallest scores seen. */
@@ -154,18 +159,23 @@ static void heapOffer(Heap *h, double rScore, i64 iSlot){
   h->a[i].iSlot = iSlot;
 }
 
-/* The approximate rank score of a slot from q.c (see CODES). */
-static double score(int eMetric, const VsCodes *pC, i64 s, double rDot,
-                    double rQueryNorm){
-  double rScale = pC->aScale[s];
+/* The approximate rank score of a row of scale rScale and decoded squared
+** norm rSq from q.c (see CODES). */
+static double scoreOf(int eMetric, double rScale, double rSq, double rDot,
+                      double rQueryNorm){
   switch( eMetric ){
     case VS_METRIC_L2:
-      return pC->aSq[s] - 2*rScale*rDot;
+      return rSq - 2*rScale*rDot;
     case VS_METRIC_COSINE:
-      if( pC->aSq[s]<=0 || rQueryNorm<=0 ) return 1.0;
-      return 1.0 - rScale*rDot/(rQueryNorm*sqrt(pC->aSq[s]));
+      if( rSq<=0 || rQueryNorm<=0 ) return 1.0;
+      return 1.0 - rScale*rDot/(rQueryNorm*sqrt(rSq));
   }
   return -rScale*rDot;
+}
+
+static double score(int eMetric, const VsCodes *pC, i64 s, double rDot,
+                    double rQueryNorm){
+  return scoreOf(eMetric, pC->aScale[s], pC->aSq[s], rDot, rQueryNorm);
 }
 
 static int slotCompare(const void *a, const void *b){
@@ -301,6 +311,63 @@ int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
   for(j=0; j<nJob; j++) sqlite3_free(aJob[j].h.a);
   sqlite3_free(aJob);
   sqlite3_free(aAll);
+  sqlite3_free(aSlot);
+  return rc;
+}
+
+int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
+                        int nBlock, const u64 *aKeep, int nRescore,
+                        VsSearchHit **paHit, i64 *pnHit){
+  Heap h;
+  i64 *aSlot = 0, i, nMax;
+  double rQueryNorm = 0;
+  float aDot[QUANT_BLOCK];
+  VsSearch s;
+  int rc = SQLITE_OK, b, j;
+  assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
+  nMax = p->nWant*nRescore;
+  h.n = 0;
+  h.nMax = nMax;
+  h.a = sqlite3_malloc64(sizeof(Cand)*(u64)nMax);
+  if( h.a==0 ) return SQLITE_NOMEM;
+  for(j=0; j<p->nDim; j++){
+    rQueryNorm += (double)p->aQuery[j]*(double)p->aQuery[j];
+  }
+  rQueryNorm = sqrt(rQueryNorm);
+  for(b=0; b<nBlock; b++){
+    const VsCodeBlock *pB = &aBlock[b];
+    for(i=0; i<pB->n; i+=QUANT_BLOCK){
+      i64 n = pB->n-i<QUANT_BLOCK ? pB->n-i : QUANT_BLOCK, k;
+      vsDistanceBatchDotI8(p->aQuery, pB->aCode + i*p->nDim, n, p->nDim,
+                           aDot);
+      for(k=0; k<n; k++){
+        i64 iSlot = pB->aSlot[i+k];
+        /* a row counts while it is its slot's current one, the slot live
+        ** and wanted, and kept by the prefilter */
+        if( iSlot<0 || iSlot>=p->nSlot || pB->aListOf[iSlot]!=pB->iList
+         || !WANTED(p, iSlot)
+         || (aKeep && (aKeep[iSlot/64] & ((u64)1<<(iSlot%64)))==0) ){
+          continue;
+        }
+        heapOffer(&h, scoreOf(p->eMetric, pB->aScale[i+k], pB->aSq[i+k],
+                              aDot[k], rQueryNorm), iSlot);
+      }
+    }
+  }
+  aSlot = sqlite3_malloc64(sizeof(i64)*(u64)(h.n ? h.n : 1));
+  if( aSlot==0 ) rc = SQLITE_NOMEM;
+  if( rc==SQLITE_OK ){
+    /* rescoring: the exact search over the candidates (each slot is
+    ** current in one list only, so none comes twice) */
+    for(i=0; i<h.n; i++) aSlot[i] = h.a[i].iSlot;
+    qsort(aSlot, (size_t)h.n, sizeof(i64), slotCompare);
+    for(i=1; i<h.n; i++) assert( aSlot[i]>aSlot[i-1] );
+    s = *p;
+    s.aCand = aSlot;
+    s.nCand = h.n;
+    rc = vsSearchRun(&s, paHit, pnHit);
+  }
+  sqlite3_free(h.a);
   sqlite3_free(aSlot);
   return rc;
 }

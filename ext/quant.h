@@ -37,4 +37,33 @@ void vsCodesForgetAll(VsCodes *p);              /* any slot may have changed */
 int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
                   VsSearchHit **paHit, i64 *pnHit);
 
+/* The codes of vector x (n floats) into c (n bytes), its scale and the
+** squared norm of the decoded vector (see CODES in quant.c). */
+void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
+                   double *pSq);
+
+/* Rows of codes kept apart from the table's (an IVF list, ivf.c): row i
+** holds slot aSlot[i]'s codes and counts while aListOf[slot] == iList. */
+typedef struct VsCodeBlock VsCodeBlock;
+struct VsCodeBlock {
+  const signed char *aCode;   /* n rows of nDim codes */
+  const double *aScale;       /* per row, as VsCodes */
+  const double *aSq;
+  const i64 *aSlot;
+  i64 n;
+  const int *aListOf;         /* slot -> the one list its row counts in */
+  int iList;
+};
+
+/*
+** The search p over the rows of aBlock[0..nBlock-1] (among the slots set
+** in the bitmap aKeep, when given): a scan of their codes that keeps the
+** nWant * nRescore rows of the smallest approximate distance, then
+** vsSearchRun over those rows alone, as vsQuantSearch. p->aCand is not
+** read. Returns SQLITE_OK or SQLITE_NOMEM.
+*/
+int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
+                        int nBlock, const u64 *aKeep, int nRescore,
+                        VsSearchHit **paHit, i64 *pnHit);
+
 #endif /* QUANT_H */

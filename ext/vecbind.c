@@ -200,8 +200,7 @@ int vsBindReopen(VecTable *p, char **pzWhy){
   vsFileClose(pS->pFile);
   pS->pFile = 0;
   pS->bSlotsValid = 0;
-  vsNormsForgetAll(&pS->norms);
-  vsCodesForgetAll(&pS->codes);
+  vsStateForgetSlots(pS);
   rc = vsFileOpen(zPath, pS->nDim, pS->zIdent, pS->iFormat, &pS->pFile,
                   pzWhy);
   sqlite3_free(zPath);
@@ -269,8 +268,7 @@ static int replaceRefused(VecTable *p, const VsDbCommit *pC, char *zWhy){
   if( pNew ){
     /* every slot may hold other bytes now */
     pS->bSlotsValid = 0;
-    vsNormsForgetAll(&pS->norms);
-    vsCodesForgetAll(&pS->codes);
+    vsStateForgetSlots(pS);
     sqlite3_free(pS->zStale);
     pS->zStale = 0;
   }

@@ -204,8 +204,7 @@ int vsCompactRun(VecTable *p){
   pS->pFileBefore = pS->pFile;
   pS->pFile = pNew;
   pS->bSlotsValid = 1;
-  vsNormsForgetAll(&pS->norms);
-  vsCodesForgetAll(&pS->codes);
+  vsStateForgetSlots(pS);
   rc = vsCopyRewrite(p, newSlots.nSlot);
   if( rc ){
     vsCompactUndo(pS);
@@ -224,8 +223,7 @@ void vsCompactUndo(VecState *pS){
   vsSlotsClear(&pS->slots);
   pS->slots = pS->slotsBefore;
   memset(&pS->slotsBefore, 0, sizeof(pS->slotsBefore));
-  vsNormsForgetAll(&pS->norms);
-  vsCodesForgetAll(&pS->codes);
+  vsStateForgetSlots(pS);
 }
 
 void vsCompactCommit(VecState *pS){

@@ -196,6 +196,56 @@ void vsMatchReset(VecCursor *pCur){
 }
 
 /*
+** The approximate search the cursor asks for (probe, rescore), into its
+** aHit; none (aHit stays 0) for the exact scan: when it asks for none,
+** streams (a stream's later runs must extend the first one's order: only
+** the exact scan guarantees that), or when the approximate one found
+** fewer rows than wanted (the exact scan finds them whenever they exist).
+** A selective prefilter is scanned exactly too (see below).
+*/
+static int searchApproximate(VecCursor *pCur, const VsSearch *pSearch){
+  VecTable *p = (VecTable*)pCur->base.pVtab;
+  int rc = SQLITE_OK;
+  assert( pCur->aHit==0 );
+  if( pCur->bStream || (pCur->iRescore<=0 && pCur->iProbe<=0) ){
+    return SQLITE_OK;
+  }
+  if( pCur->iProbe>0 ){
+    i64 nProbe = pCur->iProbe;
+    int nRescore = pCur->iRescore>0 ? (int)pCur->iRescore : VS_PROBE_RESCORE;
+    if( pSearch->aCand ){
+      /* A prefilter keeping a share f of the rows leaves about f of each
+      ** list: probing nProbe / f lists finds its nearest rows as well as
+      ** nProbe lists find the table's. Scanning the prefilter exactly
+      ** costs no more when it holds at most nLive * sqrt(nProbe / lists)
+      ** rows. */
+      const VsSlots *pSl = &p->pS->slots;
+      i64 nLive = pSl->nSlot - pSl->nFree - pSl->nPend;
+      double rLists = (double)vsIvfListCount(nLive);
+      if( nLive<1 ) nLive = 1;
+      if( (double)pSearch->nCand*pSearch->nCand
+            <= (double)nProbe*nLive*nLive/rLists ){
+        return SQLITE_OK;
+      }
+      nProbe = nProbe*nLive/(pSearch->nCand>0 ? pSearch->nCand : 1);
+      if( nProbe>VS_PROBE_MAX ) nProbe = VS_PROBE_MAX;
+    }
+    rc = vsIvfSearch(pSearch, &p->pS->ivf, (int)nProbe, nRescore,
+                     &pCur->aHit, &pCur->nHit);
+  }else{
+    rc = vsQuantSearch(pSearch, &p->pS->codes, (int)pCur->iRescore,
+                       &pCur->aHit, &pCur->nHit);
+  }
+  if( rc==SQLITE_OK && pCur->aHit && pCur->nHit<pSearch->nWant ){
+    /* too few rows among those considered */
+    sqlite3_free(pCur->aHit);
+    pCur->aHit = 0;
+    pCur->nHit = 0;
+  }
+  return rc;
+}
+
+/*
 ** Compute the cursor's result from its parameters, on the slot array as
 ** it is (the caller made it current): collect the prefilter's slots, map
 ** the side file and run the scan (search.c).
@@ -235,12 +285,8 @@ static int searchRun(VecCursor *pCur){
       s.nWant = pCur->nWant;
       s.pNorms = &p->pS->norms;
       s.nThread = vsConnThreads(p->pConn);
-      if( pCur->iRescore>0 && !pCur->bStream ){
-        /* a stream's later runs must extend the first one's order: only
-        ** the exact scan guarantees that */
-        rc = vsQuantSearch(&s, &p->pS->codes, (int)pCur->iRescore,
-                           &pCur->aHit, &pCur->nHit);
-      }else{
+      rc = searchApproximate(pCur, &s);
+      if( rc==SQLITE_OK && pCur->aHit==0 ){
         rc = vsSearchRun(&s, &pCur->aHit, &pCur->nHit);
       }
     }
@@ -303,6 +349,19 @@ int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv){
           "exact scan) to %d: got %s", VS_RESCORE_MAX, z ? z : "?");
       sqlite3_free(z);
       pCur->iRescore = -1;
+      return SQLITE_ERROR;
+    }
+  }
+  pCur->iProbe = -1;
+  if( idxNum & VEC_PLAN_PROBE ){
+    sqlite3_value *pP = argv[iArg++];
+    if( !vsVectorsExactInteger(pP, &pCur->iProbe) || pCur->iProbe<0
+     || pCur->iProbe>VS_PROBE_MAX ){
+      char *z = describeValue(pP);
+      vsVectorsSetError(p, "vectors: probe must be an integer from 0 (the "
+          "exact scan) to %d: got %s", VS_PROBE_MAX, z ? z : "?");
+      sqlite3_free(z);
+      pCur->iProbe = -1;
       return SQLITE_ERROR;
     }
   }
@@ -426,15 +485,17 @@ static int orderIsDistance(const sqlite3_index_info *pInfo){
 
 /*
 ** The plan of a search (vec MATCH ?). xFilter receives, in this order:
-** the query, k, rescore, LIMIT, OFFSET, id = / id IN, then the id bounds. LIMIT
+** the query, k, rescore, probe, LIMIT, OFFSET, id = / id IN, then the id
+** bounds. LIMIT
 ** and OFFSET are only read (SQLite still applies them to the rows), so
 ** a search returns min(k, LIMIT + OFFSET) rows and SQLite skips the
 ** OFFSET first ones. The id bounds are applied by the scan and checked
 ** again by SQLite.
 */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
-                           int iMatch, int iK, int iRescore, int iLimit,
-                           int iOffset, int iEq, const int *aRange){
+                           int iMatch, int iK, int iRescore, int iProbe,
+                           int iLimit, int iOffset, int iEq,
+                           const int *aRange){
   int idxNum = VEC_PLAN_MATCH, nArg = 0;
   int bOrder = orderIsDistance(pInfo);
   double rCost = 1e5;
@@ -449,6 +510,11 @@ int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo,
     idxNum |= VEC_PLAN_RESCORE;
     pInfo->aConstraintUsage[iRescore].argvIndex = ++nArg;
     pInfo->aConstraintUsage[iRescore].omit = 1;
+  }
+  if( iProbe>=0 ){
+    idxNum |= VEC_PLAN_PROBE;
+    pInfo->aConstraintUsage[iProbe].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iProbe].omit = 1;
   }
   if( iLimit>=0 && bOrder ){
     idxNum |= VEC_PLAN_LIMIT;

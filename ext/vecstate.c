@@ -145,6 +145,7 @@ static void freeState(VecState *pS){
   vsSlotsClear(&pS->slots);
   vsNormsClear(&pS->norms);
   vsCodesClear(&pS->codes);
+  vsIvfClear(&pS->ivf);
   sqlite3_free(pS->zBroken);
   sqlite3_free(pS->zStale);
   sqlite3_free(pS->aRun);
@@ -488,8 +489,7 @@ int vsStateRefreshSlots(VecTable *p, int bDelay, i64 iSeq){
   if( rc!=SQLITE_DONE ) return vsVectorsDbError(p, rc);
   rc = vsSlotsLoadFinish(&p->pS->slots, bDelay, iSeq, p->pS->iCommit);
   if( rc ) return rc;
-  vsNormsForgetAll(&p->pS->norms);      /* any slot may hold other bytes now */
-  vsCodesForgetAll(&p->pS->codes);
+  vsStateForgetSlots(p->pS);      /* any slot may hold other bytes now */
   p->pS->iDataVersion = iVersion;
   p->pS->bSlotsValid = 1;
   return SQLITE_OK;
@@ -501,6 +501,18 @@ int vsStateUsable(VecTable *p){
     return SQLITE_CORRUPT_VTAB;
   }
   return SQLITE_OK;
+}
+
+void vsStateForgetSlot(VecState *pS, i64 iSlot){
+  vsNormsForget(&pS->norms, iSlot);
+  vsCodesForget(&pS->codes, iSlot);
+  vsIvfForget(&pS->ivf, iSlot);
+}
+
+void vsStateForgetSlots(VecState *pS){
+  vsNormsForgetAll(&pS->norms);
+  vsCodesForgetAll(&pS->codes);
+  vsIvfForgetAll(&pS->ivf);
 }
 
 /* The error for a map row whose slot does not hold that id. */
@@ -618,8 +630,7 @@ int vsStateCommit(VecTable *p){
 /* Put the in-memory dimension back to what the restored state holds. */
 void vsStateRestoreDim(VecState *pS){
   if( pS->nDim!=(int)pS->slots.iTag ){
-    vsNormsForgetAll(&pS->norms);
-    vsCodesForgetAll(&pS->codes);
+    vsStateForgetSlots(pS);
     pS->nDim = (int)pS->slots.iTag;
     if( pS->pFile ){
       char *zErr = 0;

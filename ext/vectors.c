@@ -101,7 +101,7 @@ static void freeTable(VecTable *p){
 ** does), unless the name is one of the others'. */
 static int declareTable(sqlite3 *db, const char *zName){
   static const char *const azCol[] = {
-    "id", "vec", "distance", "k", "rescore"
+    "id", "vec", "distance", "k", "rescore", "probe"
   };
   char *zSql;
   int rc, i, bCmd = 1;
@@ -110,7 +110,7 @@ static int declareTable(sqlite3 *db, const char *zName){
   }
   zSql = sqlite3_mprintf("CREATE TABLE x(id INTEGER, vec BLOB, "
                          "distance REAL HIDDEN, k INTEGER HIDDEN, "
-                         "rescore INTEGER HIDDEN%s%w%s)",
+                         "rescore INTEGER HIDDEN, probe INTEGER HIDDEN%s%w%s)",
                          bCmd ? ", \"" : "", bCmd ? zName : "",
                          bCmd ? "\" HIDDEN" : "");
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -336,8 +336,7 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   rc = vsCopyNote(p->pS, *piSlot);
   if( rc ) return rc;
-  vsNormsForget(&p->pS->norms, *piSlot);
-  vsCodesForget(&p->pS->codes, *piSlot);
+  vsStateForgetSlot(p->pS, *piSlot);
   return vsSlotsSet(&p->pS->slots, *piSlot, iId);
 }
 
@@ -525,13 +524,15 @@ static int vecUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
    && !sqlite3_value_nochange(argv[2+VEC_COLUMN_CMD]) ){
     return runCommand(p, argv);
   }
-  for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_RESCORE; i++){
-    static const char *const azName[] = { "distance", "k", "rescore" };
+  for(i=VEC_COLUMN_DISTANCE; i<=VEC_COLUMN_PROBE; i++){
+    static const char *const azName[] = {
+      "distance", "k", "rescore", "probe"
+    };
     if( sqlite3_value_type(argv[2+i])!=SQLITE_NULL
      && !sqlite3_value_nochange(argv[2+i]) ){
       vsVectorsSetError(p, "vectors: cannot write column %s: it is a search "
                         "%s", azName[i-VEC_COLUMN_DISTANCE],
-                        i==VEC_COLUMN_RESCORE ? "parameter" : "output");
+                        i>=VEC_COLUMN_RESCORE ? "parameter" : "output");
       return SQLITE_ERROR;
     }
   }
@@ -567,7 +568,7 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   VecTable *p = (VecTable*)pVtab;
   int i, iEq = -1, nArg = 0, idxNum = 0;
   int iMatch = -1, iK = -1, iLimit = -1, iOffset = -1, bKUnusable = 0;
-  int iRescore = -1, bRescoreUnusable = 0;
+  int iRescore = -1, bRescoreUnusable = 0, iProbe = -1, bProbeUnusable = 0;
   int aRange[4] = {-1, -1, -1, -1};     /* GT, GE, LT, LE constraint index */
   double rCost = 1e6;
   for(i=0; i<pInfo->nConstraint; i++){
@@ -599,6 +600,11 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
       else if( iRescore<0 ) iRescore = i;
       continue;
     }
+    if( c->iColumn==VEC_COLUMN_PROBE && c->op==SQLITE_INDEX_CONSTRAINT_EQ ){
+      if( !c->usable ) bProbeUnusable = 1;
+      else if( iProbe<0 ) iProbe = i;
+      continue;
+    }
     if( !c->usable ) continue;
     if( c->iColumn!=VEC_COLUMN_ID && c->iColumn!=-1 ) continue;
     switch( c->op ){
@@ -612,8 +618,9 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   if( iMatch>=0 ){
     if( bKUnusable && iK<0 ) return SQLITE_CONSTRAINT;
     if( bRescoreUnusable && iRescore<0 ) return SQLITE_CONSTRAINT;
-    return vsMatchBestIndex(p, pInfo, iMatch, iK, iRescore, iLimit, iOffset,
-                            iEq, aRange);
+    if( bProbeUnusable && iProbe<0 ) return SQLITE_CONSTRAINT;
+    return vsMatchBestIndex(p, pInfo, iMatch, iK, iRescore, iProbe, iLimit,
+                            iOffset, iEq, aRange);
   }
   if( iK>=0 || bKUnusable ){
     vsVectorsSetError(p, "vectors: k = N needs vec MATCH: no MATCH given");
@@ -621,6 +628,11 @@ static int vecBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   }
   if( iRescore>=0 || bRescoreUnusable ){
     vsVectorsSetError(p, "vectors: rescore = N needs vec MATCH: no MATCH "
+                      "given");
+    return SQLITE_ERROR;
+  }
+  if( iProbe>=0 || bProbeUnusable ){
+    vsVectorsSetError(p, "vectors: probe = N needs vec MATCH: no MATCH "
                       "given");
     return SQLITE_ERROR;
   }
@@ -782,6 +794,10 @@ static int vecColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
   }else if( iCol==VEC_COLUMN_RESCORE ){
     if( pCur->bSearch && pCur->iRescore>=0 ){
       sqlite3_result_int64(ctx, pCur->iRescore);
+    }
+  }else if( iCol==VEC_COLUMN_PROBE ){
+    if( pCur->bSearch && pCur->iProbe>=0 ){
+      sqlite3_result_int64(ctx, pCur->iProbe);
     }
   }
   return SQLITE_OK;

@@ -23,6 +23,7 @@
 #include "slotmap.h"
 #include "search.h"
 #include "quant.h"
+#include "ivf.h"
 #include "shadow.h"
 #include "pending.h"
 
@@ -31,7 +32,8 @@
 #define VEC_COLUMN_DISTANCE 2   /* HIDDEN: a search's distance */
 #define VEC_COLUMN_K   3        /* HIDDEN: a search's k */
 #define VEC_COLUMN_RESCORE 4    /* HIDDEN: a search's rescore factor (quant.c) */
-#define VEC_COLUMN_CMD 5        /* HIDDEN, named like the table: commands,
+#define VEC_COLUMN_PROBE 5      /* HIDDEN: a search's lists to scan (ivf.c) */
+#define VEC_COLUMN_CMD 6        /* HIDDEN, named like the table: commands,
                                 ** INSERT INTO t(t) VALUES('compact') */
 
 #define VEC_FORMAT 2            /* the <table>_config 'format' this writes:
@@ -60,6 +62,7 @@
 #define VEC_PLAN_IN     0x400   /* ... AND id IN (...), all values at once */
 #define VEC_PLAN_STREAM 0x800   /* ... ORDER BY distance, no row count seen */
 #define VEC_PLAN_RESCORE 0x1000 /* ... AND rescore = ? */
+#define VEC_PLAN_PROBE  0x2000  /* ... AND probe = ? */
 
 /* Cached statements on the shadow tables (vecstate.c has their SQL) */
 enum {
@@ -154,6 +157,8 @@ struct VecState {
   VsNorms norms;                /* cosine: cached norms per slot (search.c) */
   VsCodes codes;                /* int8 codes per slot, made by quantized
                                 ** searches (quant.c) */
+  VsIvf ivf;                    /* the IVF index, made by searches with a
+                                ** probe (ivf.c) */
   /* a compaction by the open transaction (veccompact.c): pFile and slots
   ** are the compacted ones; these are what they replaced */
   VsFile *pFileBefore;          /* 0: the transaction did not compact */
@@ -195,6 +200,7 @@ struct VecCursor {
   i64 iHit;                     /* current row of aHit */
   i64 iK;                       /* the k column's value; -1 = NULL */
   i64 iRescore;                 /* the rescore column's value; -1 = NULL */
+  i64 iProbe;                   /* the probe column's value; -1 = NULL */
   /* ... and what it was computed from, for a streaming search's reruns */
   float *aQuery;                /* the query (nDim floats) */
   i64 *aIds;                    /* prefilter ids, ascending, distinct */
@@ -280,6 +286,10 @@ int vsStateFlush(VecTable *p);
 int vsStateKnowMaxId(VecTable *p);
 int vsStateLookup(VecTable *p, i64 iId, i64 *piSlot, int *pbFound);
 int vsStateMapDamaged(VecTable *p, i64 iId, i64 iSlot);
+/* Slot iSlot (every slot) may hold other bytes now: forget what the
+** norms, codes and IVF index derived from them. */
+void vsStateForgetSlot(VecState *pS, i64 iSlot);
+void vsStateForgetSlots(VecState *pS);
 void vsStateRestoreDim(VecState *pS);
 int vsStateBegin(VecTable *p);
 int vsStateSync(VecTable *p);
@@ -367,8 +377,8 @@ void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC);
 
 /* ---- vecsearch.c ----------------------------------------------------- */
 int vsMatchBestIndex(VecTable *p, sqlite3_index_info *pInfo, int iMatch,
-                     int iK, int iRescore, int iLimit, int iOffset, int iEq,
-                     const int *aRange);
+                     int iK, int iRescore, int iProbe, int iLimit,
+                     int iOffset, int iEq, const int *aRange);
 int vsMatchFilter(VecCursor *pCur, int idxNum, sqlite3_value **argv);
 int vsMatchNext(VecCursor *pCur);
 void vsMatchReset(VecCursor *pCur);

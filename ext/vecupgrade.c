@@ -79,8 +79,7 @@ void vsUpgradeFollow(VecState *pS, const VsDbCommit *pC){
   pS->zStale = sqlite3_mprintf("its side file is of format 1 (the table "
                                "was upgraded to format %d)", pC->iFormat);
   pS->bSlotsValid = 0;
-  vsNormsForgetAll(&pS->norms);
-  vsCodesForgetAll(&pS->codes);
+  vsStateForgetSlots(pS);
 }
 
 /* Step 3: every slot <t>_map references, into <t>_chunks. p is the

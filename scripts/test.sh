@@ -44,7 +44,7 @@ cmake --build build-asan -j"$jobs"
 # ThreadSanitizer: only the module and the drivers whose code runs threads
 # (test_concurrency: connections in threads and processes; test_search:
 # scan threads, and a 12 MB batch through the side file's background
-# writer; test_quant: the code scan's threads), to keep the stage
+# writer; test_approx: the code scan's threads), to keep the stage
 # short. Debian's libsqlite3 is not
 # instrumented; TSan understands its pthread mutexes.
 echo "== build and test (TSan)"
@@ -52,10 +52,10 @@ tsan_start=$(date +%s)
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVELES_WERROR=ON \
       -DVELES_TSAN=ON >/dev/null
 cmake --build build-tsan -j"$jobs" --target veles test_concurrency \
-      test_search test_quant
+      test_search test_approx
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
    ctest --output-on-failure -j"$jobs" \
-         -R '^(test_concurrency|test_search|test_quant)$') 2>&1 |
+         -R '^(test_concurrency|test_search|test_approx)$') 2>&1 |
   tee "$logs/tsan.log" || status=1
 echo "TSan stage: $(( $(date +%s) - tsan_start )) s"
 

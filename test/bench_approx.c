@@ -1,19 +1,22 @@
 /*
-** Benchmark: the quantized search (rescore = R, ext/quant.c) against the
+** Benchmark: the approximate searches -- the quantized scan (rescore = R,
+** ext/quant.c) and the IVF index (probe = P, ext/ivf.c) -- against the
 ** exact scan of the same table, on vectors with exact ground truth made
-** by ../shared/data/make_vectors.py (scripts/bench-quant.sh makes them):
+** by ../shared/data/make_vectors.py (scripts/bench-approx.sh makes them):
 **
-**   bench_quant MODULE DIR BASE.fvecs QUERY.fvecs GT.ivecs METRIC [ROUNDS]
-**               [SQLITE_VECTOR]
+**   bench_approx MODULE DIR BASE.fvecs QUERY.fvecs GT.ivecs METRIC [ROUNDS]
+**                [SQLITE_VECTOR]
 **
 ** Loads BASE into CREATE VIRTUAL TABLE v USING vectors(dim=D, metric=M),
 ** then for every query file row runs
-**   SELECT id FROM v WHERE vec MATCH ?1 AND k = 10 [AND rescore = R]
-** for the exact scan and R = 1, 2, 4, 8, 16 (default veles_threads()).
+**   SELECT id FROM v WHERE vec MATCH ?1 AND k = 10
+**                          [AND probe = P] [AND rescore = R]
+** for the exact scan and the settings of aSide (default veles_threads()).
 ** Prints queries per second, recall@10 against the ground truth and the
 ** speed-up over the exact scan, each the best of ROUNDS (3) passes, the
-** sides alternating. The first quantized pass also makes the codes; its
-** time is printed apart as the cost of building them.
+** sides alternating. The first pass of the first rescore side also makes
+** the codes, and that of the first probe side builds the index: their
+** times are printed apart as the cost of building them.
 **
 ** SQLITE_VECTOR, sqliteai's sqlite-vector (npm
 ** @sqliteai/sqlite-vector-linux-x86_64, vector.so): the same data in a
@@ -29,8 +32,12 @@
 #include <unistd.h>
 
 #define K 10
-#define NSIDE 7               /* the last: sqlite-vector, when given */
-static const int aRescore[NSIDE] = { 0, 1, 2, 4, 8, 16, -1 };
+/* probe, rescore; the last (-1): sqlite-vector, when given */
+static const int aSide[][2] = {
+  {0, 0}, {0, 2}, {0, 8}, {4, 0}, {8, 0}, {16, 0}, {32, 0}, {8, 4},
+  {16, 4}, {32, 4}, {64, 4}, {-1, -1}
+};
+#define NSIDE ((int)(sizeof(aSide)/sizeof(aSide[0])))
 
 /* Read an fvecs/ivecs file: *pnRow rows of *pnDim 4-byte values. */
 static void *readVecs(const char *zPath, int *pnRow, int *pnDim){
@@ -66,7 +73,7 @@ int main(int argc, char **argv){
   float *aBase, *aQuery;
   int *aGt;
   int nBase, nDim, nQuery, nQDim, nGt, nK, nRound = 3, r, s, q, i;
-  double aBest[NSIDE], aRecall[NSIDE], rFirst = 0;
+  double aBest[NSIDE], aRecall[NSIDE], rCodes = 0, rIndex = 0;
   sqlite3 *db, *pPeer = 0;
   sqlite3_stmt *pIns, *apSearch[NSIDE];
   char zSql[200];
@@ -132,7 +139,7 @@ int main(int argc, char **argv){
     nSide = NSIDE;
   }
   for(s=0; s<nSide; s++){
-    if( aRescore[s]<0 ){
+    if( aSide[s][0]<0 ){
       snprintf(zSql, sizeof(zSql), "SELECT rowid FROM vector_quantize_scan("
                "'t', 'v', ?1, %d)", K);
       benchCheck(pPeer, sqlite3_prepare_v2(pPeer, zSql, -1, &apSearch[s], 0),
@@ -140,13 +147,9 @@ int main(int argc, char **argv){
       aBest[s] = 1e9;
       continue;
     }
-    if( aRescore[s] ){
-      snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
-               "k = %d AND rescore = %d", K, aRescore[s]);
-    }else{
-      snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
-               "k = %d", K);
-    }
+    snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
+             "k = %d AND probe = %d AND rescore = %d", K, aSide[s][0],
+             aSide[s][1]);
     benchCheck(db, sqlite3_prepare_v2(db, zSql, -1, &apSearch[s], 0), zSql);
     aBest[s] = 1e9;
   }
@@ -167,27 +170,36 @@ int main(int argc, char **argv){
         sqlite3_reset(p);
       }
       t = benchNow()-t0;
-      if( r==0 && s==1 ) rFirst = t;
+      /* the first pass of the first side of each kind builds */
+      if( r==0 && s==1 ) rCodes = t;
+      if( r==0 && s==3 ) rIndex = t;
       if( t<aBest[s] ) aBest[s] = t;
       aRecall[s] = (double)nHit/((double)nQuery*K);
     }
   }
-  printf("quantized search: %d x %d %s, %d queries, k=%d, SQLite %s, best "
+  printf("approximate search: %d x %d %s, %d queries, k=%d, SQLite %s, best "
          "of %d rounds\n", nBase, nDim, argv[6], nQuery, K,
          sqlite3_libversion(), nRound);
-  printf("  %-22s %12s %10s %12s\n", "side", "queries/s", "recall@10",
+  printf("  %-26s %12s %10s %12s\n", "side", "queries/s", "recall@10",
          "vs exact");
   for(s=0; s<nSide; s++){
     char zName[32];
-    if( aRescore[s]<0 ) snprintf(zName, sizeof(zName), "sqlite-vector");
-    else if( aRescore[s] ) snprintf(zName, sizeof(zName), "rescore = %d",
-                                    aRescore[s]);
-    else snprintf(zName, sizeof(zName), "exact scan");
-    printf("  %-22s %12.1f %10.4f %11.2fx\n", zName, nQuery/aBest[s],
+    if( aSide[s][0]<0 ) snprintf(zName, sizeof(zName), "sqlite-vector");
+    else if( aSide[s][0] && aSide[s][1] ){
+      snprintf(zName, sizeof(zName), "probe = %d, rescore = %d", aSide[s][0],
+               aSide[s][1]);
+    }else if( aSide[s][0] ){
+      snprintf(zName, sizeof(zName), "probe = %d", aSide[s][0]);
+    }else if( aSide[s][1] ){
+      snprintf(zName, sizeof(zName), "rescore = %d", aSide[s][1]);
+    }else snprintf(zName, sizeof(zName), "exact scan");
+    printf("  %-26s %12.1f %10.4f %11.2fx\n", zName, nQuery/aBest[s],
            aRecall[s], aBest[0]/aBest[s]);
   }
   printf("  first quantized pass (makes the codes): %.3f s, best %.3f s\n",
-         rFirst, aBest[1]);
+         rCodes, aBest[1]);
+  printf("  first probe pass (builds the index): %.3f s, best %.3f s\n",
+         rIndex, aBest[3]);
   if( pPeer ){
     printf("  sqlite-vector's build (vector_quantize + preload): %.3f s\n",
            rPeerBuild);

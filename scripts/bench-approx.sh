@@ -1,12 +1,13 @@
 #!/bin/bash
-# Benchmarks the quantized search (rescore = R) against the exact scan on
-# vectors with exact ground truth from ../shared/data/make_vectors.py
-# (clustered, and Gaussian: the worst case), on a Release build in
+# Benchmarks the approximate searches (rescore = R, probe = P) against the
+# exact scan on vectors with exact ground truth from
+# ../shared/data/make_vectors.py (clustered, and Gaussian: the worst
+# case), on a Release build in
 # build-bench. Not part of the test suite: figures are reported, never
 # asserted. N (default 100000) sets the rows of each data set. The peer,
 # sqliteai's sqlite-vector (its quantized scan), comes from npm
 # (@sqliteai/sqlite-vector-linux-x86_64) into build-bench/bench-deps.
-#   bash scripts/bench-quant.sh            N=1000000 bash scripts/bench-quant.sh
+#   bash scripts/bench-approx.sh           N=1000000 bash scripts/bench-approx.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh python3 python3-numpy
@@ -14,7 +15,7 @@ n="${N:-100000}"
 gen=../shared/data/make_vectors.py
 b=build-bench
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$b" -j"$(nproc)" --target veles bench_quant >/dev/null
+cmake --build "$b" -j"$(nproc)" --target veles bench_approx >/dev/null
 peer_version=1.1.2
 peer="$b/bench-deps/node_modules/@sqliteai/sqlite-vector-linux-x86_64/vector.so"
 if [ ! -f "$peer" ]; then
@@ -32,7 +33,7 @@ run(){   # name dim metric kind
         --k 10 --metric "$3" --kind "$4" >/dev/null
   fi
   echo "== $1: $n x $2, $3, $4"
-  "$b/bench_quant" "$b/veles.so" "$work" "$out.base.fvecs" \
+  "$b/bench_approx" "$b/veles.so" "$work" "$out.base.fvecs" \
       "$out.query.fvecs" "$out.gt.ivecs" "$3" 3 "$(realpath "$peer")"
 }
 run clustered128 128 l2 clustered

@@ -1,0 +1,427 @@
+/*
+** The inverted-file (IVF) index: a search that scans only the rows near
+** its query.
+**
+**   SELECT id, distance FROM emb
+**    WHERE vec MATCH ?1 AND k = 10 AND probe = 16 [AND rescore = 4];
+**
+** THE INDEX. The table's rows are split among nList centroids (k-means,
+** about sqrt(rows) of them); each row belongs to the list of its nearest
+** centroid. A search ranks the centroids by their distance to the query
+** and scans the rows of the nProbe nearest lists only, by their int8
+** codes, which each list keeps contiguous; the nWant * R best are rescored
+** from the f32 vectors (quant.c; R is `rescore`, VS_PROBE_RESCORE when not
+** given). The rows and distances returned are always exact; which rows
+** are considered is approximate, so recall, not correctness, depends on
+** the index. "Nearest" is by squared l2 for the
+** l2 and dot metrics and by the dot product with unit centroids for
+** cosine (spherical k-means).
+**
+** BUILD. When a search first asks for it (at least VS_IVF_MIN_ROWS rows):
+** a sample of IVF_SAMPLE rows per centroid, spread evenly over the slots,
+** IVF_ROUNDS rounds of Lloyd's iteration from centroids picked among the
+** sample, then every live slot assigned. Built again when the rows
+** assigned since outnumber those of the build (the lists would no longer
+** fit the data).
+**
+** DERIVED DATA, per connection and table, under the rule of the codes and
+** norms: which slots are live and their ids come from the search's slot
+** array, so a search sees exactly the rows of its snapshot, whatever the
+** index holds. A written slot is forgotten (its list entry no longer
+** counts) and assigned again at the next search. When any slot may have
+** changed (the slot array rebuilt after another connection's commit, a
+** rebuild, a compaction), every live slot's vector is hashed and compared
+** with the hash it was assigned by: only the slots that differ are
+** assigned again, so a commit elsewhere costs a read of the vectors, not
+** a build.
+*/
+#include "ivf.h"
+#include "quant.h"
+#include "distance.h"
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#define IVF_SAMPLE 24           /* training rows per centroid, at most */
+#define IVF_ROUNDS 8            /* Lloyd iterations */
+#define IVF_LISTS_MAX 16384
+
+#define LIVE(p, s) ((p)->aId[s]>=0)
+
+/* aListOf values besides a list */
+#define IVF_NONE    (-1)        /* in no list (free when last looked at) */
+#define IVF_PENDING (-2)        /* written: in aDirty until assigned */
+
+void vsIvfClear(VsIvf *p){
+  int i;
+  for(i=0; p->aList && i<p->nList; i++){
+    sqlite3_free(p->aList[i].aSlot);
+    sqlite3_free(p->aList[i].aCode);
+    sqlite3_free(p->aList[i].aScale);
+    sqlite3_free(p->aList[i].aSq);
+  }
+  sqlite3_free(p->aList);
+  sqlite3_free(p->aCentroid);
+  sqlite3_free(p->aListOf);
+  sqlite3_free(p->aHash);
+  sqlite3_free(p->aDirty);
+  memset(p, 0, sizeof(*p));
+}
+
+/* Note slot s as pending: written, not in a list until a search finds it
+** live (it may become live without another write: a rollback restores a
+** slot the transaction wrote before its savepoint). */
+static void pend(VsIvf *p, i64 s){
+  if( s<p->nAlloc ){
+    if( p->aListOf[s]==IVF_PENDING ) return;    /* listed already */
+    p->aListOf[s] = IVF_PENDING;
+  }
+  if( p->nDirty>=p->nDirtyAlloc ){
+    i64 nNew = p->nDirtyAlloc ? p->nDirtyAlloc*2 : 256;
+    i64 *aNew = sqlite3_realloc64(p->aDirty, sizeof(i64)*(u64)nNew);
+    if( aNew==0 ){
+      p->bVerify = 1;             /* out of memory: look at every slot */
+      return;
+    }
+    p->aDirty = aNew;
+    p->nDirtyAlloc = nNew;
+  }
+  p->aDirty[p->nDirty++] = s;
+}
+
+void vsIvfForget(VsIvf *p, i64 iSlot){
+  if( p->nList==0 || iSlot<0 ) return;          /* not built */
+  pend(p, iSlot);
+}
+
+void vsIvfForgetAll(VsIvf *p){
+  if( p->nList>0 ) p->bVerify = 1;
+}
+
+/* A hash of slot s's vector, to tell whether it changed. */
+static u64 vectorHash(const VsSearch *p, i64 s){
+  const unsigned char *a = (const unsigned char*)(p->aMatrix + s*p->nDim);
+  size_t n = (size_t)p->nDim*4, i;
+  u64 h = 0x9e3779b97f4a7c15ULL;
+  for(i=0; i+8<=n; i+=8){
+    u64 w;
+    memcpy(&w, a+i, 8);
+    h = (h ^ w)*0xff51afd7ed558ccdULL;
+    h ^= h>>32;
+  }
+  for(; i<n; i++) h = (h ^ a[i])*0x100000001b3ULL;
+  return h;
+}
+
+/* Scratch for one list ranking: nList floats. */
+static int nearestList(const VsIvf *pIvf, const float *x, float *aTmp){
+  int i, iBest = 0;
+  if( pIvf->eMetric==VS_METRIC_COSINE ){
+    vsDistanceBatch(VS_BATCH_DOT, x, pIvf->aCentroid, pIvf->nList,
+                    pIvf->nDim, aTmp);
+    for(i=1; i<pIvf->nList; i++) if( aTmp[i]>aTmp[iBest] ) iBest = i;
+  }else{
+    vsDistanceBatch(VS_BATCH_L2SQUARED, x, pIvf->aCentroid, pIvf->nList,
+                    pIvf->nDim, aTmp);
+    for(i=1; i<pIvf->nList; i++) if( aTmp[i]<aTmp[iBest] ) iBest = i;
+  }
+  return iBest;
+}
+
+/* Room for slots 0..nSlot-1 in aListOf and aHash (new ones unassigned). */
+static int reserveSlots(VsIvf *p, i64 nSlot){
+  i64 n = p->nAlloc ? p->nAlloc : 1024, i;
+  int *aListOf;
+  u64 *aHash;
+  if( nSlot<=p->nAlloc ) return SQLITE_OK;
+  while( n<nSlot ) n *= 2;
+  aListOf = sqlite3_realloc64(p->aListOf, sizeof(int)*(u64)n);
+  if( aListOf==0 ) return SQLITE_NOMEM;
+  p->aListOf = aListOf;
+  aHash = sqlite3_realloc64(p->aHash, sizeof(u64)*(u64)n);
+  if( aHash==0 ) return SQLITE_NOMEM;
+  p->aHash = aHash;
+  for(i=p->nAlloc; i<n; i++) p->aListOf[i] = IVF_NONE;
+  p->nAlloc = n;
+  return SQLITE_OK;
+}
+
+/* Room for one more row in list pL. */
+static int listGrow(VsIvfList *pL, int nDim){
+  i64 nNew = pL->nAlloc ? pL->nAlloc*2 : 64;
+  i64 *aSlot;
+  signed char *aCode;
+  double *aScale, *aSq;
+  if( pL->n<pL->nAlloc ) return SQLITE_OK;
+  aSlot = sqlite3_realloc64(pL->aSlot, sizeof(i64)*(u64)nNew);
+  if( aSlot==0 ) return SQLITE_NOMEM;
+  pL->aSlot = aSlot;
+  aCode = sqlite3_realloc64(pL->aCode, (u64)nNew*(u64)nDim);
+  if( aCode==0 ) return SQLITE_NOMEM;
+  pL->aCode = aCode;
+  aScale = sqlite3_realloc64(pL->aScale, sizeof(double)*(u64)nNew);
+  if( aScale==0 ) return SQLITE_NOMEM;
+  pL->aScale = aScale;
+  aSq = sqlite3_realloc64(pL->aSq, sizeof(double)*(u64)nNew);
+  if( aSq==0 ) return SQLITE_NOMEM;
+  pL->aSq = aSq;
+  pL->nAlloc = nNew;
+  return SQLITE_OK;
+}
+
+/* Put live slot s into its nearest list, with its codes. */
+static int assign(VsIvf *pIvf, const VsSearch *p, i64 s, float *aTmp){
+  const float *x = p->aMatrix + s*p->nDim;
+  int c = nearestList(pIvf, x, aTmp);
+  VsIvfList *pL = &pIvf->aList[c];
+  int rc = listGrow(pL, p->nDim);
+  assert( s>=0 && s<pIvf->nAlloc && LIVE(p, s) );
+  if( rc ) return rc;
+  vsCodesEncode(x, p->nDim, pL->aCode + pL->n*p->nDim, &pL->aScale[pL->n],
+                &pL->aSq[pL->n]);
+  pL->aSlot[pL->n++] = s;
+  pIvf->aListOf[s] = c;
+  pIvf->aHash[s] = vectorHash(p, s);
+  return SQLITE_OK;
+}
+
+/* k-means over the sample aSample[0..nSample-1] (slots): pIvf->aCentroid. */
+static int train(VsIvf *pIvf, const VsSearch *p, const i64 *aSample,
+                 i64 nSample, float *aTmp){
+  int nList = pIvf->nList, nDim = p->nDim, r, c, j;
+  double *aSum = sqlite3_malloc64(sizeof(double)*(u64)nList*(u64)nDim);
+  i64 *aCount = sqlite3_malloc64(sizeof(i64)*(u64)nList), i;
+  if( aSum==0 || aCount==0 ){
+    sqlite3_free(aSum);
+    sqlite3_free(aCount);
+    return SQLITE_NOMEM;
+  }
+  for(c=0; c<nList; c++){
+    memcpy(&pIvf->aCentroid[(i64)c*nDim],
+           p->aMatrix + aSample[(i64)c*nSample/nList]*nDim,
+           sizeof(float)*(size_t)nDim);
+  }
+  for(r=0; r<=IVF_ROUNDS; r++){
+    /* normalise (cosine), then one round: assign the sample, take means */
+    if( pIvf->eMetric==VS_METRIC_COSINE ){
+      for(c=0; c<nList; c++){
+        float *a = &pIvf->aCentroid[(i64)c*nDim];
+        double rNorm = vsDistanceNorm(a, nDim);
+        if( rNorm>0 ) for(j=0; j<nDim; j++) a[j] = (float)(a[j]/rNorm);
+      }
+    }
+    if( r==IVF_ROUNDS ) break;
+    memset(aSum, 0, sizeof(double)*(size_t)nList*(size_t)nDim);
+    memset(aCount, 0, sizeof(i64)*(size_t)nList);
+    for(i=0; i<nSample; i++){
+      const float *x = p->aMatrix + aSample[i]*nDim;
+      double *pSum;
+      c = nearestList(pIvf, x, aTmp);
+      pSum = &aSum[(i64)c*nDim];
+      for(j=0; j<nDim; j++) pSum[j] += x[j];
+      aCount[c]++;
+    }
+    for(c=0; c<nList; c++){
+      float *a = &pIvf->aCentroid[(i64)c*nDim];
+      if( aCount[c]==0 ){
+        /* an empty list restarts at a sample row */
+        memcpy(a, p->aMatrix + aSample[((i64)c*7919 + r)%nSample]*nDim,
+               sizeof(float)*(size_t)nDim);
+        continue;
+      }
+      for(j=0; j<nDim; j++) a[j] = (float)(aSum[(i64)c*nDim+j]/aCount[c]);
+    }
+  }
+  sqlite3_free(aSum);
+  sqlite3_free(aCount);
+  return SQLITE_OK;
+}
+
+int vsIvfListCount(i64 nLive){
+  double r = sqrt((double)(nLive>0 ? nLive : 0));
+  return r<16 ? 16 : r>IVF_LISTS_MAX ? IVF_LISTS_MAX : (int)r;
+}
+
+/* Build the index over the live slots of p. */
+static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
+  i64 nSample, i, s, k;
+  i64 *aSample;
+  float *aTmp;
+  int nList = vsIvfListCount(nLive), rc = SQLITE_OK;
+  vsIvfClear(pIvf);
+  nSample = (i64)nList*IVF_SAMPLE;
+  if( nSample>nLive ) nSample = nLive;
+  pIvf->nDim = p->nDim;
+  pIvf->eMetric = p->eMetric;
+  pIvf->nList = nList;
+  pIvf->aCentroid = sqlite3_malloc64(sizeof(float)*(u64)nList*(u64)p->nDim);
+  pIvf->aList = sqlite3_malloc64(sizeof(VsIvfList)*(u64)nList);
+  aSample = sqlite3_malloc64(sizeof(i64)*(u64)nSample);
+  aTmp = sqlite3_malloc64(sizeof(float)*(u64)nList);
+  if( pIvf->aCentroid==0 || pIvf->aList==0 || aSample==0 || aTmp==0 ){
+    rc = SQLITE_NOMEM;
+  }else{
+    memset(pIvf->aList, 0, sizeof(VsIvfList)*(size_t)nList);
+    rc = reserveSlots(pIvf, p->nSlot);
+  }
+  if( rc==SQLITE_OK ){
+    /* every (nLive / nSample)-th live slot */
+    for(s=0, i=0, k=0; s<p->nSlot && k<nSample; s++){
+      if( !LIVE(p, s) ) continue;
+      if( i*nSample/nLive==k ) aSample[k++] = s;
+      i++;
+    }
+    nSample = k;
+    assert( nSample>0 );
+    rc = train(pIvf, p, aSample, nSample, aTmp);
+  }
+  for(s=0; rc==SQLITE_OK && s<p->nSlot; s++){
+    if( LIVE(p, s) ) rc = assign(pIvf, p, s, aTmp);
+  }
+  sqlite3_free(aSample);
+  sqlite3_free(aTmp);
+  if( rc ){
+    vsIvfClear(pIvf);
+    return rc;
+  }
+  pIvf->nBuilt = nLive;
+  return SQLITE_OK;
+}
+
+/* Assign the pending slots that are live now; those that are not stay
+** pending. After vsIvfForgetAll, every live slot whose vector is not the
+** one it was assigned by. */
+static int refresh(VsIvf *pIvf, const VsSearch *p, float *aTmp){
+  int rc = reserveSlots(pIvf, p->nSlot);
+  i64 i, s, nKeep = 0;
+  if( rc ) return rc;
+  for(i=0; i<pIvf->nDirty; i++){
+    /* mark what the list holds (entries past the arrays were not) */
+    s = pIvf->aDirty[i];
+    if( s<pIvf->nAlloc && pIvf->aListOf[s]<0 ) pIvf->aListOf[s] = IVF_PENDING;
+  }
+  if( pIvf->bVerify ){
+    /* the pending slots past the slots searched stay; the others are
+    ** looked at below, with every slot */
+    for(i=0; i<pIvf->nDirty; i++){
+      if( pIvf->aDirty[i]>=p->nSlot ) pIvf->aDirty[nKeep++] = pIvf->aDirty[i];
+    }
+    pIvf->nDirty = nKeep;
+    for(s=0; rc==SQLITE_OK && s<p->nSlot; s++){
+      if( !LIVE(p, s) ){
+        if( pIvf->aListOf[s]==IVF_PENDING ){
+          pIvf->aListOf[s] = IVF_NONE;
+          pend(pIvf, s);
+        }
+        continue;
+      }
+      if( pIvf->aListOf[s]>=0 && pIvf->aHash[s]==vectorHash(p, s) ) continue;
+      rc = assign(pIvf, p, s, aTmp);
+      if( rc==SQLITE_OK ) pIvf->nAdded++;
+    }
+    if( rc ) return rc;
+    pIvf->bVerify = 0;
+    return SQLITE_OK;
+  }
+  for(i=0; rc==SQLITE_OK && i<pIvf->nDirty; i++){
+    s = pIvf->aDirty[i];
+    if( pIvf->aListOf[s]>=0 ) continue;         /* listed twice: done */
+    if( s>=p->nSlot || !LIVE(p, s) ){
+      pIvf->aDirty[nKeep++] = s;                /* still pending */
+      continue;
+    }
+    rc = assign(pIvf, p, s, aTmp);
+    if( rc==SQLITE_OK ) pIvf->nAdded++;
+  }
+  if( rc ) return rc;
+  pIvf->nDirty = nKeep;
+  return SQLITE_OK;
+}
+
+int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
+                VsSearchHit **paHit, i64 *pnHit){
+  float *aTmp = 0;
+  int *aPick = 0;
+  u64 *aKeep = 0;
+  VsCodeBlock *aBlock = 0;
+  i64 nLive = 0, i, s;
+  int rc = SQLITE_OK, c, j, n = 0;
+  assert( nProbe>=1 && nProbe<=VS_PROBE_MAX );
+  *paHit = 0;
+  *pnHit = 0;
+  if( pIvf->nList>0
+   && (pIvf->nDim!=p->nDim || pIvf->eMetric!=p->eMetric) ){
+    vsIvfClear(pIvf);                     /* no longer fits: build again */
+  }
+  if( pIvf->nList==0 ){
+    for(s=0; s<p->nSlot; s++) nLive += LIVE(p, s);
+    if( nLive<VS_IVF_MIN_ROWS ) return SQLITE_OK;
+    rc = build(pIvf, p, nLive);
+    if( rc ) return rc;
+  }
+  aTmp = sqlite3_malloc64(sizeof(float)*(u64)pIvf->nList);
+  if( aTmp==0 ) return SQLITE_NOMEM;
+  rc = refresh(pIvf, p, aTmp);
+  if( rc==SQLITE_OK && pIvf->nAdded>pIvf->nBuilt ){
+    /* grown past the build: build again over everything */
+    sqlite3_free(aTmp);
+    vsIvfClear(pIvf);
+    return vsIvfSearch(p, pIvf, nProbe, nRescore, paHit, pnHit);
+  }
+  if( nProbe>pIvf->nList ) nProbe = pIvf->nList;
+  aPick = sqlite3_malloc64(sizeof(int)*(u64)nProbe);
+  aBlock = sqlite3_malloc64(sizeof(VsCodeBlock)*(u64)nProbe);
+  if( rc==SQLITE_OK && (aPick==0 || aBlock==0) ) rc = SQLITE_NOMEM;
+  if( rc==SQLITE_OK && p->aCand ){
+    /* the prefilter's slots, as a bitmap */
+    aKeep = sqlite3_malloc64(sizeof(u64)*(u64)((p->nSlot+63)/64 + 1));
+    if( aKeep==0 ){
+      rc = SQLITE_NOMEM;
+    }else{
+      memset(aKeep, 0, sizeof(u64)*(size_t)((p->nSlot+63)/64 + 1));
+      for(i=0; i<p->nCand; i++){
+        s = p->aCand[i];
+        if( s>=0 && s<p->nSlot ) aKeep[s/64] |= (u64)1<<(s%64);
+      }
+    }
+  }
+  if( rc==SQLITE_OK ){
+    /* the nProbe nearest centroids: rank scores, smaller is nearer */
+    if( pIvf->eMetric==VS_METRIC_COSINE ){
+      vsDistanceBatch(VS_BATCH_DOT, p->aQuery, pIvf->aCentroid, pIvf->nList,
+                      p->nDim, aTmp);
+      for(c=0; c<pIvf->nList; c++) aTmp[c] = -aTmp[c];
+    }else{
+      vsDistanceBatch(VS_BATCH_L2SQUARED, p->aQuery, pIvf->aCentroid,
+                      pIvf->nList, p->nDim, aTmp);
+    }
+    for(c=0; c<pIvf->nList; c++){
+      /* insertion into the sorted picks (nProbe is small beside nList) */
+      if( n==nProbe && !(aTmp[c]<aTmp[aPick[n-1]]) ) continue;
+      j = n<nProbe ? n++ : n-1;
+      while( j>0 && aTmp[aPick[j-1]]>aTmp[c] ){
+        aPick[j] = aPick[j-1];
+        j--;
+      }
+      aPick[j] = c;
+    }
+    assert( n==nProbe );
+    for(j=0; j<nProbe; j++){
+      const VsIvfList *pL = &pIvf->aList[aPick[j]];
+      aBlock[j].aCode = pL->aCode;
+      aBlock[j].aScale = pL->aScale;
+      aBlock[j].aSq = pL->aSq;
+      aBlock[j].aSlot = pL->aSlot;
+      aBlock[j].n = pL->n;
+      aBlock[j].aListOf = pIvf->aListOf;
+      aBlock[j].iList = aPick[j];
+    }
+    rc = vsQuantSearchBlocks(p, aBlock, nProbe, aKeep, nRescore, paHit,
+                             pnHit);
+  }
+  sqlite3_free(aTmp);
+  sqlite3_free(aPick);
+  sqlite3_free(aBlock);
+  sqlite3_free(aKeep);
+  return rc;
+}

@@ -1,0 +1,62 @@
+/*
+** The inverted-file index of a table's slots (see ivf.c): centroids, each
+** slot's list, and the candidates a search by `probe = P` scans. No SQL
+** here; vecsearch.c chooses it.
+*/
+#ifndef IVF_H
+#define IVF_H
+#include "search.h"
+
+/* The rows assigned to one centroid: each a slot and the int8 codes of the
+** vector it was assigned by (quant.c), contiguous so that a search reads
+** a list front to back. Rows may be stale: row i counts only while
+** aListOf[aSlot[i]] is this list. */
+typedef struct VsIvfList VsIvfList;
+struct VsIvfList {
+  i64 *aSlot;
+  signed char *aCode;     /* n rows of nDim codes */
+  double *aScale, *aSq;   /* per row, as VsCodes */
+  i64 n, nAlloc;
+};
+
+/* Per-connection index of one table, made when a search first asks for
+** it, kept up to date as slots are written (the same rule as VsCodes). */
+typedef struct VsIvf VsIvf;
+struct VsIvf {
+  int nDim, eMetric;      /* what it was built for */
+  int nList;              /* centroids; 0: not built */
+  float *aCentroid;       /* nList rows of nDim floats */
+  VsIvfList *aList;       /* nList member lists */
+  int *aListOf;           /* slot -> its list, -1: not assigned */
+  u64 *aHash;             /* slot -> hash of the vector it was assigned by */
+  i64 nAlloc;             /* slots aListOf and aHash hold */
+  i64 nBuilt;             /* rows assigned by the build */
+  i64 nAdded;             /* rows assigned since */
+  i64 *aDirty;            /* slots written since the last search */
+  i64 nDirty, nDirtyAlloc;
+  int bVerify;            /* any slot may have changed: check every hash */
+};
+
+#define VS_PROBE_MAX 65536      /* the largest probe accepted */
+#define VS_PROBE_RESCORE 8      /* rescore factor of a probe without one */
+#define VS_IVF_MIN_ROWS 4096    /* smaller tables are scanned exactly */
+
+/* The lists an index over nLive rows has. */
+int vsIvfListCount(i64 nLive);
+void vsIvfClear(VsIvf *p);                      /* free everything */
+void vsIvfForget(VsIvf *p, i64 iSlot);          /* slot iSlot changed */
+void vsIvfForgetAll(VsIvf *p);                  /* any slot may have changed */
+
+/*
+** Search p (as vsSearchRun takes it; among its aCand, ascending, when it
+** has them) over the rows of the nProbe lists whose centroids are nearest
+** its query, by their codes, the nWant * nRescore best rescored exactly
+** (vsQuantSearchBlocks). *paHit is left 0 when the index does not apply
+** (fewer than VS_IVF_MIN_ROWS rows): the caller scans as it would without
+** it. Builds the index, or brings it up to date with the slots written
+** since, first. Returns SQLITE_OK or SQLITE_NOMEM.
+*/
+int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
+                VsSearchHit **paHit, i64 *pnHit);
+
+#endif /* IVF_H */
