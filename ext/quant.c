@@ -341,16 +341,19 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
       vsDistanceBatchDotI8(p->aQuery, pB->aCode + i*p->nDim, n, p->nDim,
                            aDot);
       for(k=0; k<n; k++){
+        double r = scoreOf(p->eMetric, pB->aScale[i+k], pB->aSq[i+k],
+                           aDot[k], rQueryNorm);
         i64 iSlot = pB->aSlot[i+k];
-        /* a row counts while it is its slot's current one, the slot live
-        ** and wanted, and kept by the prefilter */
+        /* a row that could enter the heap counts while it is its slot's
+        ** current one, the slot live and wanted, and kept by the
+        ** prefilter: looked up only then (the lookups miss the cache) */
+        if( h.n==h.nMax && !(r<h.a[0].rScore) ) continue;
         if( iSlot<0 || iSlot>=p->nSlot || pB->aListOf[iSlot]!=pB->iList
          || !WANTED(p, iSlot)
          || (aKeep && (aKeep[iSlot/64] & ((u64)1<<(iSlot%64)))==0) ){
           continue;
         }
-        heapOffer(&h, scoreOf(p->eMetric, pB->aScale[i+k], pB->aSq[i+k],
-                              aDot[k], rQueryNorm), iSlot);
+        heapOffer(&h, r, iSlot);
       }
     }
   }
