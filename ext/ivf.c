@@ -40,11 +40,13 @@
 #include "distance.h"
 #include <assert.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #define IVF_SAMPLE 24           /* training rows per centroid, at most */
 #define IVF_ROUNDS 8            /* Lloyd iterations */
 #define IVF_LISTS_MAX 16384
+#define IVF_THREAD_WORK ((i64)1<<24)  /* distance terms per extra thread */
 
 #define LIVE(p, s) ((p)->aId[s]>=0)
 
@@ -128,6 +130,68 @@ static int nearestList(const VsIvf *pIvf, const float *x, float *aTmp){
   return iBest;
 }
 
+/* One thread's share of nearestAll(): rows iFirst..iEnd-1. */
+typedef struct NearJob NearJob;
+struct NearJob {
+  const VsIvf *pIvf;
+  const VsSearch *p;
+  const i64 *aSlot;       /* the rows' slots */
+  int *aOut;              /* their nearest lists */
+  i64 iFirst, iEnd;
+  float *aTmp;            /* nList floats */
+  pthread_t tid;
+  int bThread;            /* tid is a thread to join */
+};
+
+static void *nearJob(void *pArg){
+  NearJob *pJob = (NearJob*)pArg;
+  i64 i;
+  for(i=pJob->iFirst; i<pJob->iEnd; i++){
+    pJob->aOut[i] = nearestList(pJob->pIvf,
+        pJob->p->aMatrix + pJob->aSlot[i]*pJob->p->nDim, pJob->aTmp);
+  }
+  return 0;
+}
+
+/* aOut[i] = the nearest list of slot aSlot[i], for i < n, on the scan
+** threads the search may use (veles_threads) when the work is large. The
+** threads only read the index and the vectors and write their own part of
+** aOut. */
+static int nearestAll(const VsIvf *pIvf, const VsSearch *p,
+                      const i64 *aSlot, i64 n, int *aOut){
+  int nJob = vsSearchThreads(p->nThread), j, rc = SQLITE_OK;
+  i64 nWork = n*(i64)pIvf->nList*p->nDim;
+  NearJob *aJob;
+  if( nJob>1 && nWork/IVF_THREAD_WORK<nJob ) nJob = (int)(nWork/IVF_THREAD_WORK);
+  if( nJob<1 ) nJob = 1;
+  aJob = sqlite3_malloc64(sizeof(NearJob)*(u64)nJob);
+  if( aJob==0 ) return SQLITE_NOMEM;
+  memset(aJob, 0, sizeof(NearJob)*(size_t)nJob);
+  for(j=0; j<nJob; j++){
+    aJob[j].pIvf = pIvf;
+    aJob[j].p = p;
+    aJob[j].aSlot = aSlot;
+    aJob[j].aOut = aOut;
+    aJob[j].iFirst = n*j/nJob;
+    aJob[j].iEnd = n*(j+1)/nJob;
+    aJob[j].aTmp = sqlite3_malloc64(sizeof(float)*(u64)pIvf->nList);
+    if( aJob[j].aTmp==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ){
+    for(j=1; j<nJob; j++){
+      aJob[j].bThread = pthread_create(&aJob[j].tid, 0, nearJob, &aJob[j])==0;
+    }
+    nearJob(&aJob[0]);
+    for(j=1; j<nJob; j++){
+      if( aJob[j].bThread ) pthread_join(aJob[j].tid, 0);
+      else nearJob(&aJob[j]);
+    }
+  }
+  for(j=0; j<nJob; j++) sqlite3_free(aJob[j].aTmp);
+  sqlite3_free(aJob);
+  return rc;
+}
+
 /* Room for slots 0..nSlot-1 in aListOf and aHash (new ones unassigned). */
 static int reserveSlots(VsIvf *p, i64 nSlot){
   i64 n = p->nAlloc ? p->nAlloc : 1024, i;
@@ -169,10 +233,9 @@ static int listGrow(VsIvfList *pL, int nDim){
   return SQLITE_OK;
 }
 
-/* Put live slot s into its nearest list, with its codes. */
-static int assign(VsIvf *pIvf, const VsSearch *p, i64 s, float *aTmp){
+/* Put live slot s into list c, with its codes. */
+static int assignTo(VsIvf *pIvf, const VsSearch *p, i64 s, int c){
   const float *x = p->aMatrix + s*p->nDim;
-  int c = nearestList(pIvf, x, aTmp);
   VsIvfList *pL = &pIvf->aList[c];
   int rc = listGrow(pL, p->nDim);
   assert( s>=0 && s<pIvf->nAlloc && LIVE(p, s) );
@@ -187,13 +250,15 @@ static int assign(VsIvf *pIvf, const VsSearch *p, i64 s, float *aTmp){
 
 /* k-means over the sample aSample[0..nSample-1] (slots): pIvf->aCentroid. */
 static int train(VsIvf *pIvf, const VsSearch *p, const i64 *aSample,
-                 i64 nSample, float *aTmp){
-  int nList = pIvf->nList, nDim = p->nDim, r, c, j;
+                 i64 nSample){
+  int nList = pIvf->nList, nDim = p->nDim, r, c, j, rc = SQLITE_OK;
   double *aSum = sqlite3_malloc64(sizeof(double)*(u64)nList*(u64)nDim);
   i64 *aCount = sqlite3_malloc64(sizeof(i64)*(u64)nList), i;
-  if( aSum==0 || aCount==0 ){
+  int *aNear = sqlite3_malloc64(sizeof(int)*(u64)nSample);
+  if( aSum==0 || aCount==0 || aNear==0 ){
     sqlite3_free(aSum);
     sqlite3_free(aCount);
+    sqlite3_free(aNear);
     return SQLITE_NOMEM;
   }
   for(c=0; c<nList; c++){
@@ -213,10 +278,12 @@ static int train(VsIvf *pIvf, const VsSearch *p, const i64 *aSample,
     if( r==IVF_ROUNDS ) break;
     memset(aSum, 0, sizeof(double)*(size_t)nList*(size_t)nDim);
     memset(aCount, 0, sizeof(i64)*(size_t)nList);
+    rc = nearestAll(pIvf, p, aSample, nSample, aNear);
+    if( rc ) break;
     for(i=0; i<nSample; i++){
       const float *x = p->aMatrix + aSample[i]*nDim;
       double *pSum;
-      c = nearestList(pIvf, x, aTmp);
+      c = aNear[i];
       pSum = &aSum[(i64)c*nDim];
       for(j=0; j<nDim; j++) pSum[j] += x[j];
       aCount[c]++;
@@ -234,7 +301,8 @@ static int train(VsIvf *pIvf, const VsSearch *p, const i64 *aSample,
   }
   sqlite3_free(aSum);
   sqlite3_free(aCount);
-  return SQLITE_OK;
+  sqlite3_free(aNear);
+  return rc;
 }
 
 int vsIvfListCount(i64 nLive){
@@ -245,8 +313,8 @@ int vsIvfListCount(i64 nLive){
 /* Build the index over the live slots of p. */
 static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
   i64 nSample, i, s, k;
-  i64 *aSample;
-  float *aTmp;
+  i64 *aSample, *aLive = 0;
+  int *aNear = 0;
   int nList = vsIvfListCount(nLive), rc = SQLITE_OK;
   vsIvfClear(pIvf);
   nSample = (i64)nList*IVF_SAMPLE;
@@ -257,11 +325,10 @@ static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
   pIvf->aCentroid = sqlite3_malloc64(sizeof(float)*(u64)nList*(u64)p->nDim);
   pIvf->aList = sqlite3_malloc64(sizeof(VsIvfList)*(u64)nList);
   aSample = sqlite3_malloc64(sizeof(i64)*(u64)nSample);
-  aTmp = sqlite3_malloc64(sizeof(float)*(u64)nList);
-  if( pIvf->aCentroid==0 || pIvf->aList==0 || aSample==0 || aTmp==0 ){
+  if( pIvf->aList ) memset(pIvf->aList, 0, sizeof(VsIvfList)*(size_t)nList);
+  if( pIvf->aCentroid==0 || pIvf->aList==0 || aSample==0 ){
     rc = SQLITE_NOMEM;
   }else{
-    memset(pIvf->aList, 0, sizeof(VsIvfList)*(size_t)nList);
     rc = reserveSlots(pIvf, p->nSlot);
   }
   if( rc==SQLITE_OK ){
@@ -273,13 +340,27 @@ static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
     }
     nSample = k;
     assert( nSample>0 );
-    rc = train(pIvf, p, aSample, nSample, aTmp);
+    rc = train(pIvf, p, aSample, nSample);
   }
-  for(s=0; rc==SQLITE_OK && s<p->nSlot; s++){
-    if( LIVE(p, s) ) rc = assign(pIvf, p, s, aTmp);
+  if( rc==SQLITE_OK ){
+    /* every live slot: the nearest lists on the threads, then in order */
+    aLive = sqlite3_malloc64(sizeof(i64)*(u64)nLive);
+    aNear = sqlite3_malloc64(sizeof(int)*(u64)nLive);
+    if( aLive==0 || aNear==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ){
+    for(s=0, k=0; s<p->nSlot && k<nLive; s++){
+      if( LIVE(p, s) ) aLive[k++] = s;
+    }
+    assert( k==nLive );
+    rc = nearestAll(pIvf, p, aLive, nLive, aNear);
+  }
+  for(k=0; rc==SQLITE_OK && k<nLive; k++){
+    rc = assignTo(pIvf, p, aLive[k], aNear[k]);
   }
   sqlite3_free(aSample);
-  sqlite3_free(aTmp);
+  sqlite3_free(aLive);
+  sqlite3_free(aNear);
   if( rc ){
     vsIvfClear(pIvf);
     return rc;
@@ -291,51 +372,65 @@ static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
 /* Assign the pending slots that are live now; those that are not stay
 ** pending. After vsIvfForgetAll, every live slot whose vector is not the
 ** one it was assigned by. */
-static int refresh(VsIvf *pIvf, const VsSearch *p, float *aTmp){
+static int refresh(VsIvf *pIvf, const VsSearch *p){
+  i64 *aTodo, nTodo = 0, i, s, nKeep = 0;
+  int *aNear;
   int rc = reserveSlots(pIvf, p->nSlot);
-  i64 i, s, nKeep = 0;
   if( rc ) return rc;
+  if( pIvf->nDirty==0 && !pIvf->bVerify ) return SQLITE_OK;
   for(i=0; i<pIvf->nDirty; i++){
     /* mark what the list holds (entries past the arrays were not) */
     s = pIvf->aDirty[i];
     if( s<pIvf->nAlloc && pIvf->aListOf[s]<0 ) pIvf->aListOf[s] = IVF_PENDING;
   }
+  aTodo = sqlite3_malloc64(sizeof(i64)*(u64)(pIvf->bVerify ? p->nSlot+1
+                                                           : pIvf->nDirty));
+  if( aTodo==0 ) return SQLITE_NOMEM;
   if( pIvf->bVerify ){
     /* the pending slots past the slots searched stay; the others are
-    ** looked at below, with every slot */
+    ** looked at here, with every slot */
     for(i=0; i<pIvf->nDirty; i++){
       if( pIvf->aDirty[i]>=p->nSlot ) pIvf->aDirty[nKeep++] = pIvf->aDirty[i];
     }
     pIvf->nDirty = nKeep;
-    for(s=0; rc==SQLITE_OK && s<p->nSlot; s++){
+    for(s=0; s<p->nSlot; s++){
       if( !LIVE(p, s) ){
         if( pIvf->aListOf[s]==IVF_PENDING ){
           pIvf->aListOf[s] = IVF_NONE;
           pend(pIvf, s);
         }
-        continue;
+      }else if( pIvf->aListOf[s]<0 || pIvf->aHash[s]!=vectorHash(p, s) ){
+        aTodo[nTodo++] = s;
       }
-      if( pIvf->aListOf[s]>=0 && pIvf->aHash[s]==vectorHash(p, s) ) continue;
-      rc = assign(pIvf, p, s, aTmp);
-      if( rc==SQLITE_OK ) pIvf->nAdded++;
     }
-    if( rc ) return rc;
+  }else{
+    for(i=0; i<pIvf->nDirty; i++){
+      s = pIvf->aDirty[i];
+      if( s>=p->nSlot || !LIVE(p, s) ){
+        pIvf->aDirty[nKeep++] = s;              /* still pending */
+      }else if( pIvf->aListOf[s]==IVF_PENDING ){
+        pIvf->aListOf[s] = IVF_NONE;            /* taken once */
+        aTodo[nTodo++] = s;
+      }
+    }
+    pIvf->nDirty = nKeep;
+  }
+  aNear = sqlite3_malloc64(sizeof(int)*(u64)(nTodo ? nTodo : 1));
+  if( aNear==0 ) rc = SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = nearestAll(pIvf, p, aTodo, nTodo, aNear);
+  for(i=0; rc==SQLITE_OK && i<nTodo; i++){
+    rc = assignTo(pIvf, p, aTodo[i], aNear[i]);
+  }
+  if( rc ){
+    /* what is not assigned yet: every slot is looked at next time */
+    pIvf->bVerify = 1;
+  }else{
     pIvf->bVerify = 0;
-    return SQLITE_OK;
+    pIvf->nAdded += nTodo;
   }
-  for(i=0; rc==SQLITE_OK && i<pIvf->nDirty; i++){
-    s = pIvf->aDirty[i];
-    if( pIvf->aListOf[s]>=0 ) continue;         /* listed twice: done */
-    if( s>=p->nSlot || !LIVE(p, s) ){
-      pIvf->aDirty[nKeep++] = s;                /* still pending */
-      continue;
-    }
-    rc = assign(pIvf, p, s, aTmp);
-    if( rc==SQLITE_OK ) pIvf->nAdded++;
-  }
-  if( rc ) return rc;
-  pIvf->nDirty = nKeep;
-  return SQLITE_OK;
+  sqlite3_free(aTodo);
+  sqlite3_free(aNear);
+  return rc;
 }
 
 int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
@@ -359,9 +454,10 @@ int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
     rc = build(pIvf, p, nLive);
     if( rc ) return rc;
   }
+  rc = refresh(pIvf, p);
+  if( rc ) return rc;
   aTmp = sqlite3_malloc64(sizeof(float)*(u64)pIvf->nList);
   if( aTmp==0 ) return SQLITE_NOMEM;
-  rc = refresh(pIvf, p, aTmp);
   if( rc==SQLITE_OK && pIvf->nAdded>pIvf->nBuilt ){
     /* grown past the build: build again over everything */
     sqlite3_free(aTmp);

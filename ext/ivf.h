@@ -38,7 +38,7 @@ struct VsIvf {
 };
 
 #define VS_PROBE_MAX 65536      /* the largest probe accepted */
-#define VS_PROBE_RESCORE 8      /* rescore factor of a probe without one */
+#define VS_PROBE_RESCORE 4      /* rescore factor of a probe without one */
 #define VS_IVF_MIN_ROWS 4096    /* smaller tables are scanned exactly */
 
 /* The lists an index over nLive rows has. */
