@@ -4,9 +4,11 @@
 # ../shared/data/make_vectors.py (clustered, and Gaussian: the worst
 # case), on a Release build in
 # build-bench. Not part of the test suite: figures are reported, never
-# asserted. N (default 100000) sets the rows of each data set. The peer,
-# sqliteai's sqlite-vector (its quantized scan), comes from npm
-# (@sqliteai/sqlite-vector-linux-x86_64) into build-bench/bench-deps.
+# asserted. N (default 100000) sets the rows of each data set. The peers,
+# sqliteai's sqlite-vector (its quantized scan) and vectorlite (HNSW by
+# hnswlib), come from npm (@sqliteai/sqlite-vector-linux-x86_64,
+# vectorlite) into build-bench/bench-deps. VECTORLITE=0 leaves vectorlite
+# out (its build takes minutes at a million rows).
 #   bash scripts/bench-approx.sh           N=1000000 bash scripts/bench-approx.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +25,17 @@ if [ ! -f "$peer" ]; then
   npm install --silent --no-audit --no-fund --prefix "$b/bench-deps" \
       "@sqliteai/sqlite-vector-linux-x86_64@$peer_version" >&2
 fi
+lite_version=0.2.0
+lite="$b/bench-deps/node_modules/@1yefuwang1/vectorlite-linux-x64/src/vectorlite.so"
+if [ "${VECTORLITE:-1}" != 0 ] && [ ! -f "$lite" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$b/bench-deps" \
+      "vectorlite@$lite_version" >&2
+fi
 data="$b/bench-scratch/quant-data"
 work="$b/bench-scratch/quant"
 mkdir -p "$data" "$work"
+lite_arg=""
+[ "${VECTORLITE:-1}" != 0 ] && lite_arg="$(realpath "$lite")"
 run(){   # name dim metric kind
   local out="$data/$1-$n"
   if [ ! -f "$out.gt.ivecs" ]; then
@@ -34,7 +44,8 @@ run(){   # name dim metric kind
   fi
   echo "== $1: $n x $2, $3, $4"
   "$b/bench_approx" "$b/veles.so" "$work" "$out.base.fvecs" \
-      "$out.query.fvecs" "$out.gt.ivecs" "$3" 3 "$(realpath "$peer")"
+      "$out.query.fvecs" "$out.gt.ivecs" "$3" 3 "$(realpath "$peer")" \
+      ${lite_arg:+"$lite_arg"}
 }
 run clustered128 128 l2 clustered
 run gaussian128 128 l2 gaussian

@@ -44,9 +44,9 @@ cmake --build build-asan -j"$jobs"
 # ThreadSanitizer: only the module and the drivers whose code runs threads
 # (test_concurrency: connections in threads and processes; test_search:
 # scan threads, and a 12 MB batch through the side file's background
-# writer; test_approx: the code scan's threads), to keep the stage
-# short. Debian's libsqlite3 is not
-# instrumented; TSan understands its pthread mutexes.
+# writer; test_approx: the code scan's threads and the IVF build's), to
+# keep the stage short. Debian's libsqlite3 is not instrumented; TSan
+# understands its pthread mutexes.
 echo "== build and test (TSan)"
 tsan_start=$(date +%s)
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVELES_WERROR=ON \

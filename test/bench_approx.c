@@ -5,7 +5,7 @@
 ** by ../shared/data/make_vectors.py (scripts/bench-approx.sh makes them):
 **
 **   bench_approx MODULE DIR BASE.fvecs QUERY.fvecs GT.ivecs METRIC [ROUNDS]
-**                [SQLITE_VECTOR]
+**                [SQLITE_VECTOR|-] [VECTORLITE]
 **
 ** Loads BASE into CREATE VIRTUAL TABLE v USING vectors(dim=D, metric=M),
 ** then for every query file row runs
@@ -24,6 +24,13 @@
 ** metric, vector_quantize() and vector_quantize_preload() (timed as its
 ** build), then SELECT rowid FROM vector_quantize_scan('t', 'v', ?1, 10),
 ** its recommended search, in the same rounds.
+**
+** VECTORLITE (npm vectorlite, vectorlite.so: HNSW by hnswlib, not
+** transactional): the same data in CREATE VIRTUAL TABLE x USING
+** vectorlite(v float32[D] METRIC, hnsw(max_elements=N)) with its default
+** graph settings (its insert time printed as its build), then
+** SELECT rowid FROM x WHERE knn_search(v, knn_param(?1, 10, EF)) for
+** EF = 10 .. 320, in the same rounds.
 */
 #include "benchutil.h"
 #include <stdio.h>
@@ -32,10 +39,12 @@
 #include <unistd.h>
 
 #define K 10
-/* probe, rescore; the last (-1): sqlite-vector, when given */
+/* probe, rescore; then {-1, 0}: sqlite-vector, {-2, EF}: vectorlite, each
+** when given */
 static const int aSide[][2] = {
   {0, 0}, {0, 2}, {0, 8}, {4, 0}, {8, 0}, {16, 0}, {32, 0}, {8, 4},
-  {16, 4}, {32, 4}, {64, 4}, {-1, -1}
+  {16, 4}, {32, 4}, {64, 4}, {-1, 0},
+  {-2, 10}, {-2, 20}, {-2, 40}, {-2, 80}, {-2, 160}, {-2, 320}
 };
 #define NSIDE ((int)(sizeof(aSide)/sizeof(aSide[0])))
 
@@ -74,11 +83,11 @@ int main(int argc, char **argv){
   int *aGt;
   int nBase, nDim, nQuery, nQDim, nGt, nK, nRound = 3, r, s, q, i;
   double aBest[NSIDE], aRecall[NSIDE], rCodes = 0, rIndex = 0;
-  sqlite3 *db, *pPeer = 0;
+  sqlite3 *db, *pPeer = 0, *pLite = 0;
   sqlite3_stmt *pIns, *apSearch[NSIDE];
   char zSql[200];
-  double rPeerBuild = 0;
-  int nSide = NSIDE-1;
+  double rPeerBuild = 0, rLiteBuild = 0;
+  int nSide = NSIDE;
   if( argc<7 ){
     fprintf(stderr, "usage: %s MODULE DIR BASE QUERY GT METRIC [ROUNDS]\n",
             argv[0]);
@@ -109,7 +118,7 @@ int main(int argc, char **argv){
   }
   benchExec(db, "COMMIT");
   sqlite3_finalize(pIns);
-  if( argc>8 ){
+  if( argc>8 && strcmp(argv[8], "-")!=0 ){
     /* the peer: sqlite-vector over a plain table */
     double t0;
     pPeer = benchOpen("peer.db", 0);
@@ -136,9 +145,45 @@ int main(int argc, char **argv){
     benchExec(pPeer, "SELECT vector_quantize('t', 'v')");
     benchExec(pPeer, "SELECT vector_quantize_preload('t', 'v')");
     rPeerBuild = benchNow()-t0;
-    nSide = NSIDE;
+  }
+  if( argc>9 ){
+    /* the peer: vectorlite's HNSW */
+    double t0 = benchNow();
+    pLite = benchOpen("lite.db", 0);
+    benchMustLoad(pLite, argv[9]);
+    snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE x USING vectorlite("
+             "v float32[%d] %s, hnsw(max_elements=%d))", nDim,
+             strcmp(argv[6], "cosine")==0 ? "cosine" :
+             strcmp(argv[6], "dot")==0 ? "ip" : "l2", nBase);
+    benchExec(pLite, zSql);
+    benchCheck(pLite, sqlite3_prepare_v2(pLite, "INSERT INTO x(rowid, v) "
+                                         "VALUES (?, ?)", -1, &pIns, 0),
+               "vectorlite insert");
+    benchExec(pLite, "BEGIN");
+    for(i=0; i<nBase; i++){
+      sqlite3_bind_int(pIns, 1, i);
+      sqlite3_bind_blob(pIns, 2, aBase + (size_t)i*nDim, nDim*4,
+                        SQLITE_STATIC);
+      benchCheck(pLite, sqlite3_step(pIns), "vectorlite insert");
+      sqlite3_reset(pIns);
+    }
+    benchExec(pLite, "COMMIT");
+    sqlite3_finalize(pIns);
+    rLiteBuild = benchNow()-t0;
   }
   for(s=0; s<nSide; s++){
+    apSearch[s] = 0;
+    aBest[s] = 1e9;
+    if( (aSide[s][0]==-1 && pPeer==0) || (aSide[s][0]==-2 && pLite==0) ){
+      continue;                               /* a peer not given */
+    }
+    if( aSide[s][0]==-2 ){
+      snprintf(zSql, sizeof(zSql), "SELECT rowid FROM x WHERE knn_search(v, "
+               "knn_param(?1, %d, %d))", K, aSide[s][1]);
+      benchCheck(pLite, sqlite3_prepare_v2(pLite, zSql, -1, &apSearch[s], 0),
+                 zSql);
+      continue;
+    }
     if( aSide[s][0]<0 ){
       snprintf(zSql, sizeof(zSql), "SELECT rowid FROM vector_quantize_scan("
                "'t', 'v', ?1, %d)", K);
@@ -157,6 +202,7 @@ int main(int argc, char **argv){
     for(s=0; s<nSide; s++){
       double t0 = benchNow(), t;
       int nHit = 0;
+      if( apSearch[s]==0 ) continue;
       for(q=0; q<nQuery; q++){
         sqlite3_stmt *p = apSearch[s];
         int n = 0;
@@ -184,7 +230,10 @@ int main(int argc, char **argv){
          "vs exact");
   for(s=0; s<nSide; s++){
     char zName[32];
-    if( aSide[s][0]<0 ) snprintf(zName, sizeof(zName), "sqlite-vector");
+    if( apSearch[s]==0 ) continue;
+    if( aSide[s][0]==-2 ){
+      snprintf(zName, sizeof(zName), "vectorlite ef = %d", aSide[s][1]);
+    }else if( aSide[s][0]<0 ) snprintf(zName, sizeof(zName), "sqlite-vector");
     else if( aSide[s][0] && aSide[s][1] ){
       snprintf(zName, sizeof(zName), "probe = %d, rescore = %d", aSide[s][0],
                aSide[s][1]);
@@ -198,11 +247,15 @@ int main(int argc, char **argv){
   }
   printf("  first quantized pass (makes the codes): %.3f s, best %.3f s\n",
          rCodes, aBest[1]);
-  printf("  first probe pass (builds the index): %.3f s, best %.3f s\n",
-         rIndex, aBest[3]);
+  printf("  first probe pass (builds the index): %.3f s, best %.3f s: "
+         "%.0f rows/s\n", rIndex, aBest[3], nBase/(rIndex-aBest[3]));
   if( pPeer ){
     printf("  sqlite-vector's build (vector_quantize + preload): %.3f s\n",
            rPeerBuild);
+  }
+  if( pLite ){
+    printf("  vectorlite's build (its inserts, one transaction): %.3f s, "
+           "%.0f rows/s\n", rLiteBuild, nBase/rLiteBuild);
   }
   for(s=0; s<nSide; s++) sqlite3_finalize(apSearch[s]);
   sqlite3_close(db);
@@ -210,6 +263,10 @@ int main(int argc, char **argv){
   if( pPeer ){
     sqlite3_close(pPeer);
     benchRemoveDb("peer.db");
+  }
+  if( pLite ){
+    sqlite3_close(pLite);
+    benchRemoveDb("lite.db");
   }
   return 0;
 }

@@ -161,7 +161,7 @@ static void testSyntax(sqlite3 *db){
             "INSERT INTO s1 VALUES (1,'[0,0]'),(2,'[1,0]'),(3,'[0,2]'),"
             "(4,'[3,3]'),(5,'[1,0]'),(6,'[-1,0]')");
   tRows("1.0", db, "SELECT name FROM pragma_table_xinfo('s1')",
-        "id\nvec\ndistance\nk\nrescore\ns1");
+        "id\nvec\ndistance\nk\nrescore\nprobe\ns1");
   tRows("1.1", db, "SELECT * FROM s1 WHERE vec MATCH '[1,0]' AND k=1",
         "2|x'0000803f00000000'");
   tRows("1.2", db, "SELECT id, distance, k FROM s1 WHERE vec MATCH '[1,0]' "
