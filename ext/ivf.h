@@ -39,7 +39,9 @@ struct VsIvf {
 
 #define VS_PROBE_MAX 65536      /* the largest probe accepted */
 #define VS_PROBE_RESCORE 4      /* rescore factor of a probe without one */
-#define VS_IVF_MIN_ROWS 4096    /* smaller tables are scanned exactly */
+#ifndef VS_IVF_MIN_ROWS         /* the fuzzers make it 8 (fuzz.cmake) */
+# define VS_IVF_MIN_ROWS 4096   /* smaller tables are scanned exactly */
+#endif
 
 /* The lists an index over nLive rows has. */
 int vsIvfListCount(i64 nLive);

@@ -27,6 +27,8 @@ if(VELES_FUZZ)
   add_library(veles_fuzz_kernels OBJECT ${VELES_FUZZ_KERNELS})
   target_compile_options(veles_fuzz_kernels PRIVATE -g -UNDEBUG)
   target_compile_options(veles_fuzz_ext PRIVATE ${VELES_FUZZ_FLAGS})
+  # the IVF index from 8 rows, so that the fuzzers' small tables make it
+  target_compile_definitions(veles_fuzz_ext PRIVATE VS_IVF_MIN_ROWS=8)
   foreach(lib veles_fuzz_ext veles_fuzz_kernels)
     target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR}/include
                                ${SQLITE3EXT_INCLUDE_DIR} ${CJSON_INCLUDE_DIR})

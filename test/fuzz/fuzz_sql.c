@@ -25,7 +25,8 @@
 **     (scans, id lookups, IN, ranges, DESC, count);
 **   - a declared-field filter answered by the index returns the rows a
 **     scan (`+field`) returns;
-**   - a search (vec MATCH ? AND k = ?, exact or quantized: rescore = R)
+**   - a search (vec MATCH ? AND k = ?, exact, quantized: rescore = R, or
+**     by the IVF index: probe = P, made from 8 rows in this build)
 **     returns min(k, rows) distinct rows
 **     that exist, by non-decreasing distance, never NaN;
 **   - veles_vec(veles_json(x)) = veles_vec(x); veles_dim agrees;
@@ -609,6 +610,7 @@ static void opSearch(Fz *f){
   /* a third of the k searches quantized (quant.c), chosen without reading
   ** input, so that older inputs keep their meaning */
   int iRescore = (k + iFilter)%3;
+  int iProbe = (k + iFilter)/3%3;     /* the IVF index: 8 rows make one */
   sqlite3 *db = f->aDb[f->iCur];
   sqlite3_stmt *pStmt = 0;
   char *zSql, *zCount;
@@ -626,10 +628,12 @@ static void opSearch(Fz *f){
                            aTab[iTab].zName, azFilter[iFilter]);
   }else{
     zSql = sqlite3_mprintf("SELECT id, distance FROM %s WHERE vec MATCH ?1"
-                           " AND k = ?2%s%s", aTab[iTab].zName,
+                           " AND k = ?2%s%s%s", aTab[iTab].zName,
                            azFilter[iFilter],
                            iRescore==1 ? " AND rescore = 1" :
-                           iRescore==2 ? " AND rescore = 3" : "");
+                           iRescore==2 ? " AND rescore = 3" : "",
+                           iProbe==1 ? " AND probe = 1" :
+                           iProbe==2 ? " AND probe = 3" : "");
   }
   zCount = sqlite3_mprintf("SELECT count(*), ?1 IS ?1, ?2 IS ?2 FROM m_%s%s",
                            aTab[iTab].zName, azModel[iFilter]);
