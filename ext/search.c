@@ -294,10 +294,20 @@ static void *runJob(void *pArg){
 
 /* The online CPUs (see "Threads" above), 1 to VS_SEARCH_AUTO_MAX. */
 static int autoThreads(void){
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  if( n<1 ) n = 1;
-  if( n>VS_SEARCH_AUTO_MAX ) n = VS_SEARCH_AUTO_MAX;
-  return (int)n;
+  /* sysconf() reads /sys on every call (three system calls, several us
+  ** on a VM: the fixed cost of an indexed search); the count is read
+  ** again every 4096 calls, so a CPU brought online is seen soon */
+  static int nOnline = 0;
+  static unsigned nCall = 0;
+  int n = __atomic_load_n(&nOnline, __ATOMIC_RELAXED);
+  if( n==0 || (__atomic_fetch_add(&nCall, 1, __ATOMIC_RELAXED) & 4095)==0 ){
+    long m = sysconf(_SC_NPROCESSORS_ONLN);
+    if( m<1 ) m = 1;
+    if( m>VS_SEARCH_AUTO_MAX ) m = VS_SEARCH_AUTO_MAX;
+    n = (int)m;
+    __atomic_store_n(&nOnline, n, __ATOMIC_RELAXED);
+  }
+  return n;
 }
 
 int vsSearchThreads(int nSetting){
