@@ -47,6 +47,7 @@
 #define IVF_ROUNDS 8            /* Lloyd iterations */
 #define IVF_LISTS_MAX 16384
 #define IVF_THREAD_WORK ((i64)1<<24)  /* distance terms per extra thread */
+#define IVF_POLL_ROWS 16384     /* rows assigned between two xStop calls */
 
 #define LIVE(p, s) ((p)->aId[s]>=0)
 
@@ -67,7 +68,13 @@ void vsIvfClear(VsIvf *p){
   sqlite3_free(p->aListOf);
   sqlite3_free(p->aHash);
   sqlite3_free(p->aDirty);
-  memset(p, 0, sizeof(*p));
+  {
+    int (*xStop)(void*) = p->xStop;       /* the caller's, kept */
+    void *pStopArg = p->pStopArg;
+    memset(p, 0, sizeof(*p));
+    p->xStop = xStop;
+    p->pStopArg = pStopArg;
+  }
 }
 
 /* Note slot s as pending: written, not in a list until a search finds it
@@ -153,11 +160,8 @@ static void *nearJob(void *pArg){
   return 0;
 }
 
-/* aOut[i] = the nearest list of slot aSlot[i], for i < n, on the scan
-** threads the search may use (veles_threads) when the work is large. The
-** threads only read the index and the vectors and write their own part of
-** aOut. */
-static int nearestAll(const VsIvf *pIvf, const VsSearch *p,
+/* nearestAll() of rows 0..n-1, at once. */
+static int nearestRun(const VsIvf *pIvf, const VsSearch *p,
                       const i64 *aSlot, i64 n, int *aOut){
   int nJob = vsSearchThreads(p->nThread), j, rc = SQLITE_OK;
   i64 nWork = n*(i64)pIvf->nList*p->nDim;
@@ -189,6 +193,25 @@ static int nearestAll(const VsIvf *pIvf, const VsSearch *p,
   }
   for(j=0; j<nJob; j++) sqlite3_free(aJob[j].aTmp);
   sqlite3_free(aJob);
+  return rc;
+}
+
+/* aOut[i] = the nearest list of slot aSlot[i], for i < n, on the scan
+** threads the search may use (veles_threads) when the work is large. The
+** threads only read the index and the vectors and write their own part of
+** aOut. Every IVF_POLL_ROWS rows the caller's xStop is asked whether to
+** stop (sqlite3_interrupt): SQLITE_INTERRUPT then. */
+static int nearestAll(const VsIvf *pIvf, const VsSearch *p,
+                      const i64 *aSlot, i64 n, int *aOut){
+  i64 i;
+  int rc = SQLITE_OK;
+  for(i=0; rc==SQLITE_OK && i<n; i+=IVF_POLL_ROWS){
+    i64 m = n-i<IVF_POLL_ROWS ? n-i : IVF_POLL_ROWS;
+    rc = nearestRun(pIvf, p, aSlot+i, m, aOut+i);
+    if( rc==SQLITE_OK && pIvf->xStop && pIvf->xStop(pIvf->pStopArg) ){
+      rc = SQLITE_INTERRUPT;
+    }
+  }
   return rc;
 }
 

@@ -35,6 +35,10 @@ struct VsIvf {
   i64 *aDirty;            /* slots written since the last search */
   i64 nDirty, nDirtyAlloc;
   int bVerify;            /* any slot may have changed: check every hash */
+  /* set by the caller of vsIvfSearch: asked now and then during long
+  ** work (a build, a large refresh) whether to stop, nonzero to stop */
+  int (*xStop)(void*);
+  void *pStopArg;
 };
 
 #define VS_PROBE_MAX 65536      /* the largest probe accepted */
@@ -56,7 +60,9 @@ void vsIvfForgetAll(VsIvf *p);                  /* any slot may have changed */
 ** (vsQuantSearchBlocks). *paHit is left 0 when the index does not apply
 ** (fewer than VS_IVF_MIN_ROWS rows): the caller scans as it would without
 ** it. Builds the index, or brings it up to date with the slots written
-** since, first. Returns SQLITE_OK or SQLITE_NOMEM.
+** since, first. Returns SQLITE_OK, SQLITE_NOMEM, or SQLITE_INTERRUPT when
+** pIvf->xStop asked to stop (an unfinished build leaves no index; an
+** unfinished refresh leaves every slot to be looked at next time).
 */
 int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
                 VsSearchHit **paHit, i64 *pnHit);

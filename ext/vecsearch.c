@@ -203,6 +203,27 @@ void vsMatchReset(VecCursor *pCur){
 ** fewer rows than wanted (the exact scan finds them whenever they exist).
 ** A selective prefilter is scanned exactly too (see below).
 */
+/* Whether sqlite3_interrupt() was called on the connection, for long work
+** of the IVF index: SQLite 3.40 has no sqlite3_is_interrupted(), but a
+** statement stepped then fails with SQLITE_INTERRUPT. */
+typedef struct IvfPoll IvfPoll;
+struct IvfPoll {
+  sqlite3 *db;
+  sqlite3_stmt *pStmt;          /* SELECT 1, prepared at the first call */
+};
+
+static int ivfInterrupted(void *pArg){
+  IvfPoll *pPoll = (IvfPoll*)pArg;
+  int rc;
+  if( pPoll->pStmt==0
+   && sqlite3_prepare_v2(pPoll->db, "SELECT 1", -1, &pPoll->pStmt, 0) ){
+    return 0;                     /* cannot tell: go on */
+  }
+  rc = sqlite3_step(pPoll->pStmt);
+  sqlite3_reset(pPoll->pStmt);
+  return rc==SQLITE_INTERRUPT;
+}
+
 static int searchApproximate(VecCursor *pCur, const VsSearch *pSearch){
   VecTable *p = (VecTable*)pCur->base.pVtab;
   int rc = SQLITE_OK;
@@ -230,8 +251,18 @@ static int searchApproximate(VecCursor *pCur, const VsSearch *pSearch){
       nProbe = nProbe*nLive/(pSearch->nCand>0 ? pSearch->nCand : 1);
       if( nProbe>VS_PROBE_MAX ) nProbe = VS_PROBE_MAX;
     }
-    rc = vsIvfSearch(pSearch, &p->pS->ivf, (int)nProbe, nRescore,
-                     &pCur->aHit, &pCur->nHit);
+    {
+      IvfPoll poll;
+      poll.db = p->db;
+      poll.pStmt = 0;
+      p->pS->ivf.xStop = ivfInterrupted;
+      p->pS->ivf.pStopArg = &poll;
+      rc = vsIvfSearch(pSearch, &p->pS->ivf, (int)nProbe, nRescore,
+                       &pCur->aHit, &pCur->nHit);
+      p->pS->ivf.xStop = 0;
+      p->pS->ivf.pStopArg = 0;
+      sqlite3_finalize(poll.pStmt);
+    }
   }else{
     rc = vsQuantSearch(pSearch, &p->pS->codes, (int)pCur->iRescore,
                        &pCur->aHit, &pCur->nHit);

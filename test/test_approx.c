@@ -14,6 +14,7 @@
 **          returns k rows at recall >= 0.95
 **   *.4.*  refusals
 **   ivf.5  the index follows a table that grows past its build
+**   ivf.6  sqlite3_interrupt() stops a build, leaving the table as it was
 */
 #include "testutil.h"
 #include <math.h>
@@ -414,6 +415,47 @@ static void testGrowth(void){
   tClose(db);
 }
 
+/* A progress handler that interrupts the statement "SELECT 1" the IVF
+** build steps to learn whether sqlite3_interrupt() was called: as if it had
+** been called during the build. */
+static int interruptPoll(void *pArg){
+  sqlite3 *db = (sqlite3*)pArg;
+  sqlite3_stmt *p;
+  for(p=sqlite3_next_stmt(db, 0); p; p=sqlite3_next_stmt(db, p)){
+    if( sqlite3_stmt_busy(p) && strcmp(sqlite3_sql(p), "SELECT 1")==0 ){
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* sqlite3_interrupt() during the build: the search fails with
+** SQLITE_INTERRUPT, the table is as it was, and the next search builds
+** the index and answers. */
+static void testInterrupt(void){
+  sqlite3 *db = tOpen("q.db");
+  char zSql[200], *zWant;
+  snprintf(zSql, sizeof(zSql), "SELECT group_concat(id) FROM (SELECT id FROM "
+           "c WHERE vec MATCH (SELECT vec FROM c WHERE id=77) AND k=5 AND "
+           "probe=8)");
+  zWant = tQuery(db, "SELECT group_concat(id) FROM (SELECT id FROM c WHERE "
+                 "vec MATCH (SELECT vec FROM c WHERE id=77) AND k=5)");
+  sqlite3_progress_handler(db, 1, interruptPoll, db);
+  {
+    sqlite3_stmt *p = 0;
+    int rc = sqlite3_prepare_v2(db, zSql, -1, &p, 0);
+    if( rc==SQLITE_OK ) rc = sqlite3_step(p);
+    tCheck("ivf.6.1", rc==SQLITE_INTERRUPT, "the build stops: interrupted");
+    sqlite3_finalize(p);
+  }
+  sqlite3_progress_handler(db, 0, 0, 0);
+  tRows("ivf.6.2", db, "SELECT count(*) FROM c", "50000");
+  tRows("ivf.6.3", db, zSql, zWant);
+  tRows("ivf.6.4", db, "SELECT veles_check('c')", "ok");
+  sqlite3_free(zWant);
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   static const char *azMetric[] = { "l2", "cosine", "dot" };
   sqlite3 *db;
@@ -442,5 +484,6 @@ int main(int argc, char **argv){
   }
   tClose(db);
   testGrowth();
+  testInterrupt();
   return tDone();
 }
