@@ -66,6 +66,7 @@ void vsIvfClear(VsIvf *p){
   sqlite3_free(p->aList);
   sqlite3_free(p->aCentroid);
   sqlite3_free(p->aListOf);
+  sqlite3_free(p->aPos);
   sqlite3_free(p->aHash);
   sqlite3_free(p->aDirty);
   {
@@ -219,16 +220,23 @@ static int nearestAll(const VsIvf *pIvf, const VsSearch *p,
 static int reserveSlots(VsIvf *p, i64 nSlot){
   i64 n = p->nAlloc ? p->nAlloc : 1024, i;
   int *aListOf;
+  i64 *aPos;
   u64 *aHash;
   if( nSlot<=p->nAlloc ) return SQLITE_OK;
   while( n<nSlot ) n *= 2;
   aListOf = sqlite3_realloc64(p->aListOf, sizeof(int)*(u64)n);
   if( aListOf==0 ) return SQLITE_NOMEM;
   p->aListOf = aListOf;
+  aPos = sqlite3_realloc64(p->aPos, sizeof(i64)*(u64)n);
+  if( aPos==0 ) return SQLITE_NOMEM;
+  p->aPos = aPos;
   aHash = sqlite3_realloc64(p->aHash, sizeof(u64)*(u64)n);
   if( aHash==0 ) return SQLITE_NOMEM;
   p->aHash = aHash;
-  for(i=p->nAlloc; i<n; i++) p->aListOf[i] = IVF_NONE;
+  for(i=p->nAlloc; i<n; i++){
+    p->aListOf[i] = IVF_NONE;
+    p->aPos[i] = -1;
+  }
   p->nAlloc = n;
   return SQLITE_OK;
 }
@@ -265,6 +273,7 @@ static int assignTo(VsIvf *pIvf, const VsSearch *p, i64 s, int c){
   if( rc ) return rc;
   vsCodesEncode(x, p->nDim, pL->aCode + pL->n*p->nDim, &pL->aScale[pL->n],
                 &pL->aSq[pL->n]);
+  pIvf->aPos[s] = pL->n;
   pL->aSlot[pL->n++] = s;
   pIvf->aListOf[s] = c;
   pIvf->aHash[s] = vectorHash(p, s);
@@ -533,6 +542,7 @@ int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
       aBlock[j].aSlot = pL->aSlot;
       aBlock[j].n = pL->n;
       aBlock[j].aListOf = pIvf->aListOf;
+      aBlock[j].aPos = pIvf->aPos;
       aBlock[j].iList = aPick[j];
     }
     rc = vsQuantSearchBlocks(p, aBlock, nProbe, aKeep, nRescore, paHit,

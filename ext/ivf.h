@@ -9,8 +9,9 @@
 
 /* The rows assigned to one centroid: each a slot and the int8 codes of the
 ** vector it was assigned by (quant.c), contiguous so that a search reads
-** a list front to back. Rows may be stale: row i counts only while
-** aListOf[aSlot[i]] is this list. */
+** a list front to back. Rows may be stale: row i counts only while it is
+** its slot's current row, aListOf[aSlot[i]] this list and aPos[aSlot[i]]
+** == i (a slot written and assigned to the same list again has two). */
 typedef struct VsIvfList VsIvfList;
 struct VsIvfList {
   i64 *aSlot;
@@ -27,7 +28,8 @@ struct VsIvf {
   int nList;              /* centroids; 0: not built */
   float *aCentroid;       /* nList rows of nDim floats */
   VsIvfList *aList;       /* nList member lists */
-  int *aListOf;           /* slot -> its list, -1: not assigned */
+  int *aListOf;           /* slot -> its list, or IVF_NONE, IVF_PENDING */
+  i64 *aPos;              /* slot -> its row in that list */
   u64 *aHash;             /* slot -> hash of the vector it was assigned by */
   i64 nAlloc;             /* slots aListOf and aHash hold */
   i64 nBuilt;             /* rows assigned by the build */

@@ -370,7 +370,7 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
         ** prefilter: looked up only then (the lookups miss the cache) */
         if( h.n==h.nMax && !(r<h.a[0].rScore) ) continue;
         if( iSlot<0 || iSlot>=p->nSlot || pB->aListOf[iSlot]!=pB->iList
-         || !WANTED(p, iSlot)
+         || pB->aPos[iSlot]!=i+k || !WANTED(p, iSlot)
          || (aKeep && (aKeep[iSlot/64] & ((u64)1<<(iSlot%64)))==0) ){
           continue;
         }

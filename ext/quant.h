@@ -43,7 +43,8 @@ void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
                    double *pSq);
 
 /* Rows of codes kept apart from the table's (an IVF list, ivf.c): row i
-** holds slot aSlot[i]'s codes and counts while aListOf[slot] == iList. */
+** holds slot aSlot[i]'s codes and counts while aListOf[slot] == iList and
+** aPos[slot] == i. */
 typedef struct VsCodeBlock VsCodeBlock;
 struct VsCodeBlock {
   const signed char *aCode;   /* n rows of nDim codes */
@@ -52,6 +53,7 @@ struct VsCodeBlock {
   const i64 *aSlot;
   i64 n;
   const int *aListOf;         /* slot -> the one list its row counts in */
+  const i64 *aPos;            /* slot -> the one row that counts there */
   int iList;
 };
 

@@ -248,6 +248,33 @@ static void testSnapshot(void){
   isNot(kcase("2.2c"), nearest(db, "e", q), "710|",
         "a reused slot is ranked by its new vector");
   tExec(db, "DELETE FROM e WHERE id=710");
+  /* a slot reused by a vector of the same list: its row there is its
+  ** current one only (the row of the vector it held before counts no
+  ** more), so no id comes twice */
+  tExec(db, "CREATE TEMP TABLE s730 AS SELECT slot FROM e_map WHERE id=730");
+  sameAs(kcase("2.2d"), nearest(db, "e", aData[730]), "730|0.0");
+  tExec(db, "DELETE FROM e WHERE id=730");
+  /* three copies of its vector take the free slots, 730's among them */
+  putVec(db, "e", NSNAP+30, aData[730]);
+  putVec(db, "e", NSNAP+31, aData[730]);
+  putVec(db, "e", NSNAP+32, aData[730]);
+  {
+    char zSql[300];
+    sqlite3_stmt *p = 0;
+    snprintf(zSql, sizeof(zSql), "SELECT count(*) FROM e_map WHERE id "
+             "BETWEEN %d AND %d AND slot IN (SELECT slot FROM s730)",
+             NSNAP+30, NSNAP+32);
+    tRows(kcase("2.2e"), db, zSql, "1");
+    snprintf(zSql, sizeof(zSql), "SELECT count(*), count(DISTINCT id) FROM "
+             "(SELECT id FROM e WHERE vec MATCH ?1 AND k = 5 AND %s)",
+             pKind->zRecall);
+    sqlite3_prepare_v2(db, zSql, -1, &p, 0);
+    sqlite3_bind_blob(p, 1, aData[730], NDIM*4, SQLITE_STATIC);
+    tCheck(kcase("2.2f"), sqlite3_step(p)==SQLITE_ROW
+           && sqlite3_column_int(p, 0)==5 && sqlite3_column_int(p, 1)==5,
+           "5 rows, 5 ids");
+    sqlite3_finalize(p);
+  }
   tExec(db, "BEGIN");
   putVec(db, "e", 701, q);
   sameAs(kcase("2.3"), nearest(db, "e", q), "701|0.0");  /* own write */
