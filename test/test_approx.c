@@ -12,6 +12,8 @@
 **   *.3.*  with id IN (...) and id bounds: only those rows, k of them;
 **          ivf: a prefilter of every selectivity from 0.1% to 100%
 **          returns k rows at recall >= 0.95
+**   (under ThreadSanitizer only the cases whose code runs threads: *.1
+**   and ivf.6)
 **   *.4.*  refusals
 **   ivf.5  the index follows a table that grows past its build
 **   ivf.6  sqlite3_interrupt() stops a build, leaving the table as it was
@@ -366,7 +368,7 @@ static void testFilters(sqlite3 *db){
     /* a prefilter of every selectivity, as a list of ids (a subquery on
     ** a payloads field reaches the search the same way): k rows whenever
     ** k match, recall >= 0.95 */
-    static const int aPerMille[] = { 1, 10, 50, 100, 300, 1000 };
+    static const int aPerMille[] = { 1, 10, 100, 1000 };
     int i;
     for(i=0; i<(int)(sizeof(aPerMille)/sizeof(aPerMille[0])); i++){
       char zFilter[120], zCase[32];
@@ -415,18 +417,19 @@ static void testErrors(sqlite3 *db){
 
 /* The IVF index of a table that grows to three times its build (built
 ** again), then shrinks to a third: recall stays. */
+#define NGROW (NROW/2)
 static void testGrowth(void){
   sqlite3 *db = tOpen("g.db");
   int i, nHit, nAll, nWrongDist, nShort;
   tExec(db, "CREATE VIRTUAL TABLE g USING vectors(dim=%d)", NDIM);
   tExec(db, "BEGIN");
-  for(i=1; i<=NROW/3; i++) putVec(db, "g", i, aData[i]);
+  for(i=1; i<=NGROW/3; i++) putVec(db, "g", i, aData[i]);
   tExec(db, "COMMIT");
   measureRecall(db, "g", "l2", "probe = 8", 0, &nHit, &nAll, &nWrongDist,
                 &nShort);
   tCheck("ivf.5.1", nShort==0 && nHit>=nAll*95/100, "recall at the build");
   tExec(db, "BEGIN");
-  for(i=NROW/3+1; i<=NROW; i++) putVec(db, "g", i, aData[i]);
+  for(i=NGROW/3+1; i<=NGROW; i++) putVec(db, "g", i, aData[i]);
   tExec(db, "COMMIT");
   measureRecall(db, "g", "l2", "probe = 8", 0, &nHit, &nAll, &nWrongDist,
                 &nShort);
@@ -483,6 +486,14 @@ static void testInterrupt(void){
   tClose(db);
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer runs the cases whose code runs threads only: the recall
+** searches (the code scan's threads; the IVF build's) and the interrupt */
+static const int bThreadsOnly = 1;
+#else
+static const int bThreadsOnly = 0;
+#endif
+
 int main(int argc, char **argv){
   static const char *azMetric[] = { "l2", "cosine", "dot" };
   sqlite3 *db;
@@ -505,12 +516,13 @@ int main(int argc, char **argv){
     pKind = &aKind[k];
     for(m=0; m<3; m++) testRecall(db, (const char*)"c\0g\0d"+2*m,
                                   azMetric[m], m+1);
+    if( bThreadsOnly ) continue;
     testFilters(db);
     testErrors(db);
     testSnapshot();
   }
   tClose(db);
-  testGrowth();
+  if( !bThreadsOnly ) testGrowth();
   testInterrupt();
   return tDone();
 }
