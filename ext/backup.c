@@ -343,7 +343,8 @@ static int bkTable(Backup *p, BkTable *t){
   char *zErr = 0, *zPath = 0;
   int eMetric = 0, bMemory = 0, nChunkBytes, rc;
   rc = vsConfigRead(p->db, p->zSchema, t->zName, t->zIdent, &t->nDim,
-                    &eMetric, &t->iFormat, &t->bCopy, &nChunkBytes, &zErr);
+                    &eMetric, &t->iFormat, &t->bCopy, &nChunkBytes, 0,
+                    &zErr);
   if( rc ){
     if( zErr ) return bkTake(p, rc, t->zName, zErr);
     return bkDbError(p, rc);

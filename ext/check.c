@@ -25,7 +25,8 @@
 **             own integrity_check of the shadow tables; with the
 **             database's copy (db_copy=on), outside an explicit
 **             transaction, every referenced vector of the side file
-**             equals the copy's. In a transaction that compacted the
+**             equals the copy's; the stored IVF index (<t>_ivf, if any)
+**             decodes and fits the table (ivfstore.c). In a transaction that compacted the
 **             table, its new file (veccompact.c) is the one checked.
 **   payloads  <t>_fields readable, each type that of its column in
 **             <t>_data; every payload read as a store reads
@@ -195,7 +196,7 @@ static void compareCopy(Check *c, VsFile *pFile, int nDim, int nMaxBytes){
 static void checkVectors(Check *c){
   sqlite3_stmt *pStmt;
   char zIdent[VS_IDENT_LEN+1] = {0};
-  int nDim = -1, bMetric = 0, iFormat = -1, nCommit = 0;
+  int nDim = -1, bMetric = 0, eMetric = -1, iFormat = -1, nCommit = 0;
   VsDbCommit dbc = { .iCommit = -1 };  /* <t>_config's half of the binding */
   int bCopy = 0, nChunkBytes = VS_CHUNK_BYTES_OLD, bChunkOk = 1;
   i64 nSlotFile = -1;
@@ -215,7 +216,8 @@ static void checkVectors(Check *c){
            && sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER ){
       nDim = sqlite3_column_int(pStmt, 1);
     }else if( strcmp(zKey, "metric")==0 ){
-      bMetric = vsDistanceMetric(zVal)>=0;
+      eMetric = vsDistanceMetric(zVal);
+      bMetric = eMetric>=0;
     }else if( strcmp(zKey, "format")==0 ){
       iFormat = sqlite3_column_int(pStmt, 1);
     }else if( strcmp(zKey, "commit")==0
@@ -378,6 +380,23 @@ static void checkVectors(Check *c){
     compareCopy(c, pFile, nDim, nChunkBytes);
   }
   vsFileClose(pFile);
+  if( nDim>0 && bMetric && c->rc==SQLITE_OK ){
+    /* the stored IVF index: a hint, but a damaged one is reported */
+    char *zErr = 0;
+    int rc = vsIvfStoreCheck(c->db, c->zSchema, c->zTable, nDim, eMetric,
+                             &zErr);
+    if( rc==SQLITE_CORRUPT_VTAB ){
+      problem(c, "%s_ivf: the stored index is damaged (searches ignore it; "
+              "INSERT INTO %s(%s) VALUES('optimize') stores it again): %s",
+              c->zTable, c->zTable, c->zTable, zErr ? zErr : "");
+    }else if( rc==SQLITE_NOMEM ){
+      c->rc = rc;
+    }else if( rc ){
+      problem(c, "%s_ivf: cannot be read: %s", c->zTable,
+              zErr ? zErr : sqlite3_errstr(rc));
+    }
+    sqlite3_free(zErr);
+  }
   checkShadow(c, "config");
   checkShadow(c, "map");
   if( bCopy ) checkShadow(c, "chunks");

@@ -45,7 +45,6 @@
 
 #define IVF_SAMPLE 24           /* training rows per centroid, at most */
 #define IVF_ROUNDS 8            /* Lloyd iterations */
-#define IVF_LISTS_MAX 16384
 #define IVF_THREAD_WORK ((i64)1<<24)  /* distance terms per extra thread */
 #define IVF_POLL_ROWS 16384     /* rows assigned between two xStop calls */
 
@@ -72,9 +71,13 @@ void vsIvfClear(VsIvf *p){
   {
     int (*xStop)(void*) = p->xStop;       /* the caller's, kept */
     void *pStopArg = p->pStopArg;
+    void (*xProgress)(void*, const char*, i64, i64) = p->xProgress;
+    void *pProgressArg = p->pProgressArg;
     memset(p, 0, sizeof(*p));
     p->xStop = xStop;
     p->pStopArg = pStopArg;
+    p->xProgress = xProgress;
+    p->pProgressArg = pProgressArg;
   }
 }
 
@@ -197,18 +200,38 @@ static int nearestRun(const VsIvf *pIvf, const VsSearch *p,
   return rc;
 }
 
+/* Count n more rows of the long work under way (nWorkDone of nWorkTotal)
+** and tell the caller's xProgress. */
+static void progress(VsIvf *pIvf, i64 n){
+  pIvf->nWorkDone += n;
+  if( pIvf->nWorkDone>pIvf->nWorkTotal ) pIvf->nWorkTotal = pIvf->nWorkDone;
+  if( pIvf->xProgress ){
+    pIvf->xProgress(pIvf->pProgressArg, pIvf->zWork, pIvf->nWorkDone,
+                    pIvf->nWorkTotal);
+  }
+}
+
+/* Start counting long work zWork of nTotal row steps. */
+static void progressStart(VsIvf *pIvf, const char *zWork, i64 nTotal){
+  pIvf->zWork = zWork;
+  pIvf->nWorkDone = 0;
+  pIvf->nWorkTotal = nTotal;
+  if( pIvf->xProgress ) pIvf->xProgress(pIvf->pProgressArg, zWork, 0, nTotal);
+}
+
 /* aOut[i] = the nearest list of slot aSlot[i], for i < n, on the scan
 ** threads the search may use (veles_threads) when the work is large. The
 ** threads only read the index and the vectors and write their own part of
 ** aOut. Every IVF_POLL_ROWS rows the caller's xStop is asked whether to
 ** stop (sqlite3_interrupt): SQLITE_INTERRUPT then. */
-static int nearestAll(const VsIvf *pIvf, const VsSearch *p,
+static int nearestAll(VsIvf *pIvf, const VsSearch *p,
                       const i64 *aSlot, i64 n, int *aOut){
   i64 i;
   int rc = SQLITE_OK;
   for(i=0; rc==SQLITE_OK && i<n; i+=IVF_POLL_ROWS){
     i64 m = n-i<IVF_POLL_ROWS ? n-i : IVF_POLL_ROWS;
     rc = nearestRun(pIvf, p, aSlot+i, m, aOut+i);
+    progress(pIvf, m);
     if( rc==SQLITE_OK && pIvf->xStop && pIvf->xStop(pIvf->pStopArg) ){
       rc = SQLITE_INTERRUPT;
     }
@@ -264,8 +287,9 @@ static int listGrow(VsIvfList *pL, int nDim){
   return SQLITE_OK;
 }
 
-/* Put live slot s into list c, with its codes. */
-static int assignTo(VsIvf *pIvf, const VsSearch *p, i64 s, int c){
+/* Put live slot s into list c, with its codes; h is the hash of its
+** vector (vectorHash). */
+static int assignHashed(VsIvf *pIvf, const VsSearch *p, i64 s, int c, u64 h){
   const float *x = p->aMatrix + s*p->nDim;
   VsIvfList *pL = &pIvf->aList[c];
   int rc = listGrow(pL, p->nDim);
@@ -276,8 +300,12 @@ static int assignTo(VsIvf *pIvf, const VsSearch *p, i64 s, int c){
   pIvf->aPos[s] = pL->n;
   pL->aSlot[pL->n++] = s;
   pIvf->aListOf[s] = c;
-  pIvf->aHash[s] = vectorHash(p, s);
+  pIvf->aHash[s] = h;
   return SQLITE_OK;
+}
+
+static int assignTo(VsIvf *pIvf, const VsSearch *p, i64 s, int c){
+  return assignHashed(pIvf, p, s, c, vectorHash(p, s));
 }
 
 /* k-means over the sample aSample[0..nSample-1] (slots): pIvf->aCentroid. */
@@ -339,7 +367,7 @@ static int train(VsIvf *pIvf, const VsSearch *p, const i64 *aSample,
 
 int vsIvfListCount(i64 nLive){
   double r = sqrt((double)(nLive>0 ? nLive : 0));
-  return r<16 ? 16 : r>IVF_LISTS_MAX ? IVF_LISTS_MAX : (int)r;
+  return r<16 ? 16 : r>VS_IVF_LISTS_MAX ? VS_IVF_LISTS_MAX : (int)r;
 }
 
 /* Build the index over the live slots of p. */
@@ -351,6 +379,7 @@ static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
   vsIvfClear(pIvf);
   nSample = (i64)nList*IVF_SAMPLE;
   if( nSample>nLive ) nSample = nLive;
+  progressStart(pIvf, "build", nSample*IVF_ROUNDS + nLive);
   pIvf->nDim = p->nDim;
   pIvf->eMetric = p->eMetric;
   pIvf->nList = nList;
@@ -449,6 +478,7 @@ static int refresh(VsIvf *pIvf, const VsSearch *p){
   }
   aNear = sqlite3_malloc64(sizeof(int)*(u64)(nTodo ? nTodo : 1));
   if( aNear==0 ) rc = SQLITE_NOMEM;
+  progressStart(pIvf, "refresh", nTodo);
   if( rc==SQLITE_OK ) rc = nearestAll(pIvf, p, aTodo, nTodo, aNear);
   for(i=0; rc==SQLITE_OK && i<nTodo; i++){
     rc = assignTo(pIvf, p, aTodo[i], aNear[i]);
@@ -463,6 +493,75 @@ static int refresh(VsIvf *pIvf, const VsSearch *p){
   sqlite3_free(aTodo);
   sqlite3_free(aNear);
   return rc;
+}
+
+int vsIvfBuild(const VsSearch *p, VsIvf *pIvf){
+  i64 nLive = 0, s;
+  vsIvfClear(pIvf);
+  for(s=0; s<p->nSlot; s++) nLive += LIVE(p, s);
+  if( nLive<VS_IVF_MIN_ROWS ) return SQLITE_OK;
+  return build(pIvf, p, nLive);
+}
+
+int vsIvfAdopt(const VsSearch *p, VsIvf *pIvf, int nList,
+               const float *aCentroid, i64 nBuilt, i64 nStored,
+               const int *aStoredList, const u64 *aStoredHash){
+  i64 *aTodo = 0, nTodo = 0, nLive = 0, nKept = 0, s;
+  int *aNear = 0;
+  int rc = SQLITE_OK;
+  assert( nList>=1 && nList<=VS_IVF_LISTS_MAX );
+  vsIvfClear(pIvf);
+  pIvf->nDim = p->nDim;
+  pIvf->eMetric = p->eMetric;
+  pIvf->nList = nList;
+  pIvf->aCentroid = sqlite3_malloc64(sizeof(float)*(u64)nList*(u64)p->nDim);
+  pIvf->aList = sqlite3_malloc64(sizeof(VsIvfList)*(u64)nList);
+  aTodo = sqlite3_malloc64(sizeof(i64)*(u64)(p->nSlot+1));
+  if( pIvf->aList ) memset(pIvf->aList, 0, sizeof(VsIvfList)*(size_t)nList);
+  if( pIvf->aCentroid==0 || pIvf->aList==0 || aTodo==0 ){
+    rc = SQLITE_NOMEM;
+  }else{
+    memcpy(pIvf->aCentroid, aCentroid,
+           sizeof(float)*(size_t)nList*(size_t)p->nDim);
+    rc = reserveSlots(pIvf, p->nSlot);
+  }
+  for(s=0; s<p->nSlot; s++) nLive += LIVE(p, s);
+  progressStart(pIvf, "load", nLive);
+  /* the slots whose vector is the one the stored list was chosen by keep
+  ** it; the others are assigned now */
+  for(s=0; rc==SQLITE_OK && s<p->nSlot; s++){
+    u64 h;
+    int c;
+    if( !LIVE(p, s) ) continue;
+    h = vectorHash(p, s);
+    c = s<nStored ? aStoredList[s] : -1;
+    if( c>=0 && c<nList && aStoredHash[s]==h ){
+      rc = assignHashed(pIvf, p, s, c, h);
+      if( ++nKept%IVF_POLL_ROWS==0 ){
+        progress(pIvf, IVF_POLL_ROWS);
+        if( pIvf->xStop && pIvf->xStop(pIvf->pStopArg) ) rc = SQLITE_INTERRUPT;
+      }
+    }else{
+      aTodo[nTodo++] = s;
+    }
+  }
+  if( rc==SQLITE_OK ){
+    aNear = sqlite3_malloc64(sizeof(int)*(u64)(nTodo ? nTodo : 1));
+    if( aNear==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK ) rc = nearestAll(pIvf, p, aTodo, nTodo, aNear);
+  for(s=0; rc==SQLITE_OK && s<nTodo; s++){
+    rc = assignTo(pIvf, p, aTodo[s], aNear[s]);
+  }
+  sqlite3_free(aTodo);
+  sqlite3_free(aNear);
+  if( rc ){
+    vsIvfClear(pIvf);
+    return rc;
+  }
+  pIvf->nBuilt = nBuilt>0 ? nBuilt : 1;
+  pIvf->nAdded = nTodo;
+  return SQLITE_OK;
 }
 
 int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,

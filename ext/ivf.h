@@ -41,10 +41,18 @@ struct VsIvf {
   ** work (a build, a large refresh) whether to stop, nonzero to stop */
   int (*xStop)(void*);
   void *pStopArg;
+  /* set by the caller: told how far long work (a build, a load, a
+  ** refresh) has come, in rows (nDone of nTotal) */
+  void (*xProgress)(void*, const char *zWork, i64 nDone, i64 nTotal);
+  void *pProgressArg;
+  const char *zWork;          /* "build", "load" or "refresh" */
+  i64 nWorkDone, nWorkTotal;  /* that count */
 };
 
 #define VS_PROBE_MAX 65536      /* the largest probe accepted */
+#define VS_IVF_LISTS_MAX 16384  /* the most lists an index has */
 #define VS_PROBE_RESCORE 4      /* rescore factor of a probe without one */
+#define VS_PROBE_DEFAULT 8      /* probe of an index=ivf table by default */
 #ifndef VS_IVF_MIN_ROWS         /* the fuzzers make it 8 (fuzz.cmake) */
 # define VS_IVF_MIN_ROWS 4096   /* smaller tables are scanned exactly */
 #endif
@@ -68,5 +76,21 @@ void vsIvfForgetAll(VsIvf *p);                  /* any slot may have changed */
 */
 int vsIvfSearch(const VsSearch *p, VsIvf *pIvf, int nProbe, int nRescore,
                 VsSearchHit **paHit, i64 *pnHit);
+
+/* Build pIvf afresh over the live slots of p (no query needed); fewer than
+** VS_IVF_MIN_ROWS leave it unbuilt (nList 0). Codes as vsIvfSearch's. */
+int vsIvfBuild(const VsSearch *p, VsIvf *pIvf);
+
+/* Make pIvf the index stored by an earlier build (ivfstore.c): nList
+** centroids, and for slots below nStored the list each was assigned to
+** (-1: none) and the hash of the vector it was assigned by. A live slot
+** whose vector still has that hash takes that list; every other live slot
+** is assigned to its nearest centroid, so a stale or partial store costs
+** time, never a wrong row. nBuilt: the rows that build covered (growth
+** past it rebuilds, as for an index built here). The caller checked every
+** value against nList. */
+int vsIvfAdopt(const VsSearch *p, VsIvf *pIvf, int nList,
+               const float *aCentroid, i64 nBuilt, i64 nStored,
+               const int *aStoredList, const u64 *aStoredHash);
 
 #endif /* IVF_H */

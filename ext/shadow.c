@@ -95,15 +95,36 @@ int vsShadowExec(sqlite3 *db, const char *zFormat, ...){
   return rc;
 }
 
+/* Whether shadow table <zName>_<zSuffix> exists (a table made by an
+** older release may lack one added since): 1, 0, or -1 on an error. */
+static int shadowExists(VsShadow *p, const char *zSuffix){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_master "
+      "WHERE type='table' AND name='%q_%q'", p->zSchema, p->zName, zSuffix);
+  int rc;
+  if( zSql==0 ) return -1;
+  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc==SQLITE_OK ) rc = sqlite3_step(pStmt);
+  sqlite3_finalize(pStmt);
+  return rc==SQLITE_ROW ? 1 : rc==SQLITE_DONE ? 0 : -1;
+}
+
 int vsShadowRename(VsShadow *p, const char *zNew){
   char *zName = sqlite3_mprintf("%s", zNew);
   int i, rc = SQLITE_OK;
   if( zName==0 ) return SQLITE_NOMEM;
   vsShadowFinalize(p);
   for(i=0; rc==SQLITE_OK && p->azSuffix[i]; i++){
-    rc = vsShadowExec(p->db, "ALTER TABLE \"%w\".\"%w_%s\" RENAME TO "
-                      "\"%w_%s\"", p->zSchema, p->zName, p->azSuffix[i],
-                      zNew, p->azSuffix[i]);
+    int bExists = shadowExists(p, p->azSuffix[i]);
+    if( bExists<0 ){
+      rc = sqlite3_errcode(p->db);
+      if( rc==SQLITE_OK ) rc = SQLITE_NOMEM;
+    }else if( bExists ){
+      rc = vsShadowExec(p->db, "ALTER TABLE \"%w\".\"%w_%s\" RENAME TO "
+                        "\"%w_%s\"", p->zSchema, p->zName, p->azSuffix[i],
+                        zNew, p->azSuffix[i]);
+    }
   }
   if( rc ){
     sqlite3_free(zName);      /* SQLite undoes the statement's renames */

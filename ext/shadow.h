@@ -38,7 +38,8 @@ void vsShadowFinalize(VsShadow *p);
 ** every parameter it uses). On an error the message is
 ** sqlite3_errmsg(db). */
 int vsShadowStmt(VsShadow *p, int eStmt, sqlite3_stmt **ppStmt);
-/* Rename every shadow table to <zNew>_<suffix>; p->zName follows. */
+/* Rename every shadow table that exists to <zNew>_<suffix>; p->zName
+** follows. */
 int vsShadowRename(VsShadow *p, const char *zNew);
 /* Drop every shadow table (their indexes go with them). */
 int vsShadowDrop(VsShadow *p);

@@ -7,7 +7,10 @@
 ** dim=N (1..65536; when omitted the first stored vector fixes it,
 ** persistently), metric=l2|cosine|dot (used by search) and
 ** db_copy=on|off (on by default: every vector is also kept in the
-** database, veccopy.c). Keys are case insensitive; a value may be quoted.
+** database, veccopy.c), index=ivf|none (none by default: searches with
+** no probe scan exactly, ivf.c) and probe=N (the probe of a search of an
+** index=ivf table that gives none; VS_PROBE_DEFAULT when not given).
+** Keys are case insensitive; a value may be quoted.
 **
 **   <table>_config(k TEXT PRIMARY KEY, v) WITHOUT ROWID, rows:
 **     ident   16 lowercase hex digits, random at CREATE: names the side
@@ -28,8 +31,14 @@
 **             size of tables made before the row (smaller chunks journal
 **             less when a commit fills the one the last commit began)
 **
+**     index   'ivf' for a table made with index=ivf (absent: none)
+**     probe   with index: the default probe, 1..VS_PROBE_MAX
+**
 **   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB): that copy, made
 **             with the table (empty while the copy is off)
+**   <table>_ivf(k INTEGER PRIMARY KEY, v BLOB): the IVF index 'optimize'
+**             stored (ivfstore.c), made with the table; tables made
+**             before it have none until the first 'optimize'
 **
 ** A format 1 table has the rows ident, dim, metric and format (1) only,
 ** and no <table>_chunks; vecupgrade.c makes it format 2 with the copy on
@@ -51,13 +60,14 @@
 
 /* Parse one CREATE argument ("dim=384", "metric=cosine"). */
 static int parseOption(const char *zArg, int *pnDim, int *peMetric,
-                       int *pbCopy, char **pzErr){
+                       int *pbCopy, VsIndexOpt *pIdx, char **pzErr){
   const char *zEq = strchr(zArg, '=');
   char *zKey, *zVal;
   int rc = SQLITE_OK;
   if( zEq==0 ){
     *pzErr = sqlite3_mprintf("vectors: malformed option: expected "
-        "dim=N, metric=l2|cosine|dot or db_copy=on|off, got '%s'", zArg);
+        "dim=N, metric=l2|cosine|dot, db_copy=on|off, index=ivf|none or "
+        "probe=N, got '%s'", zArg);
     return SQLITE_ERROR;
   }
   zKey = sqlite3_mprintf("%.*s", (int)(zEq-zArg), zArg);
@@ -103,9 +113,29 @@ static int parseOption(const char *zArg, int *pnDim, int *peMetric,
             "'%s'", zVal);
         rc = SQLITE_ERROR;
       }
+    }else if( sqlite3_stricmp(zKey, "index")==0 ){
+      if( sqlite3_stricmp(zVal, "ivf")==0 ){
+        pIdx->eIndex = VS_INDEX_IVF;
+      }else if( sqlite3_stricmp(zVal, "none")==0 ){
+        pIdx->eIndex = VS_INDEX_NONE;
+      }else{
+        *pzErr = sqlite3_mprintf("vectors: index must be ivf or none, got "
+            "'%s'", zVal);
+        rc = SQLITE_ERROR;
+      }
+    }else if( sqlite3_stricmp(zKey, "probe")==0 ){
+      char *zEnd = 0;
+      long n = strtol(zVal, &zEnd, 10);
+      if( zVal[0]==0 || *zEnd!=0 || n<1 || n>VS_PROBE_MAX ){
+        *pzErr = sqlite3_mprintf("vectors: probe must be an integer from 1 "
+            "to %d, got '%s'", VS_PROBE_MAX, zVal);
+        rc = SQLITE_ERROR;
+      }else{
+        pIdx->nProbe = (int)n;
+      }
     }else{
       *pzErr = sqlite3_mprintf("vectors: unknown option: expected dim, "
-          "metric or db_copy, got '%s'", zKey);
+          "metric, db_copy, index or probe, got '%s'", zKey);
       rc = SQLITE_ERROR;
     }
   }
@@ -115,13 +145,25 @@ static int parseOption(const char *zArg, int *pnDim, int *peMetric,
 }
 
 int vsConfigParse(int argc, const char *const *argv, int *pnDim,
-                  int *peMetric, int *pbCopy, char **pzErr){
+                  int *peMetric, int *pbCopy, VsIndexOpt *pIdx,
+                  char **pzErr){
   int i, rc = SQLITE_OK;
   *pnDim = 0;
   *peMetric = 0;
   *pbCopy = 1;
+  pIdx->eIndex = VS_INDEX_NONE;
+  pIdx->nProbe = 0;
   for(i=3; i<argc && rc==SQLITE_OK; i++){
-    rc = parseOption(argv[i], pnDim, peMetric, pbCopy, pzErr);
+    rc = parseOption(argv[i], pnDim, peMetric, pbCopy, pIdx, pzErr);
+  }
+  if( rc==SQLITE_OK && pIdx->nProbe>0 && pIdx->eIndex==VS_INDEX_NONE ){
+    *pzErr = sqlite3_mprintf("vectors: probe=%d needs index=ivf: a table "
+        "without an index is scanned exactly unless a search gives a probe",
+        pIdx->nProbe);
+    rc = SQLITE_ERROR;
+  }
+  if( pIdx->eIndex==VS_INDEX_IVF && pIdx->nProbe==0 ){
+    pIdx->nProbe = VS_PROBE_DEFAULT;
   }
   return rc;
 }
@@ -129,20 +171,29 @@ int vsConfigParse(int argc, const char *const *argv, int *pnDim,
 /* <table>_chunks, made by CREATE and by the upgrade of a format 1 table */
 #define VS_CHUNKS_DDL \
   "CREATE TABLE \"%w\".\"%w_chunks\"(chunk INTEGER PRIMARY KEY, data BLOB);"
+/* <table>_ivf, made by CREATE (older tables get it at 'optimize') */
+#define VS_IVF_DDL \
+  "CREATE TABLE IF NOT EXISTS \"%w\".\"%w_ivf\"(k INTEGER PRIMARY KEY, v BLOB);"
 
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int bCopy,
-                   i64 iNonce, char **pzErr){
+                   const VsIndexOpt *pIdx, i64 iNonce, char **pzErr){
   int rc = vsShadowExec(db,
       "CREATE TABLE \"%w\".\"%w_config\"(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
       "CREATE TABLE \"%w\".\"%w_map\"(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL);"
-      VS_CHUNKS_DDL
+      VS_CHUNKS_DDL VS_IVF_DDL
       "INSERT INTO \"%w\".\"%w_config\" VALUES('ident', %Q), ('dim', %d), "
       "('metric', %Q), ('format', %d), ('commit', 0), ('nonce', %lld), "
       "('slots', 0), ('copy', %d), ('chunk', %d);",
       zSchema, zName, zSchema, zName, zSchema, zName, zSchema, zName,
+      zSchema, zName,
       zIdent, nDim, vsDistanceMetricName(eMetric), VEC_FORMAT, iNonce, bCopy,
       VS_CHUNK_BYTES);
+  if( rc==SQLITE_OK && pIdx->eIndex==VS_INDEX_IVF ){
+    rc = vsShadowExec(db, "INSERT INTO \"%w\".\"%w_config\" "
+        "VALUES('index', 'ivf'), ('probe', %d);", zSchema, zName,
+        pIdx->nProbe);
+  }
   if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("vectors: cannot create shadow tables of %s: "
                              "%s", zName, sqlite3_errmsg(db));
@@ -181,10 +232,12 @@ int vsConfigChunkBytesOk(i64 n){
 
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
-                 int *pbCopy, int *pnChunkBytes, char **pzErr){
+                 int *pbCopy, int *pnChunkBytes, VsIndexOpt *pIdx,
+                 char **pzErr){
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int rc, bIdent = 0, bFormat = 0;
+  VsIndexOpt idx = {VS_INDEX_NONE, 0};
   *pnDim = -1;
   *peMetric = -1;
   *piFormat = 0;
@@ -250,8 +303,32 @@ int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
             zName, VS_CHUNK_BYTES_MIN, VS_CHUNK_BYTES_MAX, zVal);
         rc = SQLITE_CORRUPT_VTAB;
       }
+    }else if( strcmp(zKey, "index")==0 ){
+      if( strcmp(zVal, "ivf")==0 ){
+        idx.eIndex = VS_INDEX_IVF;
+      }else if( rc==SQLITE_OK ){
+        *pzErr = sqlite3_mprintf("its index setting in %s_config is "
+            "damaged: expected 'ivf', got '%.40s'", zName, zVal);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+    }else if( strcmp(zKey, "probe")==0 ){
+      i64 n = sqlite3_column_int64(pStmt, 1);
+      if( sqlite3_column_type(pStmt, 1)==SQLITE_INTEGER
+       && n>=1 && n<=VS_PROBE_MAX ){
+        idx.nProbe = (int)n;
+      }else if( rc==SQLITE_OK ){
+        *pzErr = sqlite3_mprintf("its probe setting in %s_config is "
+            "damaged: expected an integer from 1 to %d, got '%.40s'", zName,
+            VS_PROBE_MAX, zVal);
+        rc = SQLITE_CORRUPT_VTAB;
+      }
     }
   }
+  if( rc==SQLITE_OK && idx.eIndex==VS_INDEX_IVF && idx.nProbe==0 ){
+    idx.nProbe = VS_PROBE_DEFAULT;
+  }
+  if( rc==SQLITE_OK && idx.eIndex==VS_INDEX_NONE ) idx.nProbe = 0;
+  if( pIdx ) *pIdx = idx;
   if( rc ){
     sqlite3_finalize(pStmt);
     return rc;

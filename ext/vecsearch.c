@@ -203,36 +203,20 @@ void vsMatchReset(VecCursor *pCur){
 ** fewer rows than wanted (the exact scan finds them whenever they exist).
 ** A selective prefilter is scanned exactly too (see below).
 */
-/* Whether sqlite3_interrupt() was called on the connection, for long work
-** of the IVF index: SQLite 3.40 has no sqlite3_is_interrupted(), but a
-** statement stepped then fails with SQLITE_INTERRUPT. */
-typedef struct IvfPoll IvfPoll;
-struct IvfPoll {
-  sqlite3 *db;
-  sqlite3_stmt *pStmt;          /* SELECT 1, prepared at the first call */
-};
-
-static int ivfInterrupted(void *pArg){
-  IvfPoll *pPoll = (IvfPoll*)pArg;
-  int rc;
-  if( pPoll->pStmt==0
-   && sqlite3_prepare_v2(pPoll->db, "SELECT 1", -1, &pPoll->pStmt, 0) ){
-    return 0;                     /* cannot tell: go on */
-  }
-  rc = sqlite3_step(pPoll->pStmt);
-  sqlite3_reset(pPoll->pStmt);
-  return rc==SQLITE_INTERRUPT;
-}
-
 static int searchApproximate(VecCursor *pCur, const VsSearch *pSearch){
   VecTable *p = (VecTable*)pCur->base.pVtab;
+  VecState *pS = p->pS;
+  i64 iProbe = pCur->iProbe;
   int rc = SQLITE_OK;
   assert( pCur->aHit==0 );
-  if( pCur->bStream || (pCur->iRescore<=0 && pCur->iProbe<=0) ){
+  if( iProbe<0 && pS->idx.eIndex==VS_INDEX_IVF && pCur->iRescore!=0 ){
+    iProbe = pS->idx.nProbe;          /* the table's default */
+  }
+  if( pCur->bStream || (pCur->iRescore<=0 && iProbe<=0) ){
     return SQLITE_OK;
   }
-  if( pCur->iProbe>0 ){
-    i64 nProbe = pCur->iProbe;
+  if( iProbe>0 ){
+    i64 nProbe = iProbe;
     int nRescore = pCur->iRescore>0 ? (int)pCur->iRescore : VS_PROBE_RESCORE;
     if( pSearch->aCand ){
       /* A prefilter keeping a share f of the rows leaves about f of each
@@ -252,16 +236,18 @@ static int searchApproximate(VecCursor *pCur, const VsSearch *pSearch){
       if( nProbe>VS_PROBE_MAX ) nProbe = VS_PROBE_MAX;
     }
     {
-      IvfPoll poll;
-      poll.db = p->db;
-      poll.pStmt = 0;
-      p->pS->ivf.xStop = ivfInterrupted;
-      p->pS->ivf.pStopArg = &poll;
-      rc = vsIvfSearch(pSearch, &p->pS->ivf, (int)nProbe, nRescore,
-                       &pCur->aHit, &pCur->nHit);
-      p->pS->ivf.xStop = 0;
-      p->pS->ivf.pStopArg = 0;
-      sqlite3_finalize(poll.pStmt);
+      VsIvfWork work;
+      vsIvfWorkBegin(p, &work);
+      if( pS->ivf.nList==0 && pS->iIvfLoaded!=pS->iDataVersion+1 ){
+        /* no index here: the stored one, once per data_version */
+        pS->iIvfLoaded = pS->iDataVersion+1;
+        rc = vsIvfStoreLoad(p, pSearch);
+      }
+      if( rc==SQLITE_OK ){
+        rc = vsIvfSearch(pSearch, &pS->ivf, (int)nProbe, nRescore,
+                         &pCur->aHit, &pCur->nHit);
+      }
+      vsIvfWorkEnd(&work);
     }
   }else{
     rc = vsQuantSearch(pSearch, &p->pS->codes, (int)pCur->iRescore,

@@ -57,7 +57,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const azVecShadow[] = { "config", "map", "chunks", 0 };
+static const char *const azVecShadow[] = {
+  "config", "map", "chunks", "ivf", 0
+};
 
 /* The SQL of cached statement eStmt (a VsShadowSql). */
 static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,

@@ -17,11 +17,13 @@
 **
 ** STORAGE. The f32 data lives in a side file beside the database, named
 ** "<database file>-vectors-<identifier>" (format: sidefile.c). Everything
-** else lives in three shadow tables, declared through xShadowName:
+** else lives in four shadow tables, declared through xShadowName:
 **   <table>_config(k TEXT PRIMARY KEY, v)   the settings (vecconfig.c)
 **   <table>_map(id INTEGER PRIMARY KEY, slot INTEGER NOT NULL)
 **   <table>_chunks(chunk INTEGER PRIMARY KEY, data BLOB)  the copy
 **                                           (veccopy.c)
+**   <table>_ivf(k INTEGER PRIMARY KEY, v BLOB)  the stored IVF index, a
+**                                           hint only (ivfstore.c)
 ** The database is the source of truth: a slot's bytes count only while a
 ** committed <table>_map row references them. temp and :memory: databases
 ** keep the slots in memory (conn.c) and create no file.
@@ -146,13 +148,14 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   char *zBroken = 0;
   int nDim = 0, eMetric = 0, iFormat = VEC_FORMAT, bCopy = 1, rc;
   int nChunkBytes = VS_CHUNK_BYTES;
+  VsIndexOpt idx = {VS_INDEX_NONE, 0};
   i64 iNonce = 0;
   *ppVtab = 0;
   vsConnSettle(pConn);
   if( bCreate ){
     unsigned char aRand[VS_IDENT_LEN/2];
     int i;
-    rc = vsConfigParse(argc, argv, &nDim, &eMetric, &bCopy, pzErr);
+    rc = vsConfigParse(argc, argv, &nDim, &eMetric, &bCopy, &idx, pzErr);
     if( rc ) return rc;
     sqlite3_randomness(sizeof(aRand), aRand);
     for(i=0; i<(int)sizeof(aRand); i++){
@@ -160,11 +163,11 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
     }
     sqlite3_randomness(sizeof(iNonce), &iNonce);
     rc = vsConfigCreate(db, argv[1], argv[2], zIdent, nDim, eMetric, bCopy,
-                        iNonce, pzErr);
+                        &idx, iNonce, pzErr);
   }else{
     /* the options were read at CREATE: the stored settings rule */
     rc = vsConfigRead(db, argv[1], argv[2], zIdent, &nDim, &eMetric,
-                      &iFormat, &bCopy, &nChunkBytes, &zBroken);
+                      &iFormat, &bCopy, &nChunkBytes, &idx, &zBroken);
     if( rc==SQLITE_CORRUPT_VTAB ) rc = SQLITE_OK;   /* see vecconfig.c */
   }
   if( rc ){
@@ -179,7 +182,10 @@ static int vecInit(sqlite3 *db, VsConn *pConn, int bCreate, int argc,
   rc = vsStateAcquire(p, argv[1], argv[2], zIdent, nDim<0 ? 0 : nDim,
                       eMetric<0 ? 0 : eMetric, iFormat, bCopy, nChunkBytes,
                       iNonce, bCreate, zBroken, pzErr);
-  if( rc==SQLITE_OK ) rc = declareTable(db, argv[2]);
+  if( rc==SQLITE_OK ){
+    p->pS->idx = idx;
+    rc = declareTable(db, argv[2]);
+  }
   if( rc ){
     freeTable(p);
     return rc;
@@ -491,15 +497,16 @@ static int runCommand(VecTable *p, sqlite3_value **argv){
         p->zName, p->zName, p->zName);
     return SQLITE_ERROR;
   }
-  if( zCmd && strcmp(zCmd, "compact")==0
+  int bKnown = zCmd && (strcmp(zCmd, "compact")==0
+                        || strcmp(zCmd, "optimize")==0);
+  if( bKnown
    && sqlite3_value_type(argv[2+VEC_COLUMN_ID])==SQLITE_NULL
    && sqlite3_value_type(argv[2+VEC_COLUMN_VEC])==SQLITE_NULL ){
-    return vsCompactRun(p);
+    return zCmd[0]=='c' ? vsCompactRun(p) : vsIvfOptimize(p);
   }
   vsVectorsSetError(p, "vectors: table %s: expected the command 'compact' "
-      "alone in column %s, got '%.40s'%s", p->zName, p->zName,
-      zCmd ? zCmd : "", zCmd && strcmp(zCmd, "compact")==0
-      ? " with an id or a vector" : "");
+      "or 'optimize' alone in column %s, got '%.40s'%s", p->zName, p->zName,
+      zCmd ? zCmd : "", bKnown ? " with an id or a vector" : "");
   return SQLITE_ERROR;
 }
 
@@ -912,6 +919,10 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
     rc = sqlite3_create_function(db, "veles_backup", 2,
                                  SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
                                  vsBackupFunc, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "veles_index", 1, SQLITE_UTF8, pConn,
+                                 vsIvfStatusFunc, 0, 0);
   }
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(db, "veles_upgrade", 1,

@@ -90,6 +90,15 @@ typedef struct VecTable VecTable;
 typedef struct VecCursor VecCursor;
 typedef struct VsRun VsRun;
 
+/* A table's index options: index=ivf|none, probe=N. */
+typedef struct VsIndexOpt VsIndexOpt;
+struct VsIndexOpt {
+  int eIndex;                   /* VS_INDEX_NONE or VS_INDEX_IVF */
+  int nProbe;                   /* with an index: the default probe */
+};
+#define VS_INDEX_NONE 0
+#define VS_INDEX_IVF  1
+
 /* The database's half of a side file's binding, as one snapshot sees it
 ** in <table>_config (vecbind.c). */
 struct VsDbCommit {
@@ -158,7 +167,10 @@ struct VecState {
   VsCodes codes;                /* int8 codes per slot, made by quantized
                                 ** searches (quant.c) */
   VsIvf ivf;                    /* the IVF index, made by searches with a
-                                ** probe (ivf.c) */
+                                ** probe (ivf.c) or loaded (ivfstore.c) */
+  VsIndexOpt idx;               /* index=, probe= (vecconfig.c) */
+  i64 iIvfLoaded;               /* iDataVersion+1 when the stored index
+                                ** was last looked for (ivfstore.c) */
   /* a compaction by the open transaction (veccompact.c): pFile and slots
   ** are the compacted ones; these are what they replaced */
   VsFile *pFileBefore;          /* 0: the transaction did not compact */
@@ -232,17 +244,19 @@ int vsVectorsPlanIdBounds(sqlite3_index_info *pInfo, const int *aRange,
 /* ---- vecconfig.c ----------------------------------------------------- */
 /* Parse the CREATE arguments argv[3..] (dim=N, metric=...). */
 int vsConfigParse(int argc, const char *const *argv, int *pnDim,
-                  int *peMetric, int *pbCopy, char **pzErr);
+                  int *peMetric, int *pbCopy, VsIndexOpt *pIdx,
+                  char **pzErr);
 /* Create the shadow tables of a new table and record its settings. */
 int vsConfigCreate(sqlite3 *db, const char *zSchema, const char *zName,
                    const char *zIdent, int nDim, int eMetric, int bCopy,
-                   i64 iNonce, char **pzErr);
+                   const VsIndexOpt *pIdx, i64 iNonce, char **pzErr);
 /* Read and check the settings of an existing table from <table>_config.
 ** SQLITE_CORRUPT_VTAB: *pzErr says what is damaged, without the
 ** "vectors: table <name>: " prefix; zIdent is "" unless it is valid. */
 int vsConfigRead(sqlite3 *db, const char *zSchema, const char *zName,
                  char *zIdent, int *pnDim, int *peMetric, int *piFormat,
-                 int *pbCopy, int *pnChunkBytes, char **pzErr);
+                 int *pbCopy, int *pnChunkBytes, VsIndexOpt *pIdx,
+                 char **pzErr);
 /* Whether n is a chunk size <table>_config may name (a power of two from
 ** VS_CHUNK_BYTES_MIN to VS_CHUNK_BYTES_MAX). */
 int vsConfigChunkBytesOk(i64 n);
@@ -365,6 +379,43 @@ const char *vsCompactNewPath(VsConn *pConn, const char *zSchema,
 /* SELECT veles_backup('path'[, 'schema']): an online backup of the
 ** database with its side files, of one read snapshot. */
 void vsBackupFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* ---- ivfstore.c ----------------------------------------------------- */
+/* INSERT INTO t(t) VALUES('optimize'): build the IVF index afresh and
+** store it in <table>_ivf, in the transaction. */
+int vsIvfOptimize(VecTable *p);
+/* Make pS->ivf the stored index, when there is one that is not damaged
+** (a damaged one is logged and ignored); pSearch as for a search. */
+int vsIvfStoreLoad(VecTable *p, const VsSearch *pSearch);
+/* The header of the stored index (nList 0: none), checked against the
+** table; SQLITE_CORRUPT_VTAB with *pzErr when it is damaged. */
+typedef struct VsIvfStoreInfo VsIvfStoreInfo;
+struct VsIvfStoreInfo {
+  int nList;
+  i64 nSlot, nBuilt, nBytes;
+};
+int vsIvfStoreInfo(sqlite3 *db, VecState *pS, VsIvfStoreInfo *pInfo,
+                   char **pzErr);
+/* The whole stored index checked (veles_check): SQLITE_CORRUPT_VTAB with
+** *pzErr when it is damaged. */
+int vsIvfStoreCheck(sqlite3 *db, const char *zSchema, const char *zName,
+                    int nDim, int eMetric, char **pzErr);
+
+/* ---- ivfstatus.c ---------------------------------------------------- */
+/* Long work on the IVF index of p's table, between Begin and End: stopped
+** by sqlite3_interrupt() (SQLITE_INTERRUPT from ivf.c) and reported to
+** veles_index() on every connection of the process. */
+typedef struct VsIvfWork VsIvfWork;
+struct VsIvfWork {
+  sqlite3 *db;
+  VsIvf *pIvf;
+  sqlite3_stmt *pPoll;          /* SELECT 1, prepared at the first poll */
+  void *pEntry;                 /* the process-wide report, or 0 */
+};
+void vsIvfWorkBegin(VecTable *p, VsIvfWork *pWork);
+void vsIvfWorkEnd(VsIvfWork *pWork);
+/* SELECT veles_index('table'): its index state, as JSON. */
+void vsIvfStatusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
 /* ---- vecupgrade.c ---------------------------------------------------- */
 /* SELECT veles_upgrade('table'): a format 1 table becomes format 2 with
 ** the database's copy; returns the vectors the table holds. */

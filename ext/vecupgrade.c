@@ -141,7 +141,7 @@ static int upgradeTable(VecTable *p){
   }
   if( rc ) return rc==SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
   rc = vsConfigRead(p->db, pS->sh.zSchema, pS->sh.zName, zIdent, &nDim,
-                    &eMetric, &iFormat, &bCopy, &nChunkBytes, &zErr);
+                    &eMetric, &iFormat, &bCopy, &nChunkBytes, 0, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   if( iFormat>=2 ){
     /* another connection upgraded it before this one's transaction */

@@ -193,12 +193,12 @@ static void sizes(void){
   tExec(db, "INSERT INTO z(z) VALUES('compact'); "
             "INSERT INTO y(y) VALUES('compact')");
   tRows(zCase, db, "SELECT count(*) FROM z", "0");
-  tError(zCase, db, "INSERT INTO z(z) VALUES('optimize')",
-         "vectors: table z: expected the command 'compact' alone in column "
-         "z, got 'optimize'");
+  tError(zCase, db, "INSERT INTO z(z) VALUES('vacuum')",
+         "vectors: table z: expected the command 'compact' or 'optimize' "
+         "alone in column z, got 'vacuum'");
   tError(zCase, db, "INSERT INTO z(id, z) VALUES(1, 'compact')",
-         "vectors: table z: expected the command 'compact' alone in column "
-         "z, got 'compact' with an id or a vector");
+         "vectors: table z: expected the command 'compact' or 'optimize' "
+         "alone in column z, got 'compact' with an id or a vector");
   tExec(db, "INSERT INTO z VALUES(1, '[1,2,3,4]')");
   tError(zCase, db, "UPDATE z SET z='compact'", "vectors: table z: column "
          "z takes commands: INSERT INTO z(z) VALUES('compact'), not an "

@@ -34,11 +34,11 @@ static void testOptions(sqlite3 *db){
   tError("1.6", db, "CREATE VIRTUAL TABLE e1 USING vectors(dim=abc)",
          "vectors: dim must be an integer from 1 to 65536, got 'abc'");
   tError("1.7", db, "CREATE VIRTUAL TABLE e1 USING vectors(size=3)",
-         "vectors: unknown option: expected dim, metric or db_copy, got 'size'");
+         "vectors: unknown option: expected dim, metric, db_copy, index or "
+         "probe, got 'size'");
   tError("1.8", db, "CREATE VIRTUAL TABLE e1 USING vectors(dim)",
-         "vectors: malformed option: expected dim=N, metric=l2|cosine|dot or "
-         "db_copy=on|off, "
-         "got 'dim'");
+         "vectors: malformed option: expected dim=N, metric=l2|cosine|dot, "
+         "db_copy=on|off, index=ivf|none or probe=N, got 'dim'");
   tError("1.9", db, "CREATE VIRTUAL TABLE e1 USING vectors(metric=hamming)",
          "vectors: unknown metric: expected l2, cosine or dot, got 'hamming'");
   tRows("1.10", db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'e1%'",

@@ -182,7 +182,7 @@ static void testCreateDropRename(void){
   tExec(db, "ALTER TABLE d RENAME TO d2");
   tRows("6.4", db, "SELECT id FROM d2", "1\n2\n3");
   tRows("6.5", db, "SELECT name FROM sqlite_schema WHERE name LIKE 'd%' "
-        "ORDER BY name", "d2\nd2_chunks\nd2_config\nd2_map");
+        "ORDER BY name", "d2\nd2_chunks\nd2_config\nd2_ivf\nd2_map");
   tClose(db);
   db = tOpen("ddl.db");
   tRows("6.6", db, "SELECT id, hex(vec) FROM d2 WHERE id=3",
@@ -429,7 +429,7 @@ static void testReconnectInTransaction(void){
   tExec(db, "INSERT INTO v VALUES (1,'[5,5]')");
   tRows("8.8", db, "SELECT id, hex(vec) FROM v", "1|0000A0400000A040");
   tRows("8.9", db, "SELECT count(*) FROM pragma_table_list "
-        "WHERE name LIKE 'v%'", "4");
+        "WHERE name LIKE 'v%'", "5");
   /* the same, with the DROP rolled back: the old table and its rows */
   tExec(db, "BEGIN; INSERT INTO v VALUES (2,'[6,6]');"
             "SAVEPOINT a; DROP TABLE p2; ROLLBACK TO a; RELEASE a;"
