@@ -561,6 +561,7 @@ int vsIvfAdopt(const VsSearch *p, VsIvf *pIvf, int nList,
   }
   pIvf->nBuilt = nBuilt>0 ? nBuilt : 1;
   pIvf->nAdded = nTodo;
+  pIvf->bAdopted = 1;
   return SQLITE_OK;
 }
 

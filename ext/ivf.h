@@ -33,6 +33,7 @@ struct VsIvf {
   u64 *aHash;             /* slot -> hash of the vector it was assigned by */
   i64 nAlloc;             /* slots aListOf and aHash hold */
   i64 nBuilt;             /* rows assigned by the build */
+  int bAdopted;           /* made from a stored index (vsIvfAdopt) */
   i64 nAdded;             /* rows assigned since */
   i64 *aDirty;            /* slots written since the last search */
   i64 nDirty, nDirtyAlloc;

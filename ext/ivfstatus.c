@@ -207,10 +207,12 @@ void vsIvfStatusFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_str_appendall(pOut, "{\"table\":");
   appendJsonString(pOut, pS->sh.zName);
   sqlite3_str_appendf(pOut, ",\"index\":\"%s\","
-      "\"probe\":%d,\"rows\":%lld,\"lists\":%d,\"indexed\":%lld,"
-      "\"pending\":%lld,\"stored\":",
+      "\"probe\":%d,\"rows\":%lld,\"lists\":%d,\"from\":%s,"
+      "\"indexed\":%lld,\"pending\":%lld,\"stored\":",
       pS->idx.eIndex==VS_INDEX_IVF ? "ivf" : "none", pS->idx.nProbe, nRows,
-      pS->ivf.nList, nIndexed, nRows-nIndexed>0 ? nRows-nIndexed : 0);
+      pS->ivf.nList, pS->ivf.nList==0 ? "null"
+                     : pS->ivf.bAdopted ? "\"store\"" : "\"build\"",
+      nIndexed, nRows-nIndexed>0 ? nRows-nIndexed : 0);
   if( zStoreErr ){
     sqlite3_str_appendall(pOut, "{\"error\":");
     appendJsonString(pOut, zStoreErr);
