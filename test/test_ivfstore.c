@@ -9,8 +9,10 @@
 **          (veles_index says "from":"store") and answers as well; a
 **          ROLLBACK takes the stored row back; optimize in a transaction
 **          covers its own rows
-**   s.3.*  a stale store (10% of rows overwritten, 10% deleted by another
-**          connection): the load keeps recall, returns no deleted row
+**   s.3.*  a stale store (10% of rows deleted, then 10% overwritten by
+**          another connection, into the slots the delete freed): the load
+**          keeps recall (it finds the reused slots by their hash), returns
+**          no deleted row
 **   s.4.*  damaged stored rows (garbled, truncated, a list out of range, a
 **          NaN centroid, another dimension): veles_check names the damage,
 **          searches ignore the row and answer correctly
@@ -268,8 +270,8 @@ static void testStore(void){
   /* s.3: stale store: 10% overwritten, 10% deleted, by another connection;
   ** then a third connection loads the old store */
   db2 = tOpen("st.db");
-  fill(db2, "e", 1, NROW/10, 1);
   tExec(db2, "DELETE FROM e WHERE id>%d AND id<=%d", NROW/10, NROW/5);
+  fill(db2, "e", 1, NROW/10, 1);      /* into the slots the delete freed */
   tClose(db2);
   db2 = tOpen("st.db");
   r = recall(db2, "e", "", &nBad);
