@@ -5,7 +5,8 @@
 ** once or persistently (every one from the k-th on, until disarmed).
 ** For each step of a workload - open and load, CREATE, inserts, updates,
 ** overwrites, deletes, savepoints, searches and veles_* functions, DROP,
-** a compaction, a search that builds the IVF index -
+** a compaction, a search that builds the IVF index, its 'optimize' and
+** another attachment's load of the index it stored -
 ** in rollback-journal and WAL mode - and every k:
 **
 **   1. the step returns SQLITE_NOMEM (or an error saying "out of memory"),
@@ -240,6 +241,16 @@ static const char *azStep[] = {
   "COMMIT",
   "SELECT id, round(distance, 3) FROM big WHERE vec MATCH '[1,2,3,4]'"
   " AND k = 5 AND probe = 2",
+  /* 13, 14: 'optimize' stores the index; a second attachment of the same
+  ** file (a state of its own) loads it */
+  "BEGIN;"
+  "INSERT INTO big(big) VALUES('optimize');"
+  "UPDATE marker SET t=9;"
+  "COMMIT",
+  "ATTACH (SELECT file FROM pragma_database_list WHERE name='main') AS again;"
+  "SELECT id, round(distance, 3) FROM again.big WHERE vec MATCH '[1,2,3,4]'"
+  " AND k = 5 AND probe = 2;"
+  "DETACH again",
 };
 #define NSTEP ((int)(sizeof(azStep)/sizeof(azStep[0])))
 #define STEP_IVF 11             /* the first step of the IVF index */
