@@ -10,7 +10,8 @@
 **                 give the table, ids, vectors and JSON payloads
 **
 ** The tables are vectors v1(dim=4), v2(metric=cosine, dim fixed by the
-** first vector), v3(dim=3, metric=dot), temp.t1(dim=2) and payloads
+** first vector), v3(dim=3, metric=dot, index=ivf: its searches without
+** a probe use the index), temp.t1(dim=2) and payloads
 ** p1(lang TEXT, year INTEGER, score REAL, "a.b" BOOLEAN), p2. Each has a
 ** model: an ordinary table m_<name>(id INTEGER PRIMARY KEY, vec BLOB |
 ** json TEXT) in the same database. Every write that succeeds on a veles
@@ -18,7 +19,8 @@
 ** through veles_vec(), so JSON and blobs become the same f32 bytes), so
 ** BEGIN/COMMIT/ROLLBACK/SAVEPOINT/ROLLBACK TO, failed statements, a
 ** second connection and reopening the database apply to both alike; a
-** compaction (INSERT INTO t(t) VALUES('compact')) has nothing to repeat.
+** compaction or an optimize (INSERT INTO t(t) VALUES('compact'),
+** VALUES('optimize')) has nothing to repeat.
 **
 ** WHAT MUST HOLD (abort() otherwise, so libFuzzer keeps the input):
 **   - a query returns the same rows from a veles table and its model
@@ -57,7 +59,7 @@ static const struct {
 } aTab[] = {
   { "v1", 1, 0, "dim=4", "l2" },
   { "v2", 1, 0, "metric=cosine", "cosine" },
-  { "v3", 1, 0, "dim = 3, metric='dot'", "dot" },
+  { "v3", 1, 0, "dim = 3, metric='dot', index=ivf", "dot" },
   { "t1", 1, 1, "dim=2", "l2" },
   { "p1", 0, 0, "lang TEXT, year INTEGER, score REAL, \"a.b\" BOOLEAN", 0 },
   { "p2", 0, 0, "", 0 },
@@ -473,10 +475,12 @@ static void opVecWrite(Fz *f){
       readId(f, &a[nArg++]);
       break;
     case 8: {
-      /* a compaction: the model has nothing to do; whether it succeeds
-      ** or fails, the comparisons that follow see the same rows */
-      char *zSql = sqlite3_mprintf("INSERT INTO %s(%s) VALUES('compact')",
-                                   aTab[iTab].zName, aTab[iTab].zName);
+      /* a compaction or an optimize (by the op's place in the input): the
+      ** model has nothing to do; whether it succeeds or fails, the
+      ** comparisons that follow see the same rows */
+      char *zSql = sqlite3_mprintf("INSERT INTO %s(%s) VALUES('%s')",
+                                   aTab[iTab].zName, aTab[iTab].zName,
+                                   f->i%2 ? "optimize" : "compact");
       if( zSql ) run(f->aDb[f->iCur], zSql, a, 0);
       sqlite3_free(zSql);
       return;
@@ -799,6 +803,15 @@ static void checkTable(sqlite3 *db, const char *zName){
   if( rc!=SQLITE_OK ) return;
   if( strcmp(z, "ok")!=0 && !strstr(z, "locked") && !strstr(z, "busy") ){
     fzFail("veles_check('%s'): %s", zName, z);
+  }
+  if( zName[0]=='v' ){
+    /* the index state of a vectors table is JSON */
+    snprintf(zSql, sizeof(zSql), "SELECT json_valid(veles_index('%s'))",
+             zName);
+    z = fzText(db, zSql, &rc);
+    if( rc==SQLITE_OK && strcmp(z, "1")!=0 ){
+      fzFail("veles_index('%s') is not JSON", zName);
+    }
   }
 }
 
