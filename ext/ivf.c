@@ -17,12 +17,15 @@
 ** l2 and dot metrics and by the dot product with unit centroids for
 ** cosine (spherical k-means).
 **
-** BUILD. When a search first asks for it (at least VS_IVF_MIN_ROWS rows):
-** a sample of IVF_SAMPLE rows per centroid, spread evenly over the slots,
-** IVF_ROUNDS rounds of Lloyd's iteration from centroids picked among the
-** sample, then every live slot assigned. Built again when the rows
-** assigned since outnumber those of the build (the lists would no longer
-** fit the data).
+** BUILD. When a search first asks for it (at least VS_IVF_MIN_ROWS rows)
+** and there is no stored index to adopt (ivfstore.c), or at 'optimize'
+** (vsIvfBuild): a sample of IVF_SAMPLE rows per centroid, spread evenly
+** over the slots, IVF_ROUNDS rounds of Lloyd's iteration from centroids
+** picked among the sample, then every live slot assigned. Built again
+** when the rows assigned since outnumber those of the build (the lists
+** would no longer fit the data). ADOPT (vsIvfAdopt): the centroids and
+** lists of a stored build, each slot's list kept while its vector has the
+** hash stored with it, every other live slot assigned afresh.
 **
 ** DERIVED DATA, per connection and table, under the rule of the codes and
 ** norms: which slots are live and their ids come from the search's slot

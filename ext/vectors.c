@@ -921,7 +921,8 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn){
                                  vsBackupFunc, 0, 0);
   }
   if( rc==SQLITE_OK ){
-    rc = sqlite3_create_function(db, "veles_index", 1, SQLITE_UTF8, pConn,
+    rc = sqlite3_create_function(db, "veles_index", 1,
+                                 SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
                                  vsIvfStatusFunc, 0, 0);
   }
   if( rc==SQLITE_OK ){
