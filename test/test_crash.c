@@ -9,7 +9,9 @@
 ** (committed, killed before it could say so). No partial batch,
 ** integrity_check ok, and the next writer continues without manual steps.
 ** Every vector has its payload and no payload is without its vector: the
-** two tables commit together or not at all.
+** two tables commit together or not at all. Every fifth batch also runs
+** 'optimize' (the stored IVF index): after each kill veles_check is ok
+** and a search by the index returns k rows.
 **
 ** Runs in rollback-journal and WAL mode. VELES_CRASH_ITERATIONS sets the
 ** kills per mode (default 20; the long run uses 200).
@@ -91,6 +93,8 @@ static void writer(const char *zDb, const char *zMode, int b, int fdAck){
       }
       sqlite3_reset(p);
     }
+    /* every fifth batch stores the IVF index too (ext/ivfstore.c) */
+    if( b%5==3 ) tExec(db, "INSERT INTO emb(emb) VALUES('optimize')");
     tExec(db, "UPDATE progress SET b=%d", b);
     if( sqlite3_exec(db, "COMMIT", 0, 0, 0)!=SQLITE_OK ){
       fprintf(stderr, "writer: commit: %s\n", sqlite3_errmsg(db));
@@ -195,6 +199,12 @@ static void crashLoop(const char *zMode, int nIter, unsigned seed){
       nFailBefore = 1;
     }
     tRows(zCase, db, "PRAGMA integrity_check", "ok");
+    /* the stored index (whichever batch stored it) is whole, and a search
+    ** by it (loaded from it) returns k rows */
+    tRows(zCase, db, "SELECT veles_check('emb')", "ok");
+    tRows(zCase, db, "SELECT count(*) = min(10, (SELECT count(*) FROM emb)) "
+          "FROM emb WHERE vec MATCH (SELECT vec FROM emb LIMIT 1) AND k=10 "
+          "AND probe=4", "1");
     tClose(db);
     if( nFailBefore ) break;
   }
