@@ -311,6 +311,118 @@ static int assignTo(VsIvf *pIvf, const VsSearch *p, i64 s, int c){
   return assignHashed(pIvf, p, s, c, vectorHash(p, s));
 }
 
+/* One thread's share of work over slots iFirst..iEnd-1. */
+typedef struct Part Part;
+struct Part {
+  VsIvf *pIvf;
+  const VsSearch *p;
+  i64 iFirst, iEnd;
+  int bHash;              /* encodePart: compute the hashes too */
+  pthread_t tid;
+  int bThread;            /* tid is a thread to join */
+};
+
+/* Hash the live slots iFirst..iEnd-1 into pIvf->aHash. */
+static void *hashPart(void *pArg){
+  Part *pPart = (Part*)pArg;
+  i64 s;
+  for(s=pPart->iFirst; s<pPart->iEnd; s++){
+    if( LIVE(pPart->p, s) ) pPart->pIvf->aHash[s] = vectorHash(pPart->p, s);
+  }
+  return 0;
+}
+
+/* Encode the rows of slots iFirst..iEnd-1 that fillLists placed, in slot
+** order (the vectors are read front to back; each code goes to its
+** list's row). Each slot has one row, so the threads write disjoint
+** rows and hashes. */
+static void *encodePart(void *pArg){
+  Part *pPart = (Part*)pArg;
+  const VsSearch *p = pPart->p;
+  VsIvf *pIvf = pPart->pIvf;
+  i64 s;
+  for(s=pPart->iFirst; s<pPart->iEnd; s++){
+    VsIvfList *pL;
+    i64 i;
+    if( !LIVE(p, s) || pIvf->aListOf[s]<0 ) continue;
+    pL = &pIvf->aList[pIvf->aListOf[s]];
+    i = pIvf->aPos[s];
+    assert( i>=0 && i<pL->n && pL->aSlot[i]==s );
+    vsCodesEncode(p->aMatrix + s*p->nDim, p->nDim, pL->aCode + i*p->nDim,
+                  &pL->aScale[i], &pL->aSq[i]);
+    if( pPart->bHash ) pIvf->aHash[s] = vectorHash(p, s);
+  }
+  return 0;
+}
+
+/* Run xPart over slots 0..n-1, in shares on up to the search's scan
+** threads (nWork: the work, to decide whether threads pay). */
+static int runParts(VsIvf *pIvf, const VsSearch *p, i64 n, i64 nWork,
+                    int bHash, void *(*xPart)(void*)){
+  int nJob = vsSearchThreads(p->nThread), j;
+  Part *aPart;
+  if( nJob>1 && nWork/IVF_THREAD_WORK<nJob ) nJob = (int)(nWork/IVF_THREAD_WORK);
+  if( nJob<1 ) nJob = 1;
+  aPart = sqlite3_malloc64(sizeof(Part)*(u64)nJob);
+  if( aPart==0 ) return SQLITE_NOMEM;
+  memset(aPart, 0, sizeof(Part)*(size_t)nJob);
+  for(j=0; j<nJob; j++){
+    aPart[j].pIvf = pIvf;
+    aPart[j].p = p;
+    aPart[j].iFirst = n*j/nJob;
+    aPart[j].iEnd = n*(j+1)/nJob;
+    aPart[j].bHash = bHash;
+  }
+  for(j=1; j<nJob; j++){
+    aPart[j].bThread = pthread_create(&aPart[j].tid, 0, xPart, &aPart[j])==0;
+  }
+  xPart(&aPart[0]);
+  for(j=1; j<nJob; j++){
+    if( aPart[j].bThread ) pthread_join(aPart[j].tid, 0);
+    else xPart(&aPart[j]);
+  }
+  sqlite3_free(aPart);
+  return SQLITE_OK;
+}
+
+/* Put the live slots aSlot[0..n-1] into the (empty) lists aList[i], each
+** list sized once, and encode them on the threads. The hashes are
+** computed too unless bHashed (aHash holds them already). */
+static int fillLists(VsIvf *pIvf, const VsSearch *p, const i64 *aSlot,
+                     const int *aList, i64 n, int bHashed){
+  i64 *aCount = sqlite3_malloc64(sizeof(i64)*(u64)pIvf->nList), i;
+  int c, rc = SQLITE_OK;
+  if( aCount==0 ) return SQLITE_NOMEM;
+  memset(aCount, 0, sizeof(i64)*(size_t)pIvf->nList);
+  for(i=0; i<n; i++) aCount[aList[i]]++;
+  for(c=0; rc==SQLITE_OK && c<pIvf->nList; c++){
+    VsIvfList *pL = &pIvf->aList[c];
+    i64 m = aCount[c]>0 ? aCount[c] : 1;
+    assert( pL->n==0 && pL->nAlloc==0 );
+    pL->aSlot = sqlite3_malloc64(sizeof(i64)*(u64)m);
+    pL->aCode = sqlite3_malloc64((u64)m*(u64)p->nDim);
+    pL->aScale = sqlite3_malloc64(sizeof(double)*(u64)m);
+    pL->aSq = sqlite3_malloc64(sizeof(double)*(u64)m);
+    if( pL->aSlot==0 || pL->aCode==0 || pL->aScale==0 || pL->aSq==0 ){
+      rc = SQLITE_NOMEM;        /* vsIvfClear frees what was made */
+    }
+    pL->nAlloc = m;
+  }
+  sqlite3_free(aCount);
+  if( rc ) return rc;
+  for(i=0; i<n; i++){
+    i64 s = aSlot[i];
+    VsIvfList *pL = &pIvf->aList[aList[i]];
+    assert( s>=0 && s<pIvf->nAlloc && LIVE(p, s) );
+    pIvf->aPos[s] = pL->n;
+    pIvf->aListOf[s] = aList[i];
+    pL->aSlot[pL->n++] = s;
+  }
+  rc = runParts(pIvf, p, p->nSlot, n*(i64)p->nDim, !bHashed, encodePart);
+  if( rc==SQLITE_OK ) progress(pIvf, n);
+  return rc;
+}
+
 /* k-means over the sample aSample[0..nSample-1] (slots): pIvf->aCentroid. */
 static int train(VsIvf *pIvf, const VsSearch *p, const i64 *aSample,
                  i64 nSample){
@@ -382,7 +494,7 @@ static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
   vsIvfClear(pIvf);
   nSample = (i64)nList*IVF_SAMPLE;
   if( nSample>nLive ) nSample = nLive;
-  progressStart(pIvf, "build", nSample*IVF_ROUNDS + nLive);
+  progressStart(pIvf, "build", nSample*IVF_ROUNDS + 2*nLive);
   pIvf->nDim = p->nDim;
   pIvf->eMetric = p->eMetric;
   pIvf->nList = nList;
@@ -419,9 +531,7 @@ static int build(VsIvf *pIvf, const VsSearch *p, i64 nLive){
     assert( k==nLive );
     rc = nearestAll(pIvf, p, aLive, nLive, aNear);
   }
-  for(k=0; rc==SQLITE_OK && k<nLive; k++){
-    rc = assignTo(pIvf, p, aLive[k], aNear[k]);
-  }
+  if( rc==SQLITE_OK ) rc = fillLists(pIvf, p, aLive, aNear, nLive, 0);
   sqlite3_free(aSample);
   sqlite3_free(aLive);
   sqlite3_free(aNear);
@@ -509,54 +619,69 @@ int vsIvfBuild(const VsSearch *p, VsIvf *pIvf){
 int vsIvfAdopt(const VsSearch *p, VsIvf *pIvf, int nList,
                const float *aCentroid, i64 nBuilt, i64 nStored,
                const int *aStoredList, const u64 *aStoredHash){
-  i64 *aTodo = 0, nTodo = 0, nLive = 0, nKept = 0, s;
-  int *aNear = 0;
+  i64 *aLive = 0, *aTodo = 0, nLive = 0, nTodo = 0, s, i;
+  int *aList = 0, *aNear = 0;
   int rc = SQLITE_OK;
   assert( nList>=1 && nList<=VS_IVF_LISTS_MAX );
   vsIvfClear(pIvf);
   pIvf->nDim = p->nDim;
   pIvf->eMetric = p->eMetric;
   pIvf->nList = nList;
+  for(s=0; s<p->nSlot; s++) nLive += LIVE(p, s);
   pIvf->aCentroid = sqlite3_malloc64(sizeof(float)*(u64)nList*(u64)p->nDim);
   pIvf->aList = sqlite3_malloc64(sizeof(VsIvfList)*(u64)nList);
-  aTodo = sqlite3_malloc64(sizeof(i64)*(u64)(p->nSlot+1));
+  aLive = sqlite3_malloc64(sizeof(i64)*(u64)(nLive+1));
+  aTodo = sqlite3_malloc64(sizeof(i64)*(u64)(nLive+1));
+  aList = sqlite3_malloc64(sizeof(int)*(u64)(nLive+1));
+  aNear = sqlite3_malloc64(sizeof(int)*(u64)(nLive+1));
   if( pIvf->aList ) memset(pIvf->aList, 0, sizeof(VsIvfList)*(size_t)nList);
-  if( pIvf->aCentroid==0 || pIvf->aList==0 || aTodo==0 ){
+  if( pIvf->aCentroid==0 || pIvf->aList==0 || aLive==0 || aTodo==0
+   || aList==0 || aNear==0 ){
     rc = SQLITE_NOMEM;
   }else{
     memcpy(pIvf->aCentroid, aCentroid,
            sizeof(float)*(size_t)nList*(size_t)p->nDim);
     rc = reserveSlots(pIvf, p->nSlot);
   }
-  for(s=0; s<p->nSlot; s++) nLive += LIVE(p, s);
-  progressStart(pIvf, "load", nLive);
-  /* the slots whose vector is the one the stored list was chosen by keep
-  ** it; the others are assigned now */
-  for(s=0; rc==SQLITE_OK && s<p->nSlot; s++){
-    u64 h;
-    int c;
-    if( !LIVE(p, s) ) continue;
-    h = vectorHash(p, s);
-    c = s<nStored ? aStoredList[s] : -1;
-    if( c>=0 && c<nList && aStoredHash[s]==h ){
-      rc = assignHashed(pIvf, p, s, c, h);
-      if( ++nKept%IVF_POLL_ROWS==0 ){
-        progress(pIvf, IVF_POLL_ROWS);
-        if( pIvf->xStop && pIvf->xStop(pIvf->pStopArg) ) rc = SQLITE_INTERRUPT;
-      }
-    }else{
-      aTodo[nTodo++] = s;
-    }
+  progressStart(pIvf, "load", 2*nLive);
+  /* every live slot's hash, on the threads; a slot whose vector is the
+  ** one its stored list was chosen by keeps that list, the others are
+  ** assigned afresh */
+  if( rc==SQLITE_OK ){
+    rc = runParts(pIvf, p, p->nSlot, p->nSlot*(i64)p->nDim, 0, hashPart);
   }
   if( rc==SQLITE_OK ){
-    aNear = sqlite3_malloc64(sizeof(int)*(u64)(nTodo ? nTodo : 1));
-    if( aNear==0 ) rc = SQLITE_NOMEM;
+    progress(pIvf, nLive/2);
+    if( pIvf->xStop && pIvf->xStop(pIvf->pStopArg) ) rc = SQLITE_INTERRUPT;
   }
-  if( rc==SQLITE_OK ) rc = nearestAll(pIvf, p, aTodo, nTodo, aNear);
-  for(s=0; rc==SQLITE_OK && s<nTodo; s++){
-    rc = assignTo(pIvf, p, aTodo[s], aNear[s]);
+  for(s=0, i=0; rc==SQLITE_OK && s<p->nSlot; s++){
+    int c;
+    if( !LIVE(p, s) ) continue;
+    c = s<nStored ? aStoredList[s] : -1;
+    aLive[i] = s;
+    if( c>=0 && c<nList && aStoredHash[s]==pIvf->aHash[s] ){
+      aList[i] = c;
+    }else{
+      aList[i] = -1;
+      aTodo[nTodo++] = s;
+    }
+    i++;
   }
+  if( rc==SQLITE_OK ){
+    assert( i==nLive );
+    progress(pIvf, nLive/2-nTodo);
+    rc = nearestAll(pIvf, p, aTodo, nTodo, aNear);
+  }
+  if( rc==SQLITE_OK ){
+    for(s=0, i=0; i<nLive; i++){
+      if( aList[i]<0 ) aList[i] = aNear[s++];
+    }
+    assert( s==nTodo );
+    rc = fillLists(pIvf, p, aLive, aList, nLive, 1);
+  }
+  sqlite3_free(aLive);
   sqlite3_free(aTodo);
+  sqlite3_free(aList);
   sqlite3_free(aNear);
   if( rc ){
     vsIvfClear(pIvf);

@@ -93,12 +93,13 @@ static int codesReserve(VsCodes *p, i64 nSlot, int nDim){
 
 void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
                    double *pSq){
-  double m = 0, rScale, sq = 0;
-  int j;
+  float m = 0, rInv;
+  double rScale;
+  int j, sq = 0;
   assert( n>0 );
   for(j=0; j<n; j++){
-    double a = fabs((double)x[j]);
-    if( a>m ) m = a;                  /* a NaN compares false: skipped */
+    float a = fabsf(x[j]);
+    m = a>m ? a : m;                  /* a NaN compares false: skipped */
   }
   if( !(m>0) || !isfinite(m) ){
     memset(c, 0, (size_t)n);
@@ -107,16 +108,21 @@ void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
     return;
   }
   rScale = m/127.0;
+  rInv = (float)(127.0/m);
   for(j=0; j<n; j++){
-    double v = (double)x[j]/rScale;
-    long k = isfinite(v) ? lrint(v) : 0;
-    if( k>127 ) k = 127;
-    if( k<-127 ) k = -127;
+    /* round half away from zero; clamped first, and a NaN (a damaged
+    ** file) made 0, so no conversion is undefined */
+    float v = x[j]*rInv;
+    int k;
+    v = v<-127.0f ? -127.0f : v;
+    v = v>127.0f ? 127.0f : v;
+    if( !(v>=-127.0f) ) v = 0;
+    k = (int)(v + (v<0 ? -0.5f : 0.5f));
     c[j] = (signed char)k;
-    sq += (double)(k*k);
+    sq += k*k;
   }
   *pScale = rScale;
-  *pSq = sq*rScale*rScale;
+  *pSq = (double)sq*rScale*rScale;
 }
 
 /* Encode slot s from its f32 vector x (see CODES above). */

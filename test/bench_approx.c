@@ -275,7 +275,8 @@ int main(int argc, char **argv){
                                              : 0;
     sqlite3_finalize(pOne);
     pOne = 0;
-    db2 = benchOpen("quant.db", zModule);
+    if( sqlite3_open("quant.db", &db2)!=SQLITE_OK ) return 1;
+    benchMustLoad(db2, zModule);
     snprintf(zSql, sizeof(zSql), "SELECT id FROM v WHERE vec MATCH ?1 AND "
              "k = %d AND probe = 8", K);
     benchCheck(db2, sqlite3_prepare_v2(db2, zSql, -1, &pOne, 0), "search");
