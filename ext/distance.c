@@ -7,7 +7,9 @@
 ** HOW IT WORKS
 **
 ** Kernels. Each instruction set has a set of four functions (pair L2
-** squared, pair dot, batch L2 squared, batch dot):
+** squared, pair dot, batch L2 squared, batch dot), and the batch dot of
+** rows of int8 codes (quant.c), against the f32 query or, where AVX-512
+** VNNI runs, against int8 codes of the query (vsDistanceBatchDotU8I8):
 **   avx512    AVX-512F, 16 floats per register   (x86-64)
 **   avx2+fma  AVX2 with FMA, 8 floats per register (x86-64)
 **   neon      Advanced SIMD, 4 floats per register (arm64 builds)
@@ -90,6 +92,8 @@
 
 typedef float (*VsPairFn)(const float*, const float*, int);
 typedef void (*VsBatchFn)(const float*, const float*, i64, int, float*);
+typedef void (*VsBatchU8I8Fn)(const unsigned char*, const signed char*, i64,
+                              int, int32_t*);
 typedef void (*VsBatchI8Fn)(const float*, const signed char*, i64, int,
                             float*);
 
@@ -151,6 +155,19 @@ static void batchDotI8Scalar(const float *q, const signed char *c, i64 nRow,
     }
     for(; j<n; j++) s[0] += q[j]*(float)c[j];
     aOut[r] = ((s[0]+s[1]) + (s[2]+s[3])) + ((s[4]+s[5]) + (s[6]+s[7]));
+  }
+}
+
+/* rows of int8 codes against a query of codes offset by 128 (uint8):
+** aOut[r] = sum (q[j]-128) * c_r[j], exact in integers */
+static void batchDotU8I8Scalar(const unsigned char *q, const signed char *c,
+                               i64 nRow, int n, int32_t *aOut){
+  i64 r;
+  for(r=0; r<nRow; r++, c+=n){
+    int32_t s = 0;
+    int j;
+    for(j=0; j<n; j++) s += ((int32_t)q[j]-128)*(int32_t)c[j];
+    aOut[r] = s;
   }
 }
 
@@ -531,6 +548,43 @@ VS_AVX512 static void batchDotI8Avx512(const float *q, const signed char *c,
   }
 }
 
+/* AVX-512 VNNI: vpdpbusd multiplies 64 unsigned by 64 signed bytes and
+** adds them in fours into 16 int32 sums. The query bytes are its codes
+** plus 128, so each row's sum less 128 times the sum of its codes (a
+** second vpdpbusd, by ones) is the signed dot product. The tail is a
+** masked load, zeros adding nothing to either sum. */
+#define VS_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma")))
+
+static int vnniSupported(void){
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni")
+      && __builtin_cpu_supports("avx512bw") && avx512Supported();
+}
+
+VS_VNNI static void batchDotU8I8Vnni(const unsigned char *q,
+                                     const signed char *c, i64 nRow, int n,
+                                     int32_t *aOut){
+  const __m512i ones = _mm512_set1_epi8(1);
+  i64 r;
+  for(r=0; r<nRow; r++, c+=n){
+    __m512i s = _mm512_setzero_si512(), t = s;
+    int j = 0;
+    for(; j+64<=n; j+=64){
+      __m512i x = _mm512_loadu_si512((const void*)(c+j));
+      s = _mm512_dpbusd_epi32(s, _mm512_loadu_si512((const void*)(q+j)), x);
+      t = _mm512_dpbusd_epi32(t, ones, x);
+    }
+    if( j<n ){
+      __mmask64 m = (__mmask64)(~0ULL >> (64-(n-j)));
+      __m512i x = _mm512_maskz_loadu_epi8(m, c+j);
+      s = _mm512_dpbusd_epi32(s, _mm512_maskz_loadu_epi8(m, q+j), x);
+      t = _mm512_dpbusd_epi32(t, ones, x);
+    }
+    aOut[r] = _mm512_reduce_add_epi32(
+                  _mm512_sub_epi32(s, _mm512_slli_epi32(t, 7)));
+  }
+}
+
 #endif /* VS_X86 */
 
 /* ---- arm64: NEON ------------------------------------------------------ */
@@ -599,22 +653,26 @@ struct VsKernel {
   VsBatchFn xBatchL2;         /* rows: sum (q-x)^2 */
   VsBatchFn xBatchDot;        /* rows: sum q*x */
   VsBatchI8Fn xBatchDotI8;    /* rows of int8 codes: sum q*c */
+  VsBatchU8I8Fn xBatchDotU8I8;/* ... against int8 query codes, or 0 */
+  int (*xU8I8Supported)(void);/* true if this CPU runs xBatchDotU8I8 */
 };
 
 /* Best first: the first supported entry is the default. */
 static const VsKernel aKernel[] = {
 #ifdef VS_X86
   { "avx512", "avx512f", avx512Supported,
-    l2Avx512, dotAvx512, batchL2Avx512, batchDotAvx512, batchDotI8Avx512 },
+    l2Avx512, dotAvx512, batchL2Avx512, batchDotAvx512, batchDotI8Avx512,
+    batchDotU8I8Vnni, vnniSupported },
   { "avx2+fma", "avx2", avx2Supported,
-    l2Avx2, dotAvx2, batchL2Avx2, batchDotAvx2, batchDotI8Avx2 },
+    l2Avx2, dotAvx2, batchL2Avx2, batchDotAvx2, batchDotI8Avx2, 0, 0 },
 #endif
 #ifdef VS_NEON
   { "neon", "neon", neonSupported,
-    l2Neon, dotNeon, batchL2Neon, batchDotNeon, batchDotI8Scalar },
+    l2Neon, dotNeon, batchL2Neon, batchDotNeon, batchDotI8Scalar, 0, 0 },
 #endif
   { "scalar", "scalar", scalarSupported,
-    l2Scalar, dotScalar, batchL2Scalar, batchDotScalar, batchDotI8Scalar },
+    l2Scalar, dotScalar, batchL2Scalar, batchDotScalar, batchDotI8Scalar,
+    0, 0 },
 };
 #define VS_NKERNEL ((int)(sizeof(aKernel)/sizeof(aKernel[0])))
 
@@ -705,6 +763,22 @@ void vsDistanceBatch(int eKind, const float *q, const float *aMatrix,
 void vsDistanceBatchDotI8(const float *q, const signed char *aCode, i64 nRow,
                           int n, float *aOut){
   if( nRow>0 ) kernel()->xBatchDotI8(q, aCode, nRow, n, aOut);
+}
+
+int vsDistanceDotU8I8Fast(void){
+  const VsKernel *p = kernel();
+  return p->xBatchDotU8I8!=0 && p->xU8I8Supported();
+}
+
+void vsDistanceBatchDotU8I8(const unsigned char *q, const signed char *aCode,
+                            i64 nRow, int n, int32_t *aOut){
+  const VsKernel *p = kernel();
+  if( nRow<=0 ) return;
+  if( p->xBatchDotU8I8 && p->xU8I8Supported() ){
+    p->xBatchDotU8I8(q, aCode, nRow, n, aOut);
+  }else{
+    batchDotU8I8Scalar(q, aCode, nRow, n, aOut);
+  }
 }
 
 /* ---- metrics ---------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #ifndef DISTANCE_H
 #define DISTANCE_H
 
+#include <stdint.h>
 #ifndef VELES_INT_H
 # include <sqlite3.h>
 typedef sqlite3_int64 i64;      /* as in veles_int.h (C11 allows both) */
@@ -60,6 +61,17 @@ void vsDistanceBatch(int eKind, const float *q, const float *aMatrix,
 */
 void vsDistanceBatchDotI8(const float *q, const signed char *aCode, i64 nRow,
                           int n, float *aOut);
+
+/*
+** The same rows of int8 codes against a query given as int8 codes too,
+** each stored plus 128 (so 1..255): aOut[i] = sum_j (q[j] - 128) *
+** code_i[j], exact in int32 (n <= 65536 keeps it below 2^31). Fast where
+** vsDistanceDotU8I8Fast() says so (AVX-512 VNNI); elsewhere a scalar
+** loop, which the code scan then does not use.
+*/
+int vsDistanceDotU8I8Fast(void);
+void vsDistanceBatchDotU8I8(const unsigned char *q, const signed char *aCode,
+                            i64 nRow, int n, int32_t *aOut);
 
 /*
 ** Full metric distance between two vectors of n floats (n >= 1):

@@ -209,10 +209,63 @@ static int slotCompare(const void *a, const void *b){
 
 /* One thread's share of the code scan: items iFirst..iEnd-1 (slots, or
 ** indexes into aCand), its own heap. Threads encode disjoint slots. */
+/*
+** The query as the code scan compares it with the rows' codes: the f32
+** query, or where the CPU has an integer dot product of bytes (AVX-512
+** VNNI, vsDistanceDotU8I8Fast) also int8 codes of it, made as the rows'
+** are (scale max|q| / 127) and stored plus 128. Then a row's dot product
+** is scale times the integer one: it is off by the query's rounding (at
+** most scale / 2 per element), which only ranks candidates; the rows
+** kept are rescored exactly.
+*/
+typedef struct QueryCodes QueryCodes;
+struct QueryCodes {
+  const float *aQuery;
+  int bInt;                     /* use aU8 */
+  double rScale;
+  unsigned char *aU8;           /* nDim bytes, or 0 */
+};
+
+static int queryCodesInit(QueryCodes *pQ, const float *q, int nDim){
+  signed char *a;
+  double rSq;
+  int j;
+  memset(pQ, 0, sizeof(*pQ));
+  pQ->aQuery = q;
+  if( !vsDistanceDotU8I8Fast() ) return SQLITE_OK;
+  pQ->aU8 = sqlite3_malloc64((u64)nDim);
+  if( pQ->aU8==0 ) return SQLITE_NOMEM;
+  a = (signed char*)pQ->aU8;
+  vsCodesEncode(q, nDim, a, &pQ->rScale, &rSq);
+  for(j=0; j<nDim; j++) pQ->aU8[j] = (unsigned char)((int)a[j] + 128);
+  pQ->bInt = pQ->rScale>0;
+  return SQLITE_OK;
+}
+
+static void queryCodesClear(QueryCodes *pQ){
+  sqlite3_free(pQ->aU8);
+  memset(pQ, 0, sizeof(*pQ));
+}
+
+/* aDot[i] = the query's dot product with rows 0..n-1 of aCode. */
+static void queryDot(const QueryCodes *pQ, const signed char *aCode, i64 n,
+                     int nDim, float *aDot){
+  if( pQ->bInt ){
+    int32_t aSum[QUANT_BLOCK];
+    i64 k;
+    assert( n<=QUANT_BLOCK );
+    vsDistanceBatchDotU8I8(pQ->aU8, aCode, n, nDim, aSum);
+    for(k=0; k<n; k++) aDot[k] = (float)(pQ->rScale*aSum[k]);
+  }else{
+    vsDistanceBatchDotI8(pQ->aQuery, aCode, n, nDim, aDot);
+  }
+}
+
 typedef struct QJob QJob;
 struct QJob {
   const VsSearch *p;
   VsCodes *pCodes;
+  const QueryCodes *pQ;
   double rQueryNorm;
   i64 iFirst, iEnd;
   Heap h;
@@ -239,8 +292,7 @@ static void *scanCodes(void *pArg){
         encode(pCodes, k, p->aMatrix + k*p->nDim);
       }
     }
-    vsDistanceBatchDotI8(p->aQuery, pCodes->aCode + iFirst*p->nDim, n,
-                         p->nDim, aDot);
+    queryDot(pJob->pQ, pCodes->aCode + iFirst*p->nDim, n, p->nDim, aDot);
     scoreBlock(p->eMetric, pCodes->aScale+iFirst, pCodes->aSq+iFirst, aDot,
                n, pJob->rQueryNorm, aScore);
     for(k=0; k<n; k++){
@@ -268,6 +320,7 @@ int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
   QJob *aJob = 0;
   double rQueryNorm = 0;
   VsSearch s;
+  QueryCodes qc;
   int nJob = vsSearchThreads(p->nThread), rc, j;
   assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
   if( p->nWant>nItem/nRescore ){
@@ -286,12 +339,18 @@ int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
     nJob = (int)(nBytes/QUANT_THREAD_BYTES);
   }
   if( nJob<1 ) nJob = 1;
+  rc = queryCodesInit(&qc, p->aQuery, p->nDim);
+  if( rc ) return rc;
   aJob = sqlite3_malloc64(sizeof(QJob)*(u64)nJob);
-  if( aJob==0 ) return SQLITE_NOMEM;
+  if( aJob==0 ){
+    queryCodesClear(&qc);
+    return SQLITE_NOMEM;
+  }
   memset(aJob, 0, sizeof(QJob)*(u64)nJob);
   for(j=0; j<nJob && rc==SQLITE_OK; j++){
     aJob[j].p = p;
     aJob[j].pCodes = pCodes;
+    aJob[j].pQ = &qc;
     aJob[j].rQueryNorm = rQueryNorm;
     aJob[j].iFirst = nItem*j/nJob;
     aJob[j].iEnd = nItem*(j+1)/nJob;
@@ -337,6 +396,7 @@ int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
   sqlite3_free(aJob);
   sqlite3_free(aAll);
   sqlite3_free(aSlot);
+  queryCodesClear(&qc);
   return rc;
 }
 
@@ -349,13 +409,19 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
   float aDot[QUANT_BLOCK];
   double aScore[QUANT_BLOCK];
   VsSearch s;
+  QueryCodes qc;
   int rc = SQLITE_OK, b, j;
   assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
   nMax = p->nWant*nRescore;
   h.n = 0;
   h.nMax = nMax;
+  rc = queryCodesInit(&qc, p->aQuery, p->nDim);
+  if( rc ) return rc;
   h.a = sqlite3_malloc64(sizeof(Cand)*(u64)nMax);
-  if( h.a==0 ) return SQLITE_NOMEM;
+  if( h.a==0 ){
+    queryCodesClear(&qc);
+    return SQLITE_NOMEM;
+  }
   for(j=0; j<p->nDim; j++){
     rQueryNorm += (double)p->aQuery[j]*(double)p->aQuery[j];
   }
@@ -364,8 +430,7 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
     const VsCodeBlock *pB = &aBlock[b];
     for(i=0; i<pB->n; i+=QUANT_BLOCK){
       i64 n = pB->n-i<QUANT_BLOCK ? pB->n-i : QUANT_BLOCK, k;
-      vsDistanceBatchDotI8(p->aQuery, pB->aCode + i*p->nDim, n, p->nDim,
-                           aDot);
+      queryDot(&qc, pB->aCode + i*p->nDim, n, p->nDim, aDot);
       scoreBlock(p->eMetric, pB->aScale+i, pB->aSq+i, aDot, n, rQueryNorm,
                  aScore);
       for(k=0; k<n; k++){
@@ -399,5 +464,6 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
   }
   sqlite3_free(h.a);
   sqlite3_free(aSlot);
+  queryCodesClear(&qc);
   return rc;
 }
