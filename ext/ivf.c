@@ -84,12 +84,26 @@ void vsIvfClear(VsIvf *p){
   }
 }
 
+/* Take slot s out of its list, if it is in one: its row there becomes a
+** tombstone (slot -1), which scans skip without looking the slot up. */
+static void unlist(VsIvf *p, i64 s){
+  if( s<p->nAlloc && p->aListOf[s]>=0 ){
+    VsIvfList *pL = &p->aList[p->aListOf[s]];
+    i64 i = p->aPos[s];
+    assert( i>=0 && i<pL->n && pL->aSlot[i]==s );
+    pL->aSlot[i] = -1;
+    p->aPos[s] = -1;
+    p->aListOf[s] = IVF_NONE;
+  }
+}
+
 /* Note slot s as pending: written, not in a list until a search finds it
 ** live (it may become live without another write: a rollback restores a
 ** slot the transaction wrote before its savepoint). */
 static void pend(VsIvf *p, i64 s){
   if( s<p->nAlloc ){
     if( p->aListOf[s]==IVF_PENDING ) return;    /* listed already */
+    unlist(p, s);
     p->aListOf[s] = IVF_PENDING;
   }
   if( p->nDirty>=p->nDirtyAlloc ){
@@ -298,6 +312,7 @@ static int assignHashed(VsIvf *pIvf, const VsSearch *p, i64 s, int c, u64 h){
   int rc = listGrow(pL, p->nDim);
   assert( s>=0 && s<pIvf->nAlloc && LIVE(p, s) );
   if( rc ) return rc;
+  unlist(pIvf, s);                  /* a row it had before is dead now */
   vsCodesEncode(x, p->nDim, pL->aCode + pL->n*p->nDim, &pL->aScale[pL->n],
                 &pL->aSq[pL->n]);
   pIvf->aPos[s] = pL->n;

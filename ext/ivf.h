@@ -9,9 +9,10 @@
 
 /* The rows assigned to one centroid: each a slot and the int8 codes of the
 ** vector it was assigned by (quant.c), contiguous so that a search reads
-** a list front to back. Rows may be stale: row i counts only while it is
-** its slot's current row, aListOf[aSlot[i]] this list and aPos[aSlot[i]]
-** == i (a slot written and assigned to the same list again has two). */
+** a list front to back. A row whose slot was written since is a
+** tombstone, aSlot[i] = -1, so that every other row is its slot's current
+** one: aListOf[aSlot[i]] is this list and aPos[aSlot[i]] == i (a slot
+** written and assigned to the same list again has one live row there). */
 typedef struct VsIvfList VsIvfList;
 struct VsIvfList {
   i64 *aSlot;

@@ -436,15 +436,16 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
       for(k=0; k<n; k++){
         double r = aScore[k];
         i64 iSlot = pB->aSlot[i+k];
-        /* a row that could enter the heap counts while it is its slot's
-        ** current one, the slot live and wanted, and kept by the
-        ** prefilter: looked up only then (the lookups miss the cache) */
+        /* a row that could enter the heap counts unless it is a tombstone
+        ** (ivf.c: every other row is its slot's current one), while the
+        ** slot is live and wanted, and kept by the prefilter: looked up
+        ** only then (the lookups miss the cache) */
         if( h.n==h.nMax && !(r<h.a[0].rScore) ) continue;
-        if( iSlot<0 || iSlot>=p->nSlot || pB->aListOf[iSlot]!=pB->iList
-         || pB->aPos[iSlot]!=i+k || !WANTED(p, iSlot)
+        if( iSlot<0 || iSlot>=p->nSlot || !WANTED(p, iSlot)
          || (aKeep && (aKeep[iSlot/64] & ((u64)1<<(iSlot%64)))==0) ){
           continue;
         }
+        assert( pB->aListOf[iSlot]==pB->iList && pB->aPos[iSlot]==i+k );
         heapOffer(&h, r, iSlot);
       }
     }

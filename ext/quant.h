@@ -43,8 +43,9 @@ void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
                    double *pSq);
 
 /* Rows of codes kept apart from the table's (an IVF list, ivf.c): row i
-** holds slot aSlot[i]'s codes and counts while aListOf[slot] == iList and
-** aPos[slot] == i. */
+** holds slot aSlot[i]'s codes, or is a tombstone (aSlot[i] = -1, skipped);
+** every other row is its slot's current one, aListOf[slot] == iList and
+** aPos[slot] == i (asserted). */
 typedef struct VsCodeBlock VsCodeBlock;
 struct VsCodeBlock {
   const signed char *aCode;   /* n rows of nDim codes */
@@ -52,8 +53,8 @@ struct VsCodeBlock {
   const double *aSq;
   const i64 *aSlot;
   i64 n;
-  const int *aListOf;         /* slot -> the one list its row counts in */
-  const i64 *aPos;            /* slot -> the one row that counts there */
+  const int *aListOf;         /* slot -> its list, for the assert */
+  const i64 *aPos;            /* slot -> its row there, for the assert */
   int iList;
 };
 
