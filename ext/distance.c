@@ -9,7 +9,7 @@
 ** Kernels. Each instruction set has a set of four functions (pair L2
 ** squared, pair dot, batch L2 squared, batch dot), and the batch dot of
 ** rows of int8 codes (quant.c), against the f32 query or, where AVX-512
-** VNNI runs, against int8 codes of the query (vsDistanceBatchDotU8I8):
+** VNNI runs, against int8 codes of the query (vsDistanceBatchDotI8I8):
 **   avx512    AVX-512F, 16 floats per register   (x86-64)
 **   avx2+fma  AVX2 with FMA, 8 floats per register (x86-64)
 **   neon      Advanced SIMD, 4 floats per register (arm64 builds)
@@ -92,7 +92,7 @@
 
 typedef float (*VsPairFn)(const float*, const float*, int);
 typedef void (*VsBatchFn)(const float*, const float*, i64, int, float*);
-typedef void (*VsBatchU8I8Fn)(const unsigned char*, const signed char*, i64,
+typedef void (*VsBatchI8I8Fn)(const signed char*, const signed char*, i64,
                               int, int32_t*);
 typedef void (*VsBatchI8Fn)(const float*, const signed char*, i64, int,
                             float*);
@@ -158,15 +158,15 @@ static void batchDotI8Scalar(const float *q, const signed char *c, i64 nRow,
   }
 }
 
-/* rows of int8 codes against a query of codes offset by 128 (uint8):
-** aOut[r] = sum (q[j]-128) * c_r[j], exact in integers */
-static void batchDotU8I8Scalar(const unsigned char *q, const signed char *c,
+/* rows of int8 codes against int8 query codes: aOut[r] = sum q[j] * c_r[j],
+** exact in integers */
+static void batchDotI8I8Scalar(const signed char *q, const signed char *c,
                                i64 nRow, int n, int32_t *aOut){
   i64 r;
   for(r=0; r<nRow; r++, c+=n){
     int32_t s = 0;
     int j;
-    for(j=0; j<n; j++) s += ((int32_t)q[j]-128)*(int32_t)c[j];
+    for(j=0; j<n; j++) s += (int32_t)q[j]*(int32_t)c[j];
     aOut[r] = s;
   }
 }
@@ -549,10 +549,11 @@ VS_AVX512 static void batchDotI8Avx512(const float *q, const signed char *c,
 }
 
 /* AVX-512 VNNI: vpdpbusd multiplies 64 unsigned by 64 signed bytes and
-** adds them in fours into 16 int32 sums. The query bytes are its codes
-** plus 128, so each row's sum less 128 times the sum of its codes (a
-** second vpdpbusd, by ones) is the signed dot product. The tail is a
-** masked load, zeros adding nothing to either sum. */
+** adds them in fours into 16 int32 sums. A row's codes xor 0x80 are its
+** codes plus 128 as unsigned bytes, so its sum with the (signed) query
+** codes is the dot product plus 128 times the sum of the query's codes,
+** taken off at the end. The tail is a masked load (zero query bytes add
+** nothing). Rows go in fours, their 16-lane sums reduced together. */
 #define VS_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma")))
 
 static int vnniSupported(void){
@@ -561,27 +562,51 @@ static int vnniSupported(void){
       && __builtin_cpu_supports("avx512bw") && avx512Supported();
 }
 
-VS_VNNI static void batchDotU8I8Vnni(const unsigned char *q,
+/* the 16-lane sum of one row's codes (plus 128) with the query's */
+VS_VNNI static VS_INLINE __m512i rowVnni(const signed char *q,
+                                         const signed char *c, int n){
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  __m512i s = _mm512_setzero_si512();
+  int j = 0;
+  for(; j+64<=n; j+=64){
+    __m512i u = _mm512_xor_si512(_mm512_loadu_si512((const void*)(c+j)),
+                                 flip);
+    s = _mm512_dpbusd_epi32(s, u, _mm512_loadu_si512((const void*)(q+j)));
+  }
+  if( j<n ){
+    __mmask64 m = (__mmask64)(~0ULL >> (64-(n-j)));
+    __m512i u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, c+j), flip);
+    s = _mm512_dpbusd_epi32(s, u, _mm512_maskz_loadu_epi8(m, q+j));
+  }
+  return s;
+}
+
+VS_VNNI static void batchDotI8I8Vnni(const signed char *q,
                                      const signed char *c, i64 nRow, int n,
                                      int32_t *aOut){
-  const __m512i ones = _mm512_set1_epi8(1);
-  i64 r;
-  for(r=0; r<nRow; r++, c+=n){
-    __m512i s = _mm512_setzero_si512(), t = s;
-    int j = 0;
-    for(; j+64<=n; j+=64){
-      __m512i x = _mm512_loadu_si512((const void*)(c+j));
-      s = _mm512_dpbusd_epi32(s, _mm512_loadu_si512((const void*)(q+j)), x);
-      t = _mm512_dpbusd_epi32(t, ones, x);
-    }
-    if( j<n ){
-      __mmask64 m = (__mmask64)(~0ULL >> (64-(n-j)));
-      __m512i x = _mm512_maskz_loadu_epi8(m, c+j);
-      s = _mm512_dpbusd_epi32(s, _mm512_maskz_loadu_epi8(m, q+j), x);
-      t = _mm512_dpbusd_epi32(t, ones, x);
-    }
-    aOut[r] = _mm512_reduce_add_epi32(
-                  _mm512_sub_epi32(s, _mm512_slli_epi32(t, 7)));
+  int32_t nBias = 0;
+  i64 r = 0;
+  int j;
+  for(j=0; j<n; j++) nBias += 128*(int32_t)q[j];
+  for(; r+4<=nRow; r+=4, c+=4*n){
+    __m512i r0 = rowVnni(q, c, n), r1 = rowVnni(q, c+n, n);
+    __m512i r2 = rowVnni(q, c+2*n, n), r3 = rowVnni(q, c+3*n, n);
+    /* per 128-bit lane: [r0, r1, r2, r3] partial sums, then the lanes */
+    __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(r0, r1),
+                                   _mm512_unpackhi_epi32(r0, r1));
+    __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(r2, r3),
+                                   _mm512_unpackhi_epi32(r2, r3));
+    __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23),
+                                 _mm512_unpackhi_epi64(t01, t23));
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u),
+                                 _mm512_extracti64x4_epi64(u, 1));
+    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(h),
+                              _mm256_extracti128_si256(h, 1));
+    x = _mm_sub_epi32(x, _mm_set1_epi32(nBias));
+    _mm_storeu_si128((__m128i*)(aOut+r), x);
+  }
+  for(; r<nRow; r++, c+=n){
+    aOut[r] = _mm512_reduce_add_epi32(rowVnni(q, c, n)) - nBias;
   }
 }
 
@@ -653,8 +678,8 @@ struct VsKernel {
   VsBatchFn xBatchL2;         /* rows: sum (q-x)^2 */
   VsBatchFn xBatchDot;        /* rows: sum q*x */
   VsBatchI8Fn xBatchDotI8;    /* rows of int8 codes: sum q*c */
-  VsBatchU8I8Fn xBatchDotU8I8;/* ... against int8 query codes, or 0 */
-  int (*xU8I8Supported)(void);/* true if this CPU runs xBatchDotU8I8 */
+  VsBatchI8I8Fn xBatchDotI8I8;/* ... against int8 query codes, or 0 */
+  int (*xI8I8Supported)(void);/* true if this CPU runs xBatchDotI8I8 */
 };
 
 /* Best first: the first supported entry is the default. */
@@ -662,7 +687,7 @@ static const VsKernel aKernel[] = {
 #ifdef VS_X86
   { "avx512", "avx512f", avx512Supported,
     l2Avx512, dotAvx512, batchL2Avx512, batchDotAvx512, batchDotI8Avx512,
-    batchDotU8I8Vnni, vnniSupported },
+    batchDotI8I8Vnni, vnniSupported },
   { "avx2+fma", "avx2", avx2Supported,
     l2Avx2, dotAvx2, batchL2Avx2, batchDotAvx2, batchDotI8Avx2, 0, 0 },
 #endif
@@ -765,19 +790,19 @@ void vsDistanceBatchDotI8(const float *q, const signed char *aCode, i64 nRow,
   if( nRow>0 ) kernel()->xBatchDotI8(q, aCode, nRow, n, aOut);
 }
 
-int vsDistanceDotU8I8Fast(void){
+int vsDistanceDotI8I8Fast(void){
   const VsKernel *p = kernel();
-  return p->xBatchDotU8I8!=0 && p->xU8I8Supported();
+  return p->xBatchDotI8I8!=0 && p->xI8I8Supported();
 }
 
-void vsDistanceBatchDotU8I8(const unsigned char *q, const signed char *aCode,
+void vsDistanceBatchDotI8I8(const signed char *q, const signed char *aCode,
                             i64 nRow, int n, int32_t *aOut){
   const VsKernel *p = kernel();
   if( nRow<=0 ) return;
-  if( p->xBatchDotU8I8 && p->xU8I8Supported() ){
-    p->xBatchDotU8I8(q, aCode, nRow, n, aOut);
+  if( p->xBatchDotI8I8 && p->xI8I8Supported() ){
+    p->xBatchDotI8I8(q, aCode, nRow, n, aOut);
   }else{
-    batchDotU8I8Scalar(q, aCode, nRow, n, aOut);
+    batchDotI8I8Scalar(q, aCode, nRow, n, aOut);
   }
 }
 

@@ -63,14 +63,13 @@ void vsDistanceBatchDotI8(const float *q, const signed char *aCode, i64 nRow,
                           int n, float *aOut);
 
 /*
-** The same rows of int8 codes against a query given as int8 codes too,
-** each stored plus 128 (so 1..255): aOut[i] = sum_j (q[j] - 128) *
-** code_i[j], exact in int32 (n <= 65536 keeps it below 2^31). Fast where
-** vsDistanceDotU8I8Fast() says so (AVX-512 VNNI); elsewhere a scalar
-** loop, which the code scan then does not use.
+** The same rows of int8 codes against a query given as int8 codes too:
+** aOut[i] = sum_j q[j] * code_i[j], exact in int32 (n <= 65536 keeps it
+** well inside). Fast where vsDistanceDotI8I8Fast() says so (AVX-512
+** VNNI); elsewhere a scalar loop, which the code scan then does not use.
 */
-int vsDistanceDotU8I8Fast(void);
-void vsDistanceBatchDotU8I8(const unsigned char *q, const signed char *aCode,
+int vsDistanceDotI8I8Fast(void);
+void vsDistanceBatchDotI8I8(const signed char *q, const signed char *aCode,
                             i64 nRow, int n, int32_t *aOut);
 
 /*

@@ -28,6 +28,8 @@ struct VsIvf {
   int nDim, eMetric;      /* what it was built for */
   int nList;              /* centroids; 0: not built */
   float *aCentroid;       /* nList rows of nDim floats */
+  signed char *aCentCode; /* their int8 codes, made by the first search */
+  double *aCentScale, *aCentSq; /* ... as VsCodes */
   VsIvfList *aList;       /* nList member lists */
   int *aListOf;           /* slot -> its list, or IVF_NONE, IVF_PENDING */
   i64 *aPos;              /* slot -> its row in that list */

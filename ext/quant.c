@@ -212,38 +212,34 @@ static int slotCompare(const void *a, const void *b){
 /*
 ** The query as the code scan compares it with the rows' codes: the f32
 ** query, or where the CPU has an integer dot product of bytes (AVX-512
-** VNNI, vsDistanceDotU8I8Fast) also int8 codes of it, made as the rows'
-** are (scale max|q| / 127) and stored plus 128. Then a row's dot product
-** is scale times the integer one: it is off by the query's rounding (at
-** most scale / 2 per element), which only ranks candidates; the rows
-** kept are rescored exactly.
+** VNNI, vsDistanceDotI8I8Fast) also int8 codes of it, made as the rows'
+** are (scale max|q| / 127). Then a row's dot product is that scale times
+** the integer one: it is off by the query's rounding (at most scale / 2
+** per element), which only ranks candidates; the rows kept are rescored
+** exactly.
 */
 typedef struct QueryCodes QueryCodes;
 struct QueryCodes {
   const float *aQuery;
-  int bInt;                     /* use aU8 */
+  int bInt;                     /* use aI8 */
   double rScale;
-  unsigned char *aU8;           /* nDim bytes, or 0 */
+  signed char *aI8;             /* nDim codes, or 0 */
 };
 
 static int queryCodesInit(QueryCodes *pQ, const float *q, int nDim){
-  signed char *a;
   double rSq;
-  int j;
   memset(pQ, 0, sizeof(*pQ));
   pQ->aQuery = q;
-  if( !vsDistanceDotU8I8Fast() ) return SQLITE_OK;
-  pQ->aU8 = sqlite3_malloc64((u64)nDim);
-  if( pQ->aU8==0 ) return SQLITE_NOMEM;
-  a = (signed char*)pQ->aU8;
-  vsCodesEncode(q, nDim, a, &pQ->rScale, &rSq);
-  for(j=0; j<nDim; j++) pQ->aU8[j] = (unsigned char)((int)a[j] + 128);
+  if( !vsDistanceDotI8I8Fast() ) return SQLITE_OK;
+  pQ->aI8 = sqlite3_malloc64((u64)nDim);
+  if( pQ->aI8==0 ) return SQLITE_NOMEM;
+  vsCodesEncode(q, nDim, pQ->aI8, &pQ->rScale, &rSq);
   pQ->bInt = pQ->rScale>0;
   return SQLITE_OK;
 }
 
 static void queryCodesClear(QueryCodes *pQ){
-  sqlite3_free(pQ->aU8);
+  sqlite3_free(pQ->aI8);
   memset(pQ, 0, sizeof(*pQ));
 }
 
@@ -254,11 +250,31 @@ static void queryDot(const QueryCodes *pQ, const signed char *aCode, i64 n,
     int32_t aSum[QUANT_BLOCK];
     i64 k;
     assert( n<=QUANT_BLOCK );
-    vsDistanceBatchDotU8I8(pQ->aU8, aCode, n, nDim, aSum);
+    vsDistanceBatchDotI8I8(pQ->aI8, aCode, n, nDim, aSum);
     for(k=0; k<n; k++) aDot[k] = (float)(pQ->rScale*aSum[k]);
   }else{
     vsDistanceBatchDotI8(pQ->aQuery, aCode, n, nDim, aDot);
   }
+}
+
+int vsQuantScoreRows(const float *q, int nDim, int eMetric,
+                     const signed char *aCode, const double *aScale,
+                     const double *aSq, i64 n, double *aScore){
+  float aDot[QUANT_BLOCK];
+  double rQueryNorm = 0;
+  QueryCodes qc;
+  i64 i;
+  int j, rc = queryCodesInit(&qc, q, nDim);
+  if( rc ) return rc;
+  for(j=0; j<nDim; j++) rQueryNorm += (double)q[j]*(double)q[j];
+  rQueryNorm = sqrt(rQueryNorm);
+  for(i=0; i<n; i+=QUANT_BLOCK){
+    i64 m = n-i<QUANT_BLOCK ? n-i : QUANT_BLOCK;
+    queryDot(&qc, aCode + i*nDim, m, nDim, aDot);
+    scoreBlock(eMetric, aScale+i, aSq+i, aDot, m, rQueryNorm, aScore+i);
+  }
+  queryCodesClear(&qc);
+  return SQLITE_OK;
 }
 
 typedef struct QJob QJob;
@@ -411,6 +427,10 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
   VsSearch s;
   QueryCodes qc;
   int rc = SQLITE_OK, b, j;
+  /* without id bounds a slot is wanted when live, which almost every
+  ** listed one is: looked up for the candidates only, after the scan
+  ** (each lookup misses the cache) */
+  int bLate = p->iMinId==0 && p->iMaxId==VS_MAX_ID;
   assert( nRescore>=1 && nRescore<=VS_RESCORE_MAX && p->nWant>=1 );
   nMax = p->nWant*nRescore;
   h.n = 0;
@@ -441,7 +461,7 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
         ** slot is live and wanted, and kept by the prefilter: looked up
         ** only then (the lookups miss the cache) */
         if( h.n==h.nMax && !(r<h.a[0].rScore) ) continue;
-        if( iSlot<0 || iSlot>=p->nSlot || !WANTED(p, iSlot)
+        if( iSlot<0 || iSlot>=p->nSlot || (!bLate && !WANTED(p, iSlot))
          || (aKeep && (aKeep[iSlot/64] & ((u64)1<<(iSlot%64)))==0) ){
           continue;
         }
@@ -449,6 +469,13 @@ int vsQuantSearchBlocks(const VsSearch *p, const VsCodeBlock *aBlock,
         heapOffer(&h, r, iSlot);
       }
     }
+  }
+  if( bLate ){
+    /* the candidates whose slot is not live (freed since it was listed,
+    ** which a refresh makes a tombstone) go now */
+    i64 n = 0;
+    for(i=0; i<h.n; i++) if( WANTED(p, h.a[i].iSlot) ) h.a[n++] = h.a[i];
+    h.n = n;
   }
   aSlot = sqlite3_malloc64(sizeof(i64)*(u64)(h.n ? h.n : 1));
   if( aSlot==0 ) rc = SQLITE_NOMEM;

@@ -42,6 +42,13 @@ int vsQuantSearch(const VsSearch *p, VsCodes *pCodes, int nRescore,
 void vsCodesEncode(const float *x, int n, signed char *c, double *pScale,
                    double *pSq);
 
+/* aScore[i] = the approximate score (smaller is nearer, as the code scan
+** ranks: squared l2 less |q|^2, 1 - cosine, -dot) of query q against n
+** rows of codes with their scales and squared norms. */
+int vsQuantScoreRows(const float *q, int nDim, int eMetric,
+                     const signed char *aCode, const double *aScale,
+                     const double *aSq, i64 n, double *aScore);
+
 /* Rows of codes kept apart from the table's (an IVF list, ivf.c): row i
 ** holds slot aSlot[i]'s codes, or is a tombstone (aSlot[i] = -1, skipped);
 ** every other row is its slot's current one, aListOf[slot] == iList and

@@ -247,20 +247,20 @@ static void testKernelsDirect(void){
                  nRow-1);
       }
       {
-        /* the same rows against int8 query codes (+128), exact; the
-        ** query ends at an unmapped page too */
+        /* the same rows against int8 query codes, exact; the query ends
+        ** at an unmapped page too */
         void *pMapU;
         size_t nMapU;
         int nQF = (n+3)/4;
-        unsigned char *qu = (unsigned char*)guardAlloc(nQF, &pMapU, &nMapU)
-                          + (size_t)nQF*4 - (size_t)n;
+        signed char *qi = (signed char*)guardAlloc(nQF, &pMapU, &nMapU)
+                        + (size_t)nQF*4 - (size_t)n;
         int32_t aSum[65];
-        for(i=0; i<n; i++) qu[i] = (unsigned char)(1 + (int)((randUnit()+1)*127));
+        for(i=0; i<n; i++) qi[i] = (signed char)((int)((randUnit()+1)*127) - 127);
         aSum[nRow] = 12345;
-        vsDistanceBatchDotU8I8(qu, c, nRow, n, aSum);
+        vsDistanceBatchDotI8I8(qi, c, nRow, n, aSum);
         for(r=0; r<nRow; r++){
           int32_t ref = 0;
-          for(i=0; i<n; i++) ref += ((int32_t)qu[i]-128)*c[r*n+i];
+          for(i=0; i<n; i++) ref += (int32_t)qi[i]*c[r*n+i];
           if( aSum[r]!=ref ){
             nBad++;
             snprintf(zMsg, sizeof(zMsg), "int8 query dot n=%d row %d: %d, "
