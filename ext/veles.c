@@ -2,8 +2,9 @@
 ** veles: the extension's entry point.
 **
 ** Registers the `vectors` and `payloads` modules, the veles_* SQL
-** functions and the internal table veles_txn (conn.c: it sees a DROP
-** commit) on one connection, and nothing else. Load it with
+** functions, the table-valued function veles_hybrid (hybrid.c) and the
+** internal table veles_txn (conn.c: it sees a DROP commit) on one
+** connection, and nothing else. Load it with
 **   .load ./veles            (sqlite3 shell)
 **   sqlite3_load_extension(db, "./veles", 0, &zErr)
 */
@@ -41,11 +42,13 @@ int sqlite3_veles_init(sqlite3 *db, char **pzErrMsg,
   if( rc==SQLITE_OK ) rc = vsPayloadsRegister(db, pConn);
   if( rc==SQLITE_OK ) rc = vsFunctionsRegister(db, 0);
   if( rc==SQLITE_OK ) rc = vsCheckRegister(db, pConn, 0);
+  if( rc==SQLITE_OK ) rc = vsHybridRegister(db, 0);
   if( rc ){
     /* SQLite unloads the library after a failure: take back every
     ** module and function that points into it */
     sqlite3_create_module_v2(db, "vectors", 0, 0, 0);
     sqlite3_create_module_v2(db, "payloads", 0, 0, 0);
+    vsHybridRegister(db, 1);
     vsConnRegister(db, 0, 1);
     vsFunctionsRegister(db, 1);
     vsCheckRegister(db, 0, 1);

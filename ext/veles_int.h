@@ -235,6 +235,11 @@ int vsCheckTable(sqlite3 *db, VsConn *pConn, const char *zSchema,
                  const char *zTable, int bShadow, char **pzReport);
 int vsCheckRegister(sqlite3 *db, VsConn *pConn, int bRemove);
 
+/* ---- hybrid.c -------------------------------------------------------- */
+/* The table-valued function veles_hybrid (full-text and vector search
+** fused by reciprocal rank); bRemove takes it back. */
+int vsHybridRegister(sqlite3 *db, int bRemove);
+
 /*
 ** SQLite 3.44 added xIntegrity after xShadowName (module iVersion 4), and
 ** PRAGMA integrity_check calls it. The headers this builds with may be

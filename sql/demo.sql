@@ -64,6 +64,18 @@ SELECT e.id, round(e.distance, 4) AS distance, p.json ->> '$.title' AS title
    AND e.id IN (SELECT id FROM meta WHERE lang = 'en')
  ORDER BY e.distance;
 
+-- 7a. Hybrid search: the titles in an FTS5 table (SQLite's own full-text
+--     index, same ids), and one call that fuses keyword and vector
+--     relevance by reciprocal rank: each side ranks its best rows, and a
+--     row scores 1/(60 + rank) from each side that found it.
+CREATE VIRTUAL TABLE titles USING fts5(title);
+INSERT INTO titles(rowid, title) SELECT id, json ->> '$.title' FROM meta;
+SELECT h.id, round(h.score, 4) AS score, h.text_rank, h.vec_rank,
+       p.json ->> '$.title' AS title
+  FROM veles_hybrid('titles', 'emb', 'cats OR dogs', '[1, 0, 0, 0]', 3) h
+  JOIN meta p USING (id)
+ ORDER BY h.score DESC;
+
 -- 8. delete: a missing id is a no-op. len and ids:
 DELETE FROM emb WHERE id = 4;
 DELETE FROM meta WHERE id = 4;
