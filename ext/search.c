@@ -258,6 +258,9 @@ static void scoreRun(Job *pJob, i64 iSlot, i64 nRow){
 /* Is slot s live with an id in range? */
 #define WANTED(p, s) ((p)->aId[s]>=(p)->iMinId && (p)->aId[s]<=(p)->iMaxId)
 
+/* Candidate rows whose vectors are prefetched before they are scored. */
+#define VS_PREFETCH_ROWS 256
+
 static void *runJob(void *pArg){
   Job *pJob = (Job*)pArg;
   const VsSearch *p = pJob->p;
@@ -272,7 +275,18 @@ static void *runJob(void *pArg){
       i = j;
     }
   }else{
-    /* candidate slots: runs of consecutive candidates */
+    /* candidate slots (the rescoring of an approximate search: a few
+    ** rows scattered over the file, each a cache and TLB miss): every
+    ** line of the first VS_PREFETCH_ROWS is asked for at once, so the
+    ** misses overlap instead of coming one after the other */
+    i64 nPre = iEnd-i<VS_PREFETCH_ROWS ? iEnd-i : VS_PREFETCH_ROWS, k;
+    const char *aBase = (const char*)p->aMatrix;
+    const i64 nRowBytes = (i64)p->nDim*4;
+    for(k=0; k<nPre; k++){
+      const char *a = aBase + p->aCand[i+k]*nRowBytes;
+      i64 o;
+      for(o=0; o<nRowBytes; o+=64) __builtin_prefetch(a+o);
+    }
     while( i<iEnd ){
       i64 j = i+1;
       if( !WANTED(p, p->aCand[i]) ){
