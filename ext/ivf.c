@@ -611,7 +611,7 @@ static int refresh(VsIvf *pIvf, const VsSearch *p){
   }
   aNear = sqlite3_malloc64(sizeof(int)*(u64)(nTodo ? nTodo : 1));
   if( aNear==0 ) rc = SQLITE_NOMEM;
-  progressStart(pIvf, "refresh", nTodo);
+  if( nTodo>0 ) progressStart(pIvf, "refresh", nTodo);
   if( rc==SQLITE_OK ) rc = nearestAll(pIvf, p, aTodo, nTodo, aNear);
   for(i=0; rc==SQLITE_OK && i<nTodo; i++){
     rc = assignTo(pIvf, p, aTodo[i], aNear[i]);

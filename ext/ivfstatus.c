@@ -50,11 +50,28 @@ static int workStop(void *pArg){
   return rc==SQLITE_INTERRUPT;
 }
 
+/* The first report of long work lists it (a search that has no such work
+** costs no allocation and no lock); later ones update it. */
 static void workProgress(void *pArg, const char *zWork, i64 nDone,
                          i64 nTotal){
   VsIvfWork *w = (VsIvfWork*)pArg;
   WorkEntry *pE = (WorkEntry*)w->pEntry;
-  if( pE==0 ) return;
+  if( pE==0 ){
+    if( nTotal<=0 ) return;
+    pE = sqlite3_malloc(sizeof(*pE));
+    if( pE==0 ) return;           /* out of memory: work goes unreported */
+    memset(pE, 0, sizeof(*pE));
+    pE->zKey = workKey(w->db, w->pS);
+    if( pE->zKey==0 ){
+      sqlite3_free(pE);
+      return;
+    }
+    pthread_mutex_lock(&workMutex);
+    pE->pNext = pWorkList;
+    pWorkList = pE;
+    pthread_mutex_unlock(&workMutex);
+    w->pEntry = pE;
+  }
   pthread_mutex_lock(&workMutex);
   pE->zWork = zWork;
   pE->nDone = nDone;
@@ -63,25 +80,10 @@ static void workProgress(void *pArg, const char *zWork, i64 nDone,
 }
 
 void vsIvfWorkBegin(VecTable *p, VsIvfWork *w){
-  WorkEntry *pE = sqlite3_malloc(sizeof(*pE));
   memset(w, 0, sizeof(*w));
   w->db = p->db;
+  w->pS = p->pS;
   w->pIvf = &p->pS->ivf;
-  if( pE ){
-    memset(pE, 0, sizeof(*pE));
-    pE->zKey = workKey(p->db, p->pS);
-    pE->zWork = "";
-    if( pE->zKey==0 ){
-      sqlite3_free(pE);
-      pE = 0;                     /* out of memory: work goes unreported */
-    }else{
-      pthread_mutex_lock(&workMutex);
-      pE->pNext = pWorkList;
-      pWorkList = pE;
-      pthread_mutex_unlock(&workMutex);
-    }
-  }
-  w->pEntry = pE;
   w->pIvf->xStop = workStop;
   w->pIvf->pStopArg = w;
   w->pIvf->xProgress = workProgress;

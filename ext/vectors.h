@@ -409,7 +409,8 @@ struct VsIvfWork {
   sqlite3 *db;
   VsIvf *pIvf;
   sqlite3_stmt *pPoll;          /* SELECT 1, prepared at the first poll */
-  void *pEntry;                 /* the process-wide report, or 0 */
+  VecState *pS;                 /* the table, keying the report */
+  void *pEntry;                 /* the process-wide report, once listed */
 };
 void vsIvfWorkBegin(VecTable *p, VsIvfWork *pWork);
 void vsIvfWorkEnd(VsIvfWork *pWork);
