@@ -70,10 +70,11 @@
 ** process reads the writes from the operating system's cache. So step 2
 ** skips the fdatasync when the binding on disk already carries this
 ** boot's mark (the boot field, from /proc/sys/kernel/random/boot_id):
-**   - the first commit after a clean binding writes a marked one and
-**     syncs, as above, before SQLite commits: the mark is durable before
-**     any commit relies on it;
-**   - later commits write marked bindings and do not sync;
+**   - a transaction that finds a clean binding writes a marked one and
+**     syncs before it writes its first vector (vecbind.c, WRITE ORDER):
+**     the mark is durable before any byte a commit will not sync, and
+**     that sync has nothing else to write;
+**   - commits then write marked bindings and do not sync;
 **   - a handle that wrote a marked binding syncs the file when it closes
 **     and writes a clean binding (boot 0) over the other copy. It does so
 **     holding LOCK_EX (flock, not waiting) on the file, while committers

@@ -66,6 +66,26 @@
 ** carries the same binding in memory: one that another connection's
 ** commit made stale is loaded again from the copy.
 **
+** WRITE ORDER (vsBindBeforeWrite, before a transaction's first write of
+** a slot, and before its first write of a reused one):
+**   - a reused slot holds bytes that the states before the commit that
+**     freed it reference. The floor goes up to that commit in the file
+**     before the slot is written, not at xSync: a transaction that then
+**     rolls back, or dies, has changed those bytes all the same, and a
+**     restored copy of the database from before that commit must be
+**     refused. Synced first where commits sync the file, so that a power
+**     cut cannot keep the new bytes and lose the floor;
+**   - LAZY SYNC (sidefile.c): the boot's mark goes on, and is synced,
+**     before the first byte a commit will not sync. That sync finds
+**     nothing else to write; at xSync a marked file then needs none, so
+**     a commit's vectors are never synced twice. After a power cut the
+**     durable mark refuses the file whatever else reached the disk, which
+**     also covers the floor.
+** Either write goes over the copy of the binding that does not count,
+** under the commit lock (a closing handle's clean binding cannot slip in
+** between the read and the write and carry an old floor). A floor raised
+** by a transaction that rolls back stays: the slots it reused were written.
+**
 ** COMMIT ORDER (in xSync, before SQLite commits): the new commit R + 1
 ** and a fresh nonce go into <table>_config (in the transaction), then the
 ** header (commit R + 1, floor, ring with (R + 1, nonce) in front and any
@@ -324,6 +344,63 @@ int vsBindCheck(VecTable *p){
   return SQLITE_OK;
 }
 
+/* The boot's mark this table's commits carry (LAZY SYNC in sidefile.c):
+** where the database's copy holds the vectors and commits sync; not for
+** a compaction's new file, which is synced whole. 0: commits sync. */
+static i64 lazyBoot(VecState *pS){
+  return pS->bCopy && pS->bSync && !pS->pFileBefore ? vsFileBoot(pS->pFile)
+                                                     : 0;
+}
+
+/* vsBindBeforeWrite's work (WRITE ORDER at the top). */
+static int prepareWrite(VecTable *p, int bReuse){
+  VecState *pS = p->pS;
+  VsBinding *pB;
+  i64 iBoot = lazyBoot(pS);
+  char *zErr = 0;
+  int rc, bWrite = 0, bSync = 0;
+  pB = sqlite3_malloc(sizeof(*pB));
+  if( pB==0 ) return SQLITE_NOMEM;
+  rc = vsFileCommitLock(pS->pFile, &zErr);
+  if( rc==SQLITE_OK ) rc = vsFileReadBinding(pS->pFile, pB, &zErr);
+  if( rc==SQLITE_OK ){
+    if( iBoot!=0 && pB->iBoot!=iBoot ){
+      pB->iBoot = iBoot;
+      bWrite = bSync = 1;
+    }
+    if( bReuse && pS->slots.iFreeCommit>pB->iFloor ){
+      /* the freeing commit is committed: in this snapshot, so in the file */
+      assert( pS->slots.iFreeCommit<=pB->iCommit );
+      pB->iFloor = pS->slots.iFreeCommit;
+      bWrite = 1;
+      if( iBoot==0 && pS->bSync ) bSync = 1;
+    }
+    if( bWrite ) rc = vsFileWriteBinding(pS->pFile, pB, &zErr);
+  }
+  /* unlocks; the buffered slots it writes out are unreferenced ones */
+  if( rc==SQLITE_OK ){
+    rc = vsFileSync(pS->pFile, bSync ? VS_SYNC_FULL : VS_SYNC_OFF, &zErr);
+  }else{
+    vsFileCommitUnlock(pS->pFile);
+  }
+  sqlite3_free(pB);
+  if( rc ) return vsVectorsTakeError(p, rc, zErr);
+  pS->bWriteReady = 1;
+  if( bReuse ) pS->bReuseReady = 1;
+  return SQLITE_OK;
+}
+
+int vsBindBeforeWrite(VecTable *p){
+  VecState *pS = p->pS;
+  int bReuse = pS->slots.bReused;
+  if( pS->bWriteReady && (pS->bReuseReady || !bReuse) ) return SQLITE_OK;
+  if( pS->iFormat<2 || pS->pFile==0 || pS->pFileBefore ){
+    /* unbound, or a compaction's new file: it holds this commit alone */
+    return SQLITE_OK;
+  }
+  return prepareWrite(p, bReuse);
+}
+
 int vsBindCommit(VecTable *p){
   VecState *pS = p->pS;
   VsBinding *pB;
@@ -341,8 +418,7 @@ int vsBindCommit(VecTable *p){
   /* LAZY SYNC (sidefile.c): this commit's binding carries the boot's mark
   ** where the database's copy holds the vectors (a compaction's new file
   ** is synced whole) */
-  iBoot = pS->bCopy && pS->bSync && !pS->pFileBefore
-          ? vsFileBoot(pS->pFile) : 0;
+  iBoot = lazyBoot(pS);
   pS->bLazySync = 0;
   rc = vsFileCommitLock(pS->pFile, &zErr);
   if( rc ){

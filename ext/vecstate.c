@@ -512,6 +512,7 @@ void vsStateForgetSlot(VecState *pS, i64 iSlot){
 }
 
 void vsStateForgetSlots(VecState *pS){
+  pS->bWriteReady = pS->bReuseReady = 0;    /* the file may be another */
   vsNormsForgetAll(&pS->norms);
   vsCodesForgetAll(&pS->codes);
   vsIvfForgetAll(&pS->ivf);
@@ -623,6 +624,7 @@ int vsStateCommit(VecTable *p){
   pS->bDirty = 0;
   pS->iCommitNext = 0;
   pS->bLazySync = 0;
+  pS->bWriteReady = pS->bReuseReady = 0;
   pS->bCreated = 0;
   pS->bInTxn = 0;
   vsCopyForget(pS);
@@ -652,6 +654,7 @@ int vsStateRollback(VecTable *p){
   pS->bDirty = 0;
   pS->iCommitNext = 0;
   pS->bLazySync = 0;
+  pS->bWriteReady = pS->bReuseReady = 0;
   pS->bBound = 0;           /* check again: xSync may have moved the file */
   vsCopyForget(pS);
   if( pS->pFile ) vsFileDiscard(pS->pFile);

@@ -338,6 +338,8 @@ static int writeVector(VecTable *p, const void *pVec, i64 iId, i64 *piSlot){
   /* copy-on-write: a slot no state any reader may see references */
   assert( *piSlot>=0 && *piSlot<p->pS->slots.nSlot );
   assert( p->pS->slots.aId[*piSlot]<0 );
+  rc = vsBindBeforeWrite(p);
+  if( rc ) return rc;
   rc = vsFileWrite(p->pS->pFile, *piSlot, pVec, &zErr);
   if( rc ) return vsVectorsTakeError(p, rc, zErr);
   rc = vsCopyNote(p->pS, *piSlot);

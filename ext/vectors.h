@@ -160,6 +160,8 @@ struct VecState {
   int bWal;                     /* the open transaction runs in WAL mode */
   int bSync;                    /* fdatasync at xSync (synchronous != OFF) */
   int bLazySync;                /* ... but not this commit's (vecbind.c) */
+  int bWriteReady;              /* this transaction may write the side file: */
+  int bReuseReady;              /* ... and into reused slots (vecbind.c) */
   int bCreated;                 /* side file created by an uncommitted CREATE */
   VsPending pending;            /* map rows not written yet (pending.c) */
   i64 aPendSlot[VS_PENDING_MAX];/* ... their slots */
@@ -326,6 +328,10 @@ int vsBindReopen(VecTable *p, char **pzWhy);
 ** SQLITE_OK, or SQLITE_CORRUPT_VTAB (an I/O error, NOMEM) with *pzErr
 ** saying why (no "vectors: table" prefix). */
 int vsBindVerify(VsFile *pFile, const VsDbCommit *pC, char **pzErr);
+/* Before a slot of the side file is written: the binding first gets the
+** boot's mark (LAZY SYNC) and, for a reused slot, the raised floor
+** (WRITE ORDER in vecbind.c). Cheap once done in a transaction. */
+int vsBindBeforeWrite(VecTable *p);
 /* xSync of a transaction that changed the table: a new commit. */
 int vsBindCommit(VecTable *p);
 /* The binding of a new side file: commit 0, named iNonce. */

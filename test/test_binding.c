@@ -200,6 +200,41 @@ static void testRestoredOlderSideFile(void){
   tClose(db);
 }
 
+/* A transaction that reused freed slots and did not commit (ROLLBACK
+** here; kill -9 or a power cut leave the same bytes) has overwritten
+** slots that only states before the freeing commit reference: a restored
+** copy from before it must be refused, although no commit raised the
+** floor. */
+static void testRolledBackReuse(void){
+  sqlite3 *db = tOpen("reuse.db");
+  char *zSide, *zExpect;
+  int i;
+  fill(db);
+  tClose(db);
+  copyPair("reuse.db", "reuse.bak", 0);       /* the copy: commit 1 */
+  db = tOpen("reuse.db");
+  tExec(db, "DELETE FROM e WHERE id>50");     /* commit 2 frees 50 slots */
+  tExec(db, "BEGIN");
+  for(i=201; i<=250; i++){                    /* ... which these reuse */
+    tExec(db, "INSERT INTO e VALUES (%d, '[%d, 0, 0, 0]')", i, i);
+  }
+  /* a read inside the transaction writes its vectors into the file */
+  tRows(C("2r.0"), db, "SELECT count(*) FROM e WHERE vec IS NOT NULL", "100");
+  tExec(db, "ROLLBACK");
+  tRows(C("2r.1"), db, "SELECT count(*), sum(id) FROM e", "50|1275");
+  tClose(db);
+  copyPair("reuse.bak", "reuse.db", 0);       /* restore the copy */
+  db = tOpen("reuse.db");
+  zSide = sidePath("reuse.db");
+  zExpect = sqlite3_mprintf("side file %s is newer than the database "
+      "(database at commit 1, side file intact from commit 2 to 2): the "
+      "database was restored without its side file", zSide);
+  refused("2r", db, zExpect, asFilled);
+  sqlite3_free(zExpect);
+  sqlite3_free(zSide);
+  tClose(db);
+}
+
 /* One commit older than its side file: what a crash between the side
 ** file's sync and SQLite's commit leaves, and right. */
 static void testOneCommitOlder(void){
@@ -360,6 +395,7 @@ int main(int argc, char **argv){
     testRestoredOlderDatabase("delete");
     testRestoredOlderDatabase("wal");
     testRestoredOlderSideFile();
+    testRolledBackReuse();
     testOneCommitOlder();
     testTwoCopies();
     testWalReader();

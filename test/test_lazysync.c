@@ -1,6 +1,6 @@
 /*
 ** LAZY SYNC (ext/sidefile.c): with the database's copy of the vectors
-** (db_copy=on), commits after the first do not sync the side file; the
+** (db_copy=on), commits do not sync the side file; the
 ** binding carries the mark of the machine's boot instead, and a marked
 ** file is trusted only within that boot. faultfs (test/faultfs.c) makes
 ** each tracking session a boot of its own and fails syncs on demand.
@@ -8,7 +8,8 @@
 **        still succeed; the binding is marked; the vectors are right.
 **   2.*  the close that cannot sync leaves the mark; the same boot trusts
 **        the file as it is (no rebuild); a close that can sync leaves a
-**        clean binding.
+**        clean binding, marked (and synced) again before the next
+**        transaction's first vector is written.
 **   3.*  a process that wrote lazily and died (as kill -9): the same boot
 **        goes on with its file; another boot refuses it (veles_check says
 **        why) and rebuilds it from the database's copy, every vector right.
@@ -104,6 +105,7 @@ static sqlite3 *openTable(int bCreate, const char *zCopy){
 
 static void testCopyOn(void){
   sqlite3 *db;
+  char *zExpect;
   long long ino;
   int i;
   tShell("rm -rf d && mkdir d");
@@ -136,6 +138,22 @@ static void testCopyOn(void){
   db = openTable(0, 0);
   tCheck("2.5", allRight(db, 20) && sideInode()==ino,
          "a clean file is trusted in another boot");
+  /* 2.6-: a clean file is marked, and synced, before the first vector of
+  ** a transaction is written: a failing sync fails that INSERT (not the
+  ** COMMIT), and the mark is on disk while the transaction is open */
+  faultfsFail(FAULTFS_SYNC, "-vectors-", 1, EIO, 1);
+  zExpect = sqlite3_mprintf("vectors: table e: cannot sync %s/%s: "
+      "Input/output error", zDataDir, strrchr(sidePath(), '/')+1);
+  tError("2.6", db, "INSERT INTO e VALUES (21, '[21, -21, 10.5, 1]')",
+         zExpect);
+  sqlite3_free(zExpect);
+  faultfsClear();
+  tCheck("2.7", allRight(db, 20), "the table is as before the failure");
+  tExec(db, "BEGIN");
+  insertRows(db, 21, 22);
+  tCheck("2.8", bindingBoot()!=0, "the mark precedes the vectors");
+  tExec(db, "COMMIT");
+  tCheck("2.9", allRight(db, 22), "every vector right");
   tClose(db);
   faultfsUntrack();
 }
