@@ -10,10 +10,10 @@ bash scripts/deps.sh python3
 b=build-bench
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$b" -j"$(nproc)" --target veles bench_vectors bench_payloads \
-      bench_search >/dev/null
+      bench_filters bench_search >/dev/null
 out="$b/bench-results.tsv"
 : > "$out"
-for p in bench_vectors bench_payloads bench_search; do
+for p in bench_vectors bench_payloads bench_filters bench_search; do
   echo "== $b/$p"
   dir="$b/bench-scratch/$p"
   mkdir -p "$dir"
