@@ -491,6 +491,12 @@ static void appendColumn(sqlite3_str *pStr, PayTable *p, int iCol){
   }
 }
 
+/* The colUsed bit of vtab column iCol (-1, the rowid, is column 0). */
+static sqlite3_uint64 colBit(int iCol){
+  if( iCol<0 ) iCol = 0;
+  return (sqlite3_uint64)1 << (iCol<63 ? iCol : 63);
+}
+
 /*
 ** idxNum: 1 id =, 2 field =, 3 range on id, 4 range on a field, 0 scan.
 ** idxStr: the SELECT on <t>_data that xFilter runs, with ?1, ?2... in
@@ -502,20 +508,13 @@ static int payBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   int i, nArg = 0;
   int bIdEq = 0, bFieldEq = 0, nIdRange = 0, nFieldRange = 0;
   int bOrder = 0;
+  sqlite3_uint64 mPushed = 0;   /* fields of the constraints passed down */
+  sqlite3_uint64 mTested = 0;   /* columns of those SQLite tests itself */
+  sqlite3_uint64 mRead;         /* columns the statement reads */
   sqlite3_str *pSql = sqlite3_str_new(p->db);
   sqlite3_str *pWhere = sqlite3_str_new(p->db);
   char *zWhere;
   double nRow;
-
-  /* Columns read: id always (it is the rowid), the others when used. */
-  sqlite3_str_appendall(pSql, "SELECT id");
-  for(i=1; i<nCol; i++){
-    if( pInfo->colUsed & ((sqlite3_uint64)1 << (i<63 ? i : 63)) ){
-      sqlite3_str_appendall(pSql, ",");
-      appendColumn(pSql, p, i);
-    }
-  }
-  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_data\"", p->sh.zSchema, p->sh.zName);
 
   /* Constraints passed down: =, <, <=, >, >= on id and on fields, with
   ** the default (BINARY) collation so that <t>_data compares the same
@@ -553,6 +552,7 @@ static int payBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
     nArg++;
     pInfo->aConstraintUsage[i].argvIndex = nArg;
     pInfo->aConstraintUsage[i].omit = 1;
+    if( pC->iColumn>=2 ) mPushed |= colBit(pC->iColumn);
     if( nArg>1 ) sqlite3_str_appendall(pWhere, " AND ");
     appendColumn(pWhere, p, pC->iColumn);
     sqlite3_str_appendf(pWhere, "%s?%d", zOp, nArg);
@@ -563,6 +563,34 @@ static int payBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
     return SQLITE_NOMEM;
   }
   zWhere = sqlite3_str_finish(pWhere);   /* 0 when empty */
+
+  /* Columns read with the row: id always (it is the rowid), the others
+  ** when used, except one case. When the plan is one field's index and
+  ** json is not read, a used field that no constraint of this call names
+  ** is left to xColumn (payColumnFallback), so that the scan stays inside
+  ** the index: in a multi-index OR SQLite plans each term's scan with the
+  ** colUsed of the whole WHERE (every field of every term) and reads only
+  ** its own term's field. A column SQLite tests itself (a constraint not
+  ** passed down, e.g. IS NULL) is read with the row. */
+  for(i=0; i<pInfo->nConstraint; i++){
+    if( pInfo->aConstraintUsage[i].argvIndex==0 ){
+      mTested |= colBit(pInfo->aConstraint[i].iColumn);
+    }
+  }
+  mRead = pInfo->colUsed;
+  if( (mPushed & (mPushed-1))==0 && mPushed!=0 && !(mRead & colBit(1))
+   && pInfo->nOrderBy==0 ){
+    mRead &= mPushed | mTested;
+  }
+  sqlite3_str_appendall(pSql, "SELECT id");
+  for(i=1; i<nCol; i++){
+    if( mRead & colBit(i) ){
+      sqlite3_str_appendall(pSql, ",");
+      appendColumn(pSql, p, i);
+    }
+  }
+  sqlite3_str_appendf(pSql, " FROM \"%w\".\"%w_data\"", p->sh.zSchema,
+                      p->sh.zName);
   if( zWhere ) sqlite3_str_appendf(pSql, " WHERE %s", zWhere);
   sqlite3_free(zWhere);
 

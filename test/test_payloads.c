@@ -417,6 +417,19 @@ static void testFields(void){
         "AND year >= 2020",
         "SCAN meta VIRTUAL TABLE INDEX 2:SELECT id,\"lang\",\"year\" FROM "
         "\"main\".\"meta_data\" WHERE \"lang\"=?1 AND \"year\">=?2");
+  /* an OR is one scan per term, each inside its own index: the fields
+  ** the other term names are not read with the row */
+  tPlan("3.37a", db, "SELECT id FROM meta WHERE lang = 'en' OR year = 2020",
+        "MULTI-INDEX OR\nINDEX 1\nSCAN meta VIRTUAL TABLE INDEX 2:SELECT "
+        "id,\"lang\" FROM \"main\".\"meta_data\" WHERE \"lang\"=?1\nINDEX 2\n"
+        "SCAN meta VIRTUAL TABLE INDEX 2:SELECT id,\"year\" FROM "
+        "\"main\".\"meta_data\" WHERE \"year\"=?1");
+  tRows("3.37b", db, "SELECT id FROM meta WHERE lang = 'en' OR year = 2020 "
+        "ORDER BY id", "3\n5\n6");
+  /* ... and a field read that way is fetched when xColumn asks for it */
+  tRows("3.37c", db, "SELECT group_concat(id || ':' || ifnull(year, '-')) "
+        "FROM (SELECT id, year FROM meta WHERE lang = 'en')",
+        "5:9223372036854775807,6:-9223372036854775808");
   /* ... and the shadow query runs on the index, without a scan */
   tPlan("3.38", db, "SELECT id FROM \"main\".\"meta_data\" "
         "WHERE \"lang\"=?1 AND \"year\">=?2",
