@@ -6,7 +6,9 @@
 ** FIELDS. Each CREATE argument of a payloads table declares a field as
 ** `name TYPE` (vsFieldParse). The name is an SQL identifier, bare or
 ** quoted; dots in it make a path through nested objects ("author.name"
-** is author -> name). TYPE is TEXT, INTEGER, REAL or BOOLEAN.
+** is author -> name). TYPE is TEXT, INTEGER, REAL or BOOLEAN. An argument
+** `INDEX(f1, f2, ...)` declares a composite index on two or more of the
+** fields instead (vsFieldIndexParse).
 **
 ** JSON GRAMMAR. vsJsonNumberLength() and vsJsonIsSpace() are the RFC 8259
 ** number and white space, shared with vecvalue.c's vector parser.
@@ -185,12 +187,27 @@ static int splitPath(VsField *pF, char **pzErr){
   return SQLITE_OK;
 }
 
+/* Where the field list of an index declaration "INDEX ( ..." starts (just
+** after the parenthesis), or 0 when zArg declares a field. A field may be
+** called index: "index TEXT" has no parenthesis. */
+static const char *indexList(const char *zArg){
+  int k = 0;
+  while( isSpace(zArg[k]) ) k++;
+  if( sqlite3_strnicmp(&zArg[k], "INDEX", 5)!=0 || isIdentChar(zArg[k+5]) ){
+    return 0;
+  }
+  k += 5;
+  while( isSpace(zArg[k]) ) k++;
+  return zArg[k]=='(' ? &zArg[k+1] : 0;
+}
+
 int vsFieldParse(int argc, const char *const*argv,
                        VsField **paField, int *pnField, char **pzErr){
-  int nField = argc-3, i, j, rc = SQLITE_OK;
+  int nField = 0, i, j, rc = SQLITE_OK;
   VsField *aField;
   *paField = 0;
   *pnField = 0;
+  for(i=3; i<argc; i++) if( indexList(argv[i])==0 ) nField++;
   if( nField<=0 ) return SQLITE_OK;
   if( nField>VS_MAX_FIELD ){
     *pzErr = sqlite3_mprintf("payloads: too many fields: at most %d, got %d",
@@ -200,11 +217,13 @@ int vsFieldParse(int argc, const char *const*argv,
   aField = sqlite3_malloc64(sizeof(VsField)*(u64)nField);
   if( aField==0 ) return SQLITE_NOMEM;
   memset(aField, 0, sizeof(VsField)*(u64)nField);
-  for(i=0; rc==SQLITE_OK && i<nField; i++){
-    const char *zArg = argv[i+3];
+  for(i=0, j=3; rc==SQLITE_OK && i<nField; i++, j++){
+    const char *zArg;
     VsField *pF = &aField[i];
     char *zType = 0;
     int k = 0, bNoMem = 0;
+    while( indexList(argv[j]) ) j++;     /* vsFieldIndexParse's */
+    zArg = argv[j];
     while( isSpace(zArg[k]) ) k++;
     pF->zName = readIdent(zArg, &k, &bNoMem);
     if( pF->zName ){
@@ -247,8 +266,8 @@ int vsFieldParse(int argc, const char *const*argv,
         rc = SQLITE_ERROR;
       }
     }
-    for(j=0; rc==SQLITE_OK && j<i; j++){
-      if( sqlite3_stricmp(aField[j].zName, pF->zName)==0 ){
+    for(k=0; rc==SQLITE_OK && k<i; k++){
+      if( sqlite3_stricmp(aField[k].zName, pF->zName)==0 ){
         *pzErr = sqlite3_mprintf("payloads: duplicate field: %s", pF->zName);
         rc = SQLITE_ERROR;
       }
@@ -261,6 +280,94 @@ int vsFieldParse(int argc, const char *const*argv,
   }
   *paField = aField;
   *pnField = nField;
+  return SQLITE_OK;
+}
+
+/* Read the list of index declaration zArg (z: after its parenthesis)
+** into *pI. */
+static int readIndex(const char *zArg, const char *z, const VsField *aField,
+                     int nField, VsFieldIndex *pI, char **pzErr){
+  int k = 0, i, j, bNoMem = 0;
+  memset(pI, 0, sizeof(*pI));
+  for(;;){
+    char *zName;
+    while( isSpace(z[k]) ) k++;
+    zName = readIdent(z, &k, &bNoMem);
+    if( bNoMem ) return SQLITE_NOMEM;
+    if( zName==0 ) break;                       /* malformed */
+    char *zErr = 0;
+    for(i=0; i<nField && sqlite3_stricmp(aField[i].zName, zName); i++){}
+    if( i==nField ){
+      zErr = sqlite3_mprintf("payloads: index on an undeclared field %s: "
+          "expected declared fields, got '%s'", zName, zArg);
+    }
+    for(j=0; i<nField && j<pI->nCol; j++){
+      if( pI->aCol[j]==i ){
+        zErr = sqlite3_mprintf("payloads: field %s twice in one index: "
+                               "got '%s'", zName, zArg);
+        break;
+      }
+    }
+    sqlite3_free(zName);
+    if( i==nField || j<pI->nCol ){
+      *pzErr = zErr;
+      return zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    assert( pI->nCol<nField );
+    pI->aCol[pI->nCol++] = i;
+    while( isSpace(z[k]) ) k++;
+    if( z[k]==',' ){ k++; continue; }
+    if( z[k]!=')' ) break;                      /* malformed */
+    for(k++; isSpace(z[k]); k++){}
+    if( z[k] ) break;                           /* malformed */
+    if( pI->nCol<2 ){
+      *pzErr = sqlite3_mprintf("payloads: index on one field: every field "
+          "has its own index already; list two or more, got '%s'", zArg);
+      return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+  }
+  *pzErr = sqlite3_mprintf("payloads: malformed index declaration: expected "
+      "'INDEX(field, field, ...)', got '%s'", zArg);
+  return SQLITE_ERROR;
+}
+
+int vsFieldIndexParse(int argc, const char *const*argv, const VsField *aField,
+                      int nField, VsFieldIndex **paIndex, int *pnIndex,
+                      char **pzErr){
+  VsFieldIndex *aIndex = 0;
+  int nIndex = 0, i, j, rc = SQLITE_OK;
+  *paIndex = 0;
+  *pnIndex = 0;
+  for(i=3; i<argc; i++) if( indexList(argv[i]) ) nIndex++;
+  if( nIndex==0 ) return SQLITE_OK;
+  if( nIndex>VS_MAX_INDEX ){
+    *pzErr = sqlite3_mprintf("payloads: too many indexes: at most %d, got %d",
+                             VS_MAX_INDEX, nIndex);
+    return SQLITE_ERROR;
+  }
+  aIndex = sqlite3_malloc64(sizeof(VsFieldIndex)*(u64)nIndex);
+  if( aIndex==0 ) return SQLITE_NOMEM;
+  for(i=3, nIndex=0; rc==SQLITE_OK && i<argc; i++){
+    const char *z = indexList(argv[i]);
+    if( z==0 ) continue;
+    rc = readIndex(argv[i], z, aField, nField, &aIndex[nIndex], pzErr);
+    for(j=0; rc==SQLITE_OK && j<nIndex; j++){
+      if( aIndex[j].nCol==aIndex[nIndex].nCol
+       && memcmp(aIndex[j].aCol, aIndex[nIndex].aCol,
+                 sizeof(int)*(size_t)aIndex[j].nCol)==0 ){
+        *pzErr = sqlite3_mprintf("payloads: duplicate index: '%s'", argv[i]);
+        rc = SQLITE_ERROR;
+      }
+    }
+    nIndex++;
+  }
+  if( rc ){
+    sqlite3_free(aIndex);
+    return rc;
+  }
+  *paIndex = aIndex;
+  *pnIndex = nIndex;
   return SQLITE_OK;
 }
 

@@ -69,6 +69,12 @@
 **   <t>_data_f<i> ON <t>_data("<fi>")
 **       one index per declared field, named when the table is created
 **       (<t>_data_f<i>_<k> if that name is taken)
+**   <t>_data_c<i> ON <t>_data("<fa>", "<fb>", ...)
+**       one per composite index the CREATE arguments declare
+**       (INDEX(fa, fb, ...)), named and renamed as the field indexes.
+**       SQLite's planner picks it for the queries xBestIndex passes to
+**       <t>_data, so nothing else refers to it; the CREATE arguments,
+**       which every xConnect reads, are its only record
 **   <t>_fields(pos INTEGER PRIMARY KEY, name TEXT NOT NULL,
 **              type TEXT NOT NULL, idx TEXT NOT NULL)
 **       the declared fields in order with their index names; xConnect
@@ -139,6 +145,8 @@ struct PayTable {
   VsShadow sh;            /* schema, table name, cached statements */
   int nField;             /* declared fields */
   VsField *aField;        /* the fields, in column order */
+  int nIndex;             /* composite indexes declared, INDEX(...) */
+  VsFieldIndex *aIndex;
   int nCache;             /* entries in aCache */
   PayStmt *aCache[PAY_NCACHE];  /* idle read statements, most recent last */
   PayCursor *pSpare;      /* a closed cursor kept for the next xOpen */
@@ -230,6 +238,7 @@ static void payFree(PayTable *p){
     sqlite3_free(p->aPendVal);
     sqlite3_free(p->aBuf);
     vsFieldFree(p->aField, p->nField);
+    sqlite3_free(p->aIndex);
     sqlite3_free(p->base.zErrMsg);
     sqlite3_free(p);
   }
@@ -252,11 +261,12 @@ static int payExec(sqlite3 *db, char **pzErr, const char *zFormat, ...){
 }
 
 /*
-** A name for field i's index: <t>_data_f<i>, or <t>_data_f<i>_<k> when a
-** table renamed earlier still holds that name (indexes keep the name
-** they were created with).
+** A name for field i's index (cKind 'f': <t>_data_f<i>) or composite
+** index i's ('c': <t>_data_c<i>), or that name with _<k> appended when a
+** table renamed earlier still holds it (indexes keep the name they were
+** created with).
 */
-static int freeIndexName(PayTable *p, int i, char **pzIdx){
+static int freeIndexName(PayTable *p, char cKind, int i, char **pzIdx){
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int rc, k;
@@ -266,8 +276,9 @@ static int freeIndexName(PayTable *p, int i, char **pzIdx){
   rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
   for(k=1; rc==SQLITE_OK; k++){
-    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_f%d", p->sh.zName, i)
-                      : sqlite3_mprintf("%s_data_f%d_%d", p->sh.zName, i, k);
+    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_%c%d", p->sh.zName, cKind, i)
+                      : sqlite3_mprintf("%s_data_%c%d_%d", p->sh.zName, cKind,
+                                        i, k);
     int bTaken;
     if( zIdx==0 ){ rc = SQLITE_NOMEM; break; }
     sqlite3_bind_text(pStmt, 1, zIdx, -1, SQLITE_STATIC);
@@ -303,7 +314,7 @@ static int createShadow(PayTable *p, char **pzErr){
   }
   for(i=0; rc==SQLITE_OK && i<p->nField; i++){
     char *zIdx = 0;
-    rc = freeIndexName(p, i, &zIdx);
+    rc = freeIndexName(p, 'f', i, &zIdx);
     if( rc==SQLITE_OK ){
       rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
           "VALUES(%d, %Q, %Q, %Q)", p->sh.zSchema, p->sh.zName, i, p->aField[i].zName,
@@ -313,6 +324,26 @@ static int createShadow(PayTable *p, char **pzErr){
       rc = payExec(p->db, pzErr, "CREATE INDEX \"%w\".\"%w\" ON "
           "\"%w_data\"(\"%w\")", p->sh.zSchema, zIdx, p->sh.zName,
           p->aField[i].zName);
+    }
+    sqlite3_free(zIdx);
+  }
+  for(i=0; rc==SQLITE_OK && i<p->nIndex; i++){
+    char *zIdx = 0;
+    rc = freeIndexName(p, 'c', i, &zIdx);
+    if( rc==SQLITE_OK ){
+      sqlite3_str *pSql = sqlite3_str_new(p->db);
+      char *zSql;
+      int j;
+      sqlite3_str_appendf(pSql, "CREATE INDEX \"%w\".\"%w\" ON \"%w_data\"(",
+                          p->sh.zSchema, zIdx, p->sh.zName);
+      for(j=0; j<p->aIndex[i].nCol; j++){
+        sqlite3_str_appendf(pSql, "%s\"%w\"", j ? "," : "",
+                            p->aField[p->aIndex[i].aCol[j]].zName);
+      }
+      sqlite3_str_appendall(pSql, ")");
+      zSql = sqlite3_str_finish(pSql);
+      rc = zSql ? payExec(p->db, pzErr, "%s", zSql) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
     }
     sqlite3_free(zIdx);
   }
@@ -379,6 +410,10 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
     return rc;
   }
   rc = vsFieldParse(argc, argv, &p->aField, &p->nField, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = vsFieldIndexParse(argc, argv, p->aField, p->nField, &p->aIndex,
+                           &p->nIndex, pzErr);
+  }
   if( rc==SQLITE_OK ){
     pDecl = sqlite3_str_new(db);
     sqlite3_str_appendall(pDecl, "CREATE TABLE x(id INTEGER, json TEXT");

@@ -105,6 +105,16 @@ struct VsField {
   char **azPath;          /* object keys from the top, e.g. {author, name} */
 };
 
+/* Most composite indexes per table (each one costs every write). */
+#define VS_MAX_INDEX 16
+
+/* A composite index declared with the table: INDEX(f1, f2, ...). */
+typedef struct VsFieldIndex VsFieldIndex;
+struct VsFieldIndex {
+  int nCol;               /* fields in it, at least 2 */
+  int aCol[VS_MAX_FIELD]; /* their positions among the declared fields */
+};
+
 /* A field value extracted from a payload, ready to bind. */
 typedef struct VsFieldValue VsFieldValue;
 struct VsFieldValue {
@@ -133,6 +143,14 @@ struct VsJson {
 int vsFieldParse(int argc, const char *const*argv, VsField **paField,
                  int *pnField, char **pzErr);
 void vsFieldFree(VsField *aField, int nField);
+/*
+** The composite indexes among the same arguments, INDEX(f1, f2, ...), on
+** the fields vsFieldParse gave: *paIndex, *pnIndex (0 and 0 when there
+** are none; free with sqlite3_free). Errors as vsFieldParse's.
+*/
+int vsFieldIndexParse(int argc, const char *const*argv, const VsField *aField,
+                      int nField, VsFieldIndex **paIndex, int *pnIndex,
+                      char **pzErr);
 /* "TEXT", "INTEGER", "REAL" or "BOOLEAN". */
 const char *vsFieldTypeName(int eType);
 

@@ -8,6 +8,8 @@
 **   5.x  reopen, RENAME, DROP, defensive mode, ATTACH, temp, :memory:
 **   6.x  pending inserts: visibility, savepoints, failing statements,
 **        reopen, two connections, schema reloads, last_insert_rowid
+**   7.x  composite indexes, INDEX(f1, f2, ...): created, used for filters
+**        and ordering, reopen, RENAME, DROP, the declaration's errors
 */
 #include "testutil.h"
 #include <stdio.h>
@@ -998,6 +1000,111 @@ static void testPending(void){
   tClose(db);
 }
 
+static void testIndexes(void){
+  sqlite3 *db = tOpen("indexes.db");
+  char *zExpect;
+  int i;
+  tExec(db, "CREATE VIRTUAL TABLE m USING payloads(lang TEXT, year INTEGER, "
+            "INDEX(lang, year), \"author.name\" TEXT, "
+            "index ( year , [author.name] ))");
+  tRows("7.0", db, "SELECT name, sql FROM sqlite_schema WHERE name LIKE "
+        "'m_data_c%' ORDER BY name",
+        "m_data_c0|CREATE INDEX \"m_data_c0\" ON \"m_data\"(\"lang\",\"year\")\n"
+        "m_data_c1|CREATE INDEX \"m_data_c1\" ON \"m_data\"(\"year\","
+        "\"author.name\")");
+  tExec(db, "BEGIN");
+  for(i=1; i<=60; i++){
+    tExec(db, "INSERT INTO m(id, json) VALUES (%d, '{\"lang\":\"%s\","
+              "\"year\":%d,\"author\":{\"name\":\"a%02d\"}}')", i,
+              i%3==0 ? "fr" : "en", 2000+i%7, 60-i);
+  }
+  tExec(db, "COMMIT");
+  /* the shadow query of a two-field filter runs inside the composite */
+  tPlan("7.1", db, "SELECT id FROM m WHERE lang = 'fr' AND year >= 2005",
+        "SCAN m VIRTUAL TABLE INDEX 2:SELECT id,\"lang\",\"year\" FROM "
+        "\"main\".\"m_data\" WHERE \"lang\"=?1 AND \"year\">=?2");
+  tPlan("7.2", db, "SELECT id,\"lang\",\"year\" FROM \"main\".\"m_data\" "
+        "WHERE \"lang\"=?1 AND \"year\">=?2",
+        "SEARCH main.m_data USING COVERING INDEX m_data_c0 (lang=? AND "
+        "year>?)");
+  tRows("7.3", db, "SELECT group_concat(id) FROM (SELECT id FROM m WHERE "
+        "lang = 'fr' AND year >= 2005 ORDER BY id)", "6,12,27,33,48,54");
+  /* ... and so does a filter with the order of the next field */
+  tPlan("7.4", db, "SELECT id,\"year\",\"author.name\" FROM "
+        "\"main\".\"m_data\" WHERE \"year\"=?1 ORDER BY \"author.name\"",
+        "SEARCH main.m_data USING COVERING INDEX m_data_c1 (year=?)");
+  tRows("7.5", db, "SELECT id, \"author.name\" FROM m WHERE year = 2003 "
+        "ORDER BY \"author.name\" DESC LIMIT 3", "3|a57\n10|a50\n17|a43");
+  zExpect = tQuery(db, "SELECT count(*) FROM m_data WHERE "
+                   "json->>'lang' = 'en' AND json->>'year' BETWEEN 2001 AND 2002");
+  tRows("7.6", db, "SELECT count(*) FROM m WHERE lang = 'en' AND year "
+        "BETWEEN 2001 AND 2002", zExpect);
+  sqlite3_free(zExpect);
+  tClose(db);
+  /* another connection reads the declaration from the schema */
+  db = tOpen("indexes.db");
+  tRows("7.7", db, "SELECT id FROM m WHERE lang = 'fr' AND year = 2006 "
+        "ORDER BY id", "6\n27\n48");
+  tExec(db, "ALTER TABLE m RENAME TO m2");
+  tExec(db, "CREATE VIRTUAL TABLE m USING payloads(lang TEXT, year INTEGER, "
+            "INDEX(year, lang))");
+  tRows("7.8", db, "SELECT name FROM sqlite_schema WHERE name LIKE "
+        "'m%data_c%' ORDER BY name", "m_data_c0\nm_data_c0_2\nm_data_c1");
+  tRows("7.9", db, "SELECT tbl_name FROM sqlite_schema WHERE name = "
+        "'m_data_c0_2'", "m_data");
+  tExec(db, "DROP TABLE m2");
+  tExec(db, "DROP TABLE m");
+  tRows("7.10", db, "SELECT count(*) FROM sqlite_schema", "0");
+  /* a field may be called index */
+  tExec(db, "CREATE VIRTUAL TABLE x USING payloads(index TEXT, b INTEGER, "
+            "INDEX(index, b))");
+  tExec(db, "INSERT INTO x(id, json) VALUES (1, '{\"index\":\"i\",\"b\":2}')");
+  tRows("7.11", db, "SELECT id FROM x WHERE \"index\" = 'i' AND b = 2", "1");
+  tExec(db, "DROP TABLE x");
+  /* the declaration's errors */
+  tError("7.12", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, INDEX(a))",
+         "payloads: index on one field: every field has its own index "
+         "already; list two or more, got 'INDEX(a)'");
+  tError("7.13", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, b TEXT, "
+         "INDEX(a, c))", "payloads: index on an undeclared field c: expected "
+         "declared fields, got 'INDEX(a, c)'");
+  tError("7.14", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, b TEXT, "
+         "INDEX(a, A))", "payloads: field A twice in one index: got "
+         "'INDEX(a, A)'");
+  tError("7.15", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, "
+         "INDEX())", "payloads: malformed index declaration: expected "
+         "'INDEX(field, field, ...)', got 'INDEX()'");
+  tError("7.16", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, b TEXT, "
+         "INDEX(a b))", "payloads: malformed index declaration: expected "
+         "'INDEX(field, field, ...)', got 'INDEX(a b)'");
+  tError("7.17", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, b TEXT, "
+         "INDEX(a, b) x)", "payloads: malformed index declaration: expected "
+         "'INDEX(field, field, ...)', got 'INDEX(a, b) x'");
+  tError("7.18", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, b TEXT, "
+         "INDEX(a, b), INDEX(a,b))", "payloads: duplicate index: "
+         "'INDEX(a,b)'");
+  tError("7.19", db, "CREATE VIRTUAL TABLE e USING payloads(a TEXT, b TEXT, "
+         "INDEX(a,b),INDEX(b,a),INDEX(a,b,a))", "payloads: field a twice in "
+         "one index: got 'INDEX(a,b,a)'");
+  {
+    sqlite3_str *pSql = sqlite3_str_new(0);
+    char *zSql;
+    sqlite3_str_appendall(pSql, "CREATE VIRTUAL TABLE e USING payloads("
+                          "a TEXT, b TEXT, c TEXT, d TEXT, e TEXT");
+    for(i=0; i<17; i++){
+      static const char *az[] = {"a","b","c","d","e"};
+      sqlite3_str_appendf(pSql, ", INDEX(%s, %s, %s)", az[i%5],
+                          az[(i/5+1+i%5)%5], az[(i/5+3+i%5)%5]);
+    }
+    sqlite3_str_appendall(pSql, ")");
+    zSql = sqlite3_str_finish(pSql);
+    tError("7.20", db, zSql, "payloads: too many indexes: at most 16, got 17");
+    sqlite3_free(zSql);
+  }
+  tRows("7.21", db, "SELECT count(*) FROM sqlite_schema", "0");
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   tAutoCheck(1);          /* veles_check after every completed write */
@@ -1008,5 +1115,6 @@ int main(int argc, char **argv){
   testLife();
   testVolume();
   testPending();
+  testIndexes();
   return tDone();
 }

@@ -12,7 +12,8 @@
 ** The tables are vectors v1(dim=4), v2(metric=cosine, dim fixed by the
 ** first vector), v3(dim=3, metric=dot, index=ivf: its searches without
 ** a probe use the index), temp.t1(dim=2) and payloads
-** p1(lang TEXT, year INTEGER, score REAL, "a.b" BOOLEAN), p2. Each has a
+** p1(lang TEXT, year INTEGER, score REAL, "a.b" BOOLEAN, INDEX(lang, year),
+** INDEX(score, "a.b", lang)), p2. Each has a
 ** model: an ordinary table m_<name>(id INTEGER PRIMARY KEY, vec BLOB |
 ** json TEXT) in the same database. Every write that succeeds on a veles
 ** table is repeated on its model in the same transaction (vectors go
@@ -25,8 +26,9 @@
 ** WHAT MUST HOLD (abort() otherwise, so libFuzzer keeps the input):
 **   - a query returns the same rows from a veles table and its model
 **     (scans, id lookups, IN, ranges, DESC, count);
-**   - a declared-field filter answered by the index returns the rows a
-**     scan (`+field`) returns;
+**   - a declared-field filter answered by the index (one field, or two,
+**     through a composite index) returns the rows a scan (`+field`)
+**     returns;
 **   - a search (vec MATCH ? AND k = ?, exact, quantized: rescore = R, or
 **     by the IVF index: probe = P, made from 8 rows in this build)
 **     returns min(k, rows) distinct rows
@@ -61,7 +63,8 @@ static const struct {
   { "v2", 1, 0, "metric=cosine", "cosine" },
   { "v3", 1, 0, "dim = 3, metric='dot', index=ivf", "dot" },
   { "t1", 1, 1, "dim=2", "l2" },
-  { "p1", 0, 0, "lang TEXT, year INTEGER, score REAL, \"a.b\" BOOLEAN", 0 },
+  { "p1", 0, 0, "lang TEXT, year INTEGER, score REAL, \"a.b\" BOOLEAN, "
+    "INDEX(lang, year), INDEX(score, \"a.b\", lang)", 0 },
   { "p2", 0, 0, "", 0 },
 };
 #define FZ_NTAB   ((int)(sizeof(aTab)/sizeof(aTab[0])))
@@ -593,10 +596,13 @@ static void opFields(Fz *f){
     default: argInt(&a[0], c&1); break;
   }
   if( c&0x80 ) a[0].e = a[0].e==A_INT ? A_REAL : a[0].e, a[0].r = (double)a[0].i;
-  snprintf(zVt, sizeof(zVt), "SELECT id FROM p1 WHERE %s %s ? ORDER BY id",
-           azField[iField], azOp[iOp]);
-  snprintf(zMo, sizeof(zMo), "SELECT id FROM p1 WHERE +%s %s ? ORDER BY id",
-           azField[iField], azOp[iOp]);
+  /* with bit 6, a second field first: the composite indexes' prefixes */
+  snprintf(zVt, sizeof(zVt), "SELECT id FROM p1 WHERE %s%s %s ? ORDER BY id",
+           (c&0x40)==0 ? "" : iField==1 ? "lang = 'en' AND "
+           : "score > 0 AND ", azField[iField], azOp[iOp]);
+  snprintf(zMo, sizeof(zMo), "SELECT id FROM p1 WHERE %s+%s %s ? ORDER BY id",
+           (c&0x40)==0 ? "" : iField==1 ? "+lang = 'en' AND "
+           : "+score > 0 AND ", azField[iField], azOp[iOp]);
   compareSql(f->aDb[f->iCur], zVt, zMo, a, 1);
   argFree(a, 1);
 }
