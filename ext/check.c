@@ -687,7 +687,7 @@ int vsCheckIntegrity(sqlite3 *db, VsConn *pConn, const char *zSchema,
 /* veles_check('table') or veles_check('schema.table') */
 static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zArg = (const char*)sqlite3_value_text(argv[0]);
-  const char *zDot;
+  const char *zName;
   char *zSchema, *zReport = 0;
   int rc;
   (void)argc;
@@ -696,16 +696,13 @@ static void checkFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                          -1);
     return;
   }
-  zDot = strchr(zArg, '.');
-  zSchema = zDot ? sqlite3_mprintf("%.*s", (int)(zDot-zArg), zArg)
-                 : sqlite3_mprintf("main");
-  if( zSchema==0 ){
+  if( vsSplitTableName(zArg, &zSchema, &zName) ){
     sqlite3_result_error_nomem(ctx);
     return;
   }
   rc = vsCheckTable(sqlite3_context_db_handle(ctx),
-                    (VsConn*)sqlite3_user_data(ctx), zSchema,
-                    zDot ? zDot+1 : zArg, 1, &zReport);
+                    (VsConn*)sqlite3_user_data(ctx), zSchema, zName, 1,
+                    &zReport);
   if( rc==SQLITE_NOTFOUND ){
     char *zErr = sqlite3_mprintf("veles_check: expected the name of a "
         "vectors or payloads table, got '%s'", zArg);

@@ -33,6 +33,7 @@
 #include "veles_int.h"
 #include "distance.h"
 #include <math.h>
+#include <string.h>
 
 /* What an SQL value is, for error messages. */
 static const char *valueKind(sqlite3_value *pVal){
@@ -238,6 +239,14 @@ static void distanceFunc(sqlite3_context *ctx, int argc,
       sqlite3_set_auxdata(ctx, i, apVec[i], funcVectorFree);
     }
   }
+}
+
+int vsSplitTableName(const char *zArg, char **pzSchema, const char **pzTable){
+  const char *zDot = strchr(zArg, '.');
+  *pzSchema = zDot ? sqlite3_mprintf("%.*s", (int)(zDot-zArg), zArg)
+                   : sqlite3_mprintf("main");
+  *pzTable = zDot ? zDot+1 : zArg;
+  return *pzSchema ? SQLITE_OK : SQLITE_NOMEM;
 }
 
 /* veles_version(): VELES_VERSION from veles.h. */

@@ -350,11 +350,17 @@ static int createShadow(PayTable *p, char **pzErr){
   return rc;
 }
 
-/* Check the declared fields against <t>_fields. */
-static int checkShadow(PayTable *p, char **pzErr){
+/*
+** Check the declared fields against <t>_fields, and append those added
+** since the table was made (veles_add_field, payfield.c), which follow
+** the CREATE arguments' there. argv: the CREATE arguments.
+*/
+static int checkShadow(PayTable *p, int argc, const char *const*argv,
+                       char **pzErr){
   sqlite3_stmt *pStmt = 0;
+  const char **azArg = 0;
   char *zSql;
-  int rc, n = 0, bMatch = 1;
+  int rc, n = 0, bMatch = 1, nArg = argc, i;
   zSql = sqlite3_mprintf("SELECT name, type FROM \"%w\".\"%w_fields\" "
                          "ORDER BY pos", p->sh.zSchema, p->sh.zName);
   if( zSql==0 ) return SQLITE_NOMEM;
@@ -365,28 +371,57 @@ static int checkShadow(PayTable *p, char **pzErr){
                              "%s", p->sh.zName, sqlite3_errmsg(p->db));
     return rc;
   }
-  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     const char *zName = (const char*)sqlite3_column_text(pStmt, 0);
     const char *zType = (const char*)sqlite3_column_text(pStmt, 1);
-    if( n>=p->nField || zName==0 || zType==0
-     || strcmp(zName, p->aField[n].zName)!=0
-     || strcmp(zType, vsFieldTypeName(p->aField[n].eType))!=0 ){
+    if( zName==0 || zType==0 ){
       bMatch = 0;
+    }else if( n<p->nField ){
+      if( strcmp(zName, p->aField[n].zName)!=0
+       || strcmp(zType, vsFieldTypeName(p->aField[n].eType))!=0 ){
+        bMatch = 0;
+      }
+    }else{
+      /* an added field: one more argument "name" TYPE */
+      const char **aNew = sqlite3_realloc64(azArg,
+                                            sizeof(char*)*(u64)(nArg+1));
+      if( aNew==0 ){
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      if( azArg==0 ) memcpy(aNew, argv, sizeof(char*)*(size_t)argc);
+      azArg = aNew;
+      azArg[nArg] = sqlite3_mprintf("\"%w\" %s", zName, zType);
+      if( azArg[nArg]==0 ){
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      nArg++;
     }
     n++;
   }
-  rc = sqlite3_finalize(pStmt);
-  if( rc ){
+  if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt);
+  else sqlite3_finalize(pStmt);
+  if( rc && rc!=SQLITE_NOMEM ){
     *pzErr = sqlite3_mprintf("payloads: cannot read shadow table %s_fields: "
                              "%s", p->sh.zName, sqlite3_errmsg(p->db));
-    return rc;
-  }
-  if( !bMatch || n!=p->nField ){
+  }else if( rc==SQLITE_OK && (!bMatch || n<p->nField) ){
     *pzErr = sqlite3_mprintf("payloads: declared fields of %s do not match "
         "its shadow table %s_fields", p->sh.zName, p->sh.zName);
-    return SQLITE_CORRUPT_VTAB;
+    rc = SQLITE_CORRUPT_VTAB;
+  }else if( rc==SQLITE_OK && azArg ){
+    VsField *aField = 0;
+    int nField = 0;
+    rc = vsFieldParse(nArg, azArg, &aField, &nField, pzErr);
+    if( rc==SQLITE_OK ){
+      vsFieldFree(p->aField, p->nField);
+      p->aField = aField;
+      p->nField = nField;
+    }
   }
-  return SQLITE_OK;
+  for(i=argc; i<nArg; i++) sqlite3_free((char*)azArg[i]);
+  sqlite3_free(azArg);
+  return rc;
 }
 
 static int payInit(sqlite3 *db, void *pAux, int argc,
@@ -414,6 +449,8 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
     rc = vsFieldIndexParse(argc, argv, p->aField, p->nField, &p->aIndex,
                            &p->nIndex, pzErr);
   }
+  /* the fields added since the CREATE come after its arguments' */
+  if( rc==SQLITE_OK && !bCreate ) rc = checkShadow(p, argc, argv, pzErr);
   if( rc==SQLITE_OK ){
     pDecl = sqlite3_str_new(db);
     sqlite3_str_appendall(pDecl, "CREATE TABLE x(id INTEGER, json TEXT");
@@ -431,7 +468,7 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
     }
   }
   if( rc==SQLITE_OK ){
-    rc = bCreate ? createShadow(p, pzErr) : checkShadow(p, pzErr);
+    if( bCreate ) rc = createShadow(p, pzErr);
   }
   if( rc==SQLITE_OK ){
     /* rows per multi-row INSERT: within the bound-parameter limit */
@@ -1393,6 +1430,10 @@ static VsModule payModule = {
 };
 
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn){
+  int rc = sqlite3_create_function(db, "veles_add_field", 2,
+                                   SQLITE_UTF8|SQLITE_DIRECTONLY, pConn,
+                                   vsAddFieldFunc, 0, 0);
+  if( rc ) return rc;
   vsConnRef(pConn);
   return sqlite3_create_module_v2(db, "payloads", &payModule.base, pConn,
                                   vsConnUnref);

@@ -396,7 +396,7 @@ void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   VsConn *pConn = (VsConn*)sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zArg = (const char*)sqlite3_value_text(argv[0]);
-  const char *zDot = zArg ? strchr(zArg, '.') : 0;
+  const char *zName;
   char *zSchema;
   sqlite3_stmt *pStmt = 0;
   VecState *pS = 0;
@@ -407,13 +407,11 @@ void vsCopyRebuildFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                          "NULL", -1);
     return;
   }
-  zSchema = zDot ? sqlite3_mprintf("%.*s", (int)(zDot-zArg), zArg)
-                 : sqlite3_mprintf("main");
-  if( zSchema==0 ){
+  if( vsSplitTableName(zArg, &zSchema, &zName) ){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  rc = vsStateFind(db, pConn, zSchema, zDot ? zDot+1 : zArg, &pStmt, &pS);
+  rc = vsStateFind(db, pConn, zSchema, zName, &pStmt, &pS);
   if( rc==SQLITE_OK && pS==0 ){
     char *zErr = sqlite3_mprintf("veles_rebuild: expected the name of a "
         "vectors table, got '%s'", zArg);

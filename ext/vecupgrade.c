@@ -171,8 +171,7 @@ void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   VsConn *pConn = (VsConn*)sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *zArg = (const char*)sqlite3_value_text(argv[0]);
-  const char *zDot = zArg ? strchr(zArg, '.') : 0;
-  const char *zName = zDot ? zDot+1 : zArg;
+  const char *zName;
   sqlite3_stmt *pCount = 0;
   char *zSchema = 0, *zErr = 0;
   VecState *pS = 0;
@@ -185,9 +184,7 @@ void vsUpgradeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                          "NULL", -1);
     return;
   }
-  zSchema = zDot ? sqlite3_mprintf("%.*s", (int)(zDot-zArg), zArg)
-                 : sqlite3_mprintf("main");
-  if( zSchema==0 ){
+  if( vsSplitTableName(zArg, &zSchema, &zName) ){
     sqlite3_result_error_nomem(ctx);
     return;
   }

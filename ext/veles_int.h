@@ -283,6 +283,11 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn);
 ** back. */
 int vsConnRegister(sqlite3 *db, VsConn *pConn, int bRemove);
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn);
+/* veles_add_field(table, 'name TYPE') (payfield.c). */
+void vsAddFieldFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* 'schema.table' or 'table' (schema main): *pzSchema (sqlite3_free it)
+** and *pzTable, which points into zArg. SQLITE_NOMEM or SQLITE_OK. */
+int vsSplitTableName(const char *zArg, char **pzSchema, const char **pzTable);
 int vsFunctionsRegister(sqlite3 *db, int bRemove);
 
 #endif /* VELES_INT_H */

@@ -5,8 +5,8 @@
 ** once or persistently (every one from the k-th on, until disarmed).
 ** For each step of a workload - open and load, CREATE, inserts, updates,
 ** overwrites, deletes, savepoints, searches and veles_* functions, DROP,
-** a compaction, a search that builds the IVF index, its 'optimize' and
-** another attachment's load of the index it stored -
+** a compaction, a search that builds the IVF index, its 'optimize',
+** another attachment's load of the index it stored, veles_add_field -
 ** in rollback-journal and WAL mode - and every k:
 **
 **   1. the step returns SQLITE_NOMEM (or an error saying "out of memory"),
@@ -251,6 +251,8 @@ static const char *azStep[] = {
   "SELECT id, round(distance, 3) FROM again.big WHERE vec MATCH '[1,2,3,4]'"
   " AND k = 5 AND probe = 2;"
   "DETACH again",
+  /* 15: a field added to meta, back-filled (its own transaction) */
+  "SELECT veles_add_field('meta', 'pad TEXT')",
 };
 #define NSTEP ((int)(sizeof(azStep)/sizeof(azStep[0])))
 #define STEP_IVF 11             /* the first step of the IVF index */
@@ -330,6 +332,9 @@ static char *digest(sqlite3 *db){
   tDigestRows(db, "SELECT t FROM marker", p);
   tDigestRows(db, "SELECT id, vec FROM emb", p);
   tDigestRows(db, "SELECT id, json FROM meta", p);
+  /* the fields' columns and their list (veles_add_field back-fills) */
+  tDigestRows(db, "SELECT * FROM meta_data", p);
+  tDigestRows(db, "SELECT * FROM meta_fields", p);
   tDigestRows(db, "SELECT id, vec FROM tmp", p);
   return sqlite3_str_finish(p);
 }

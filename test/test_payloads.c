@@ -10,6 +10,9 @@
 **        reopen, two connections, schema reloads, last_insert_rowid
 **   7.x  composite indexes, INDEX(f1, f2, ...): created, used for filters
 **        and ordering, reopen, RENAME, DROP, the declaration's errors
+**   8.x  veles_add_field: back-fill, index, other connections, inside a
+**        transaction (with pending rows), ROLLBACK, refusals that leave
+**        the table as it was
 */
 #include "testutil.h"
 #include <stdio.h>
@@ -1105,6 +1108,109 @@ static void testIndexes(void){
   tClose(db);
 }
 
+static void testAddField(void){
+  sqlite3 *db = tOpen("addfield.db"), *db2;
+  char *zSql;
+  int i;
+  tExec(db, "CREATE VIRTUAL TABLE m USING payloads(lang TEXT)");
+  tExec(db, "INSERT INTO m(id, json) VALUES (1, '{\"lang\":\"en\","
+            "\"year\":2021}'), (2, '{\"lang\":\"fr\"}'), (3, '{\"year\":1999,"
+            "\"author\":{\"name\":\"Ann\"}}'), (4, '[1, 2]')");
+  db2 = tOpen("addfield.db");
+  tRows("8.0", db2, "SELECT count(*) FROM m", "4");    /* connected */
+  tRows("8.1", db, "SELECT veles_add_field('m', 'year INTEGER')", "2");
+  tRows("8.2", db, "SELECT id, lang, year FROM m ORDER BY id",
+        "1|en|2021\n2|fr|NULL\n3|NULL|1999\n4|NULL|NULL");
+  tPlan("8.3", db, "SELECT id FROM m WHERE year > 2000",
+        "SCAN m VIRTUAL TABLE INDEX 4:SELECT id,\"year\" FROM "
+        "\"main\".\"m_data\" WHERE \"year\">?1");
+  tRows("8.4", db, "SELECT name, sql FROM sqlite_schema WHERE name = "
+        "'m_data_f1'", "m_data_f1|CREATE INDEX \"m_data_f1\" ON "
+        "\"m_data\"(\"year\")");
+  /* the other connection, connected before, finds the column */
+  tRows("8.5", db2, "SELECT id FROM m WHERE year < 2000", "3");
+  tExec(db2, "INSERT INTO m(id, json) VALUES (5, '{\"year\":2030}')");
+  tRows("8.6", db, "SELECT year FROM m WHERE id = 5", "2030");
+  /* a value of another type refuses the addition, naming the row, and
+  ** leaves the table as it was */
+  tError("8.7", db, "SELECT veles_add_field('m', '\"author.name\" INTEGER')",
+         "veles_add_field: cannot add field author.name to m: row 3: field "
+         "author.name: expected INTEGER, got string");
+  tExec(db, "INSERT INTO m(id, json) VALUES (6, '{\"n\":\"x\"}')");
+  tError("8.8", db, "SELECT veles_add_field('m', 'n REAL')",
+         "veles_add_field: cannot add field n to m: row 6: field n: "
+         "expected REAL, got string");
+  tRows("8.9", db, "SELECT count(*) FROM pragma_table_info('m')", "4");
+  tRows("8.10", db, "SELECT count(*) FROM m_fields", "2");
+  /* inside a transaction, pending inserts included; ROLLBACK undoes it */
+  tExec(db, "BEGIN");
+  tExec(db, "INSERT INTO m(id, json) VALUES (7, '{\"score\":0.5}')");
+  tRows("8.11", db, "SELECT veles_add_field('m', 'score REAL')", "1");
+  tRows("8.12", db, "SELECT id, score FROM m WHERE score > 0", "7|0.5");
+  tExec(db, "ROLLBACK");
+  tRows("8.13", db, "SELECT count(*) FROM pragma_table_info('m')", "4");
+  tRows("8.14", db, "SELECT count(*) FROM m", "6");
+  tExec(db, "BEGIN");
+  tExec(db, "INSERT INTO m(id, json) VALUES (7, '{\"score\":0.5}')");
+  tRows("8.15", db, "SELECT veles_add_field('m', 'score REAL')", "1");
+  tExec(db, "COMMIT");
+  tRows("8.16", db2, "SELECT id, score FROM m WHERE score > 0", "7|0.5");
+  /* RENAME and reopening keep the added fields; DROP takes them */
+  tExec(db, "ALTER TABLE m RENAME TO m2");
+  tClose(db);
+  db = tOpen("addfield.db");
+  tRows("8.17", db, "SELECT id, lang, year, score FROM m2 WHERE year >= 2021 "
+        "ORDER BY id", "1|en|2021|NULL\n5|NULL|2030|NULL");
+  /* refusals */
+  tError("8.18", db, "SELECT veles_add_field('m2', 'year TEXT')",
+         "veles_add_field: cannot add 'year TEXT' to m2: duplicate field: "
+         "year");
+  tError("8.19", db, "SELECT veles_add_field('m2', 'id INTEGER')",
+         "veles_add_field: cannot add 'id INTEGER' to m2: reserved field "
+         "name: id");
+  tError("8.20", db, "SELECT veles_add_field('m2', 'x')",
+         "veles_add_field: cannot add 'x' to m2: malformed field "
+         "declaration: expected 'name TYPE', got 'x'");
+  tError("8.21", db, "SELECT veles_add_field('m2', 'x BLOB')",
+         "veles_add_field: cannot add 'x BLOB' to m2: unknown type of field "
+         "x: expected TEXT, INTEGER, REAL or BOOLEAN, got 'BLOB'");
+  tError("8.22", db, "SELECT veles_add_field('nope', 'x TEXT')",
+         "veles_add_field: expected the name of a payloads table, got "
+         "'nope'");
+  tError("8.23", db, "SELECT veles_add_field('m2_data', 'x TEXT')",
+         "veles_add_field: expected the name of a payloads table, got "
+         "'m2_data'");
+  tError("8.24", db, "SELECT veles_add_field('m2', NULL)",
+         "veles_add_field: expected a table name and a field declaration "
+         "'name TYPE', got NULL");
+  tRows("8.25", db2, "SELECT count(*) FROM pragma_table_info('m2')", "5");
+  tExec(db, "DROP TABLE m2");
+  tRows("8.26", db, "SELECT count(*) FROM sqlite_schema", "0");
+  /* at most 62 fields, added ones included */
+  {
+    sqlite3_str *pSql = sqlite3_str_new(0);
+    sqlite3_str_appendall(pSql, "CREATE VIRTUAL TABLE w USING payloads(f0 "
+                          "INTEGER");
+    for(i=1; i<62; i++) sqlite3_str_appendf(pSql, ", f%d INTEGER", i);
+    sqlite3_str_appendall(pSql, ")");
+    zSql = sqlite3_str_finish(pSql);
+    tExec(db, "%s", zSql);
+    sqlite3_free(zSql);
+  }
+  tError("8.27", db, "SELECT veles_add_field('w', 'g TEXT')",
+         "veles_add_field: cannot add 'g TEXT' to w: too many fields: at most "
+         "62, got 63");
+  tExec(db, "DROP TABLE w");
+  tExec(db, "CREATE VIRTUAL TABLE aux_ok USING payloads");
+  tExec(db, "ATTACH 'addfield2.db' AS aux");
+  tExec(db, "CREATE VIRTUAL TABLE aux.t USING payloads");
+  tExec(db, "INSERT INTO aux.t(id, json) VALUES (1, '{\"ok\":true}')");
+  tRows("8.28", db, "SELECT veles_add_field('aux.t', 'ok BOOLEAN')", "1");
+  tRows("8.29", db, "SELECT ok FROM aux.t", "1");
+  tClose(db2);
+  tClose(db);
+}
+
 int main(int argc, char **argv){
   tInit(argc, argv);
   tAutoCheck(1);          /* veles_check after every completed write */
@@ -1116,5 +1222,6 @@ int main(int argc, char **argv){
   testVolume();
   testPending();
   testIndexes();
+  testAddField();
   return tDone();
 }
