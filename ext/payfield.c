@@ -2,7 +2,7 @@
 ** A declared field added to an existing `payloads` table, back-filled from
 ** every payload it holds, in one transaction:
 **
-**   SELECT veles_add_field('meta', 'author.name TEXT');   -- rows with one
+**   SELECT veles_add_field('meta', '"author.name" TEXT'); -- rows with one
 **   SELECT veles_add_field('aux.meta', 'year INTEGER');   -- attached db
 **
 ** It returns how many payloads hold a value for the new field.
