@@ -623,8 +623,6 @@ done:
 int vsCheckTable(sqlite3 *db, VsConn *pConn, const char *zSchema,
                  const char *zTable, int bShadow, char **pzReport){
   Check c;
-  sqlite3_stmt *pStmt = 0;
-  char *zSql;
   int eModule = 0;
   memset(&c, 0, sizeof(c));
   c.db = db;
@@ -633,22 +631,8 @@ int vsCheckTable(sqlite3 *db, VsConn *pConn, const char *zSchema,
   c.zTable = zTable;
   c.bShadow = bShadow;
   *pzReport = 0;
-  zSql = sqlite3_mprintf("SELECT sql FROM \"%w\".sqlite_schema "
-                         "WHERE type='table' AND name=?", zSchema);
-  if( zSql==0 ) return SQLITE_NOMEM;
-  if( sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0)==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ){
-      const char *zCreate = (const char*)sqlite3_column_text(pStmt, 0);
-      if( zCreate && sqlite3_strlike("%using vectors%", zCreate, 0)==0 ){
-        eModule = 1;
-      }else if( zCreate && sqlite3_strlike("%using payloads%", zCreate, 0)==0 ){
-        eModule = 2;
-      }
-    }
-  }
-  sqlite3_finalize(pStmt);
-  sqlite3_free(zSql);
+  if( vsSchemaModule(db, zSchema, zTable, "vectors") ) eModule = 1;
+  else if( vsSchemaModule(db, zSchema, zTable, "payloads") ) eModule = 2;
   if( eModule==0 ) return SQLITE_NOTFOUND;
   c.pOut = sqlite3_str_new(0);
   if( eModule==1 ) checkVectors(&c);

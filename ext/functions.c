@@ -249,6 +249,61 @@ int vsSplitTableName(const char *zArg, char **pzSchema, const char **pzTable){
   return *pzSchema ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* The length of the identifier at z (bare or quoted), 0 when none. */
+static int identLength(const char *z){
+  int i = 0;
+  if( z[0]=='"' || z[0]=='`' || z[0]=='[' || z[0]=='\'' ){
+    char cEnd = z[0]=='[' ? ']' : z[0];
+    for(i=1; z[i] && z[i]!=cEnd; i++){}
+    return z[i] ? i+1 : 0;
+  }
+  while( z[i]=='_' || z[i]=='$' || (z[i] & 0x80) || (z[i]>='0' && z[i]<='9')
+      || ((z[i]|0x20)>='a' && (z[i]|0x20)<='z') ){
+    i++;
+  }
+  return i;
+}
+
+int vsSchemaModule(sqlite3 *db, const char *zSchema, const char *zTable,
+                   const char *zModule){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = sqlite3_mprintf("SELECT sql FROM \"%w\".sqlite_schema WHERE "
+                               "type='table' AND name=?1 COLLATE NOCASE",
+                               zSchema);
+  int bYes = 0, i = 0, n;
+  if( zSql && sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0)==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      /* CREATE VIRTUAL TABLE <name> USING <module>(...): the tokens up to
+      ** the first USING outside the name's quotes, then the module's */
+      const char *z = (const char*)sqlite3_column_text(pStmt, 0);
+      while( z && z[i] && !bYes ){
+        n = identLength(&z[i]);
+        if( n==0 ){ i++; continue; }
+        if( n==5 && sqlite3_strnicmp(&z[i], "USING", 5)==0 ){
+          const char *zMod;
+          int nMod;
+          for(i+=5; z[i]==' ' || (z[i]>='\t' && z[i]<='\r'); i++){}
+          zMod = &z[i];
+          nMod = identLength(zMod);
+          if( nMod>=2 && (zMod[0]=='"' || zMod[0]=='`' || zMod[0]=='['
+                          || zMod[0]=='\'') ){
+            zMod++;
+            nMod -= 2;
+          }
+          bYes = nMod==(int)strlen(zModule)
+              && sqlite3_strnicmp(zMod, zModule, nMod)==0;
+          break;
+        }
+        i += n;
+      }
+    }
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  return bYes;
+}
+
 /* veles_version(): VELES_VERSION from veles.h. */
 static void versionFunc(sqlite3_context *ctx, int argc,
                         sqlite3_value **argv){

@@ -106,6 +106,12 @@ static int readFields(AddField *p, const char *zDecl){
       /* "payloads: <problem>" from the parser */
       p->zErr = sqlite3_mprintf("veles_add_field: cannot add '%s' to %s: %s",
                                 zDecl, p->zTable, zErr ? zErr+10 : "");
+    }else if( rc==SQLITE_OK && p->nField!=nArg-2 ){
+      /* the parser took zDecl for an INDEX(...) declaration */
+      p->zErr = sqlite3_mprintf("veles_add_field: cannot add '%s' to %s: "
+          "expected one field, 'name TYPE' (composite indexes are declared "
+          "with the table)", zDecl, p->zTable);
+      rc = SQLITE_ERROR;
     }
     sqlite3_free(zErr);
   }else if( rc!=SQLITE_NOMEM ){
@@ -243,31 +249,14 @@ static int addColumn(AddField *p){
   return rc;
 }
 
-/* Is zTable of zSchema a payloads table? */
-static int isPayloads(sqlite3 *db, const char *zSchema, const char *zTable){
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT sql FROM \"%w\".sqlite_schema "
-                               "WHERE type='table' AND name=?", zSchema);
-  int bYes = 0;
-  if( zSql && sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0)==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ){
-      const char *zCreate = (const char*)sqlite3_column_text(pStmt, 0);
-      bYes = zCreate && sqlite3_strlike("%using payloads%", zCreate, 0)==0;
-    }
-  }
-  sqlite3_finalize(pStmt);
-  sqlite3_free(zSql);
-  return bYes;
-}
-
 void vsAddFieldFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   VsConn *pConn = (VsConn*)sqlite3_user_data(ctx);
   const char *zArg = (const char*)sqlite3_value_text(argv[0]);
   const char *zDecl = (const char*)sqlite3_value_text(argv[1]);
   char *zSchema = 0, *zErr = 0;
+  sqlite3_stmt *pUndo = 0, *pRelease = 0, *pRollback = 0;
   AddField a;
-  int rc;
+  int rc, bAuto;
   (void)argc;
   memset(&a, 0, sizeof(a));
   a.db = sqlite3_context_db_handle(ctx);
@@ -282,7 +271,7 @@ void vsAddFieldFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     return;
   }
   a.zSchema = zSchema;
-  if( !isPayloads(a.db, zSchema, a.zTable) ){
+  if( !vsSchemaModule(a.db, zSchema, a.zTable, "payloads") ){
     a.zErr = sqlite3_mprintf("veles_add_field: expected the name of a "
                              "payloads table, got '%s'", zArg);
     rc = a.zErr ? SQLITE_ERROR : SQLITE_NOMEM;
@@ -291,32 +280,58 @@ void vsAddFieldFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   /* the rows this transaction has not written yet go in first */
   rc = vsPendingFlushAll(pConn, &zErr);
   if( rc ){
-    a.zErr = zErr ? sqlite3_mprintf("veles_add_field: %s", zErr) : 0;
+    a.zErr = sqlite3_mprintf("veles_add_field: %s",
+                             zErr ? zErr : sqlite3_errstr(rc));
     sqlite3_free(zErr);
     goto done;
   }
   rc = readFields(&a, zDecl);
   if( rc ) goto done;
-  rc = sqlite3_exec(a.db, "SAVEPOINT veles_add_field", 0, 0, 0);
+  /* the way back, prepared before anything changes: a failure to prepare
+  ** it later (out of memory) must not leave half an addition */
+  bAuto = sqlite3_get_autocommit(a.db);
+  rc = sqlite3_prepare_v2(a.db, "ROLLBACK TO veles_add_field", -1, &pUndo, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(a.db, "RELEASE veles_add_field", -1, &pRelease, 0);
+  }
+  if( rc==SQLITE_OK && bAuto ){
+    rc = sqlite3_prepare_v2(a.db, "ROLLBACK", -1, &pRollback, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_exec(a.db, "SAVEPOINT veles_add_field", 0, 0, 0);
+  }
   if( rc ){
-    a.zErr = sqlite3_mprintf("veles_add_field: %s", sqlite3_errmsg(a.db));
+    if( rc!=SQLITE_NOMEM ){
+      a.zErr = sqlite3_mprintf("veles_add_field: %s", sqlite3_errmsg(a.db));
+    }
     goto done;
   }
   rc = fillField(&a, 0);
   if( rc==SQLITE_OK ) rc = addColumn(&a);
   if( rc==SQLITE_OK ){
-    rc = sqlite3_exec(a.db, "RELEASE veles_add_field", 0, 0, 0);
+    sqlite3_step(pRelease);
+    rc = sqlite3_reset(pRelease);
     if( rc && a.zErr==0 ){
       a.zErr = sqlite3_mprintf("veles_add_field: %s", sqlite3_errmsg(a.db));
     }
   }
   if( rc ){
     /* leaves the table as it was (a failed RELEASE of the outermost
-    ** savepoint, a COMMIT, too) */
-    sqlite3_exec(a.db, "ROLLBACK TO veles_add_field", 0, 0, 0);
-    sqlite3_exec(a.db, "RELEASE veles_add_field", 0, 0, 0);
+    ** savepoint, a COMMIT, too); if even that fails, a transaction of
+    ** its own is rolled back whole */
+    sqlite3_step(pUndo);
+    if( sqlite3_reset(pUndo)==SQLITE_OK ){
+      sqlite3_step(pRelease);
+      sqlite3_reset(pRelease);
+    }else if( pRollback ){
+      sqlite3_step(pRollback);
+      sqlite3_reset(pRollback);
+    }
   }
 done:
+  sqlite3_finalize(pUndo);
+  sqlite3_finalize(pRelease);
+  sqlite3_finalize(pRollback);
   if( rc==SQLITE_OK ){
     sqlite3_result_int64(ctx, a.nFilled);
   }else if( rc==SQLITE_NOMEM || a.zErr==0 ){

@@ -109,7 +109,8 @@ enum {
   PAY_DELETE,             /* DELETE FROM data WHERE id=?1 */
   PAY_EXISTS,             /* SELECT 1 FROM data WHERE id=?1 */
   PAY_MAXID,              /* SELECT max(id) FROM data */
-  PAY_GETROW,             /* SELECT * FROM data WHERE id=?1 (xColumn fallback) */
+  PAY_GETROW,             /* SELECT id,json,f... FROM data WHERE id=?1
+                          ** (xColumn's fallback for json) */
   PAY_PUTONE,             /* INSERT OR FAIL INTO data(id,json,f...): one row */
   PAY_PUTMANY,            /* the same with pending.nMax rows */
   PAY_NSTMT
@@ -147,6 +148,9 @@ struct PayTable {
   VsField *aField;        /* the fields, in column order */
   int nIndex;             /* composite indexes declared, INDEX(...) */
   VsFieldIndex *aIndex;
+  sqlite3_stmt *pFields;  /* SELECT id,NULL,f... FROM data WHERE id=?1:
+                          ** xColumn's fallback for fields (getRowSql) */
+  i64 iFieldsId;          /* the row pFields stands on, -1: reset */
   int nCache;             /* entries in aCache */
   PayStmt *aCache[PAY_NCACHE];  /* idle read statements, most recent last */
   PayCursor *pSpare;      /* a closed cursor kept for the next xOpen */
@@ -206,9 +210,15 @@ static void payStmtFree(PayStmt *pS){
   }
 }
 
+static void payFieldsRelease(PayTable*);
+static char *getRowSql(PayTable*, int);
+
 /* Finalize every cached statement (before DROP, RENAME, disconnect). */
 static void payFinalizeAll(PayTable *p){
   int i;
+  sqlite3_finalize(p->pFields);
+  p->pFields = 0;
+  p->iFieldsId = -1;
   for(i=0; i<p->nCache; i++) payStmtFree(p->aCache[i]);
   p->nCache = 0;
   if( p->pSpare ){
@@ -435,6 +445,7 @@ static int payInit(sqlite3 *db, void *pAux, int argc,
   p = sqlite3_malloc(sizeof(*p));
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
+  p->iFieldsId = -1;
   p->db = db;
   p->pConn = (VsConn*)pAux;
   vsConnRef(p->pConn);
@@ -794,6 +805,8 @@ static int payOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
 static int payClose(sqlite3_vtab_cursor *pBase){
   PayCursor *pCur = (PayCursor*)pBase;
   PayTable *p = (PayTable*)pBase->pVtab;
+  payFieldsRelease(p);            /* a statement left open would keep a
+                                  ** transaction from committing */
   if( pCur->bRunning ){
     sqlite3_reset(pCur->pS->pStmt);     /* ends its read */
     pCur->bRunning = 0;
@@ -850,20 +863,54 @@ static int payEof(sqlite3_vtab_cursor *pBase){
   return ((PayCursor*)pBase)->bEof;
 }
 
-/* Column iCol of the row with id iId, read on its own (rarely needed:
-** only when SQLite asks for a column its plan did not list). */
+/* Let pFields go off its row: a cursor closes, or the statements go. */
+static void payFieldsRelease(PayTable *p){
+  if( p->iFieldsId<0 ) return;
+  p->iFieldsId = -1;
+  sqlite3_reset(p->pFields);
+}
+
+/* Column iCol of the row with id iId, read on its own: when SQLite asks
+** for a column its plan did not list (payBestIndex leaves fields out of
+** a scan on another field's index). A field comes from pFields,
+** which stays on the row until another row is asked for or the cursor
+** closes, so a row's fields cost one lookup and json is not read. */
 static int payColumnFallback(PayTable *p, i64 iId, int iCol,
                              sqlite3_context *ctx){
   sqlite3_stmt *pStmt;
-  int rc = payStmt(p, PAY_GETROW, &pStmt);
-  if( rc ) return rc;
-  sqlite3_bind_int64(pStmt, 1, iId);
-  if( sqlite3_step(pStmt)==SQLITE_ROW ){
-    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
+  int rc;
+  if( iCol==1 ){
+    rc = payStmt(p, PAY_GETROW, &pStmt);
+    if( rc ) return rc;
+    sqlite3_bind_int64(pStmt, 1, iId);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
+    }
+    rc = sqlite3_reset(pStmt);
+    if( rc ) payDbError(p, rc);
+    return rc;
   }
-  rc = sqlite3_reset(pStmt);
-  if( rc ) payDbError(p, rc);
-  return rc;
+  if( p->pFields==0 ){
+    char *zSql = getRowSql(p, 0);
+    if( zSql==0 ) return SQLITE_NOMEM;
+    rc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                            &p->pFields, 0);
+    sqlite3_free(zSql);
+    if( rc ) return payDbError(p, rc);
+  }
+  pStmt = p->pFields;
+  if( p->iFieldsId!=iId ){
+    payFieldsRelease(p);
+    sqlite3_bind_int64(pStmt, 1, iId);
+    rc = sqlite3_step(pStmt);
+    if( rc!=SQLITE_ROW ){
+      rc = sqlite3_reset(pStmt);
+      return rc ? payDbError(p, rc) : SQLITE_OK;    /* no row: NULL */
+    }
+    p->iFieldsId = iId;
+  }
+  sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
+  return SQLITE_OK;
 }
 
 static int payColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx,
@@ -1159,6 +1206,21 @@ static int addPending(PayTable *p, i64 iId, const char *zJson, int nJson,
   return SQLITE_OK;
 }
 
+/* SELECT id,json,f... FROM data WHERE id=?1 (bJson 0: NULL for json):
+** the columns in the table's order, named, so that another column of
+** <t>_data cannot shift them. */
+static char *getRowSql(PayTable *p, int bJson){
+  sqlite3_str *pStr = sqlite3_str_new(p->db);
+  int i;
+  sqlite3_str_appendall(pStr, bJson ? "SELECT id,json" : "SELECT id,NULL");
+  for(i=0; i<p->nField; i++){
+    sqlite3_str_appendf(pStr, ",\"%w\"", p->aField[i].zName);
+  }
+  sqlite3_str_appendf(pStr, " FROM \"%w\".\"%w_data\" WHERE id=?1",
+                      p->sh.zSchema, p->sh.zName);
+  return sqlite3_str_finish(pStr);
+}
+
 static char *updateSql(PayTable *p){
   sqlite3_str *pStr = sqlite3_str_new(p->db);
   int i;
@@ -1196,8 +1258,7 @@ static char *stmtSql(void *pCtx, int eStmt, const char *zSchema,
                              zSchema, zName);
     default:
       assert( eStmt==PAY_GETROW );
-      return sqlite3_mprintf("SELECT * FROM \"%w\".\"%w_data\" WHERE id=?1",
-                             zSchema, zName);
+      return getRowSql(p, 1);
   }
 }
 

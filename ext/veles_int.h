@@ -288,6 +288,10 @@ void vsAddFieldFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 /* 'schema.table' or 'table' (schema main): *pzSchema (sqlite3_free it)
 ** and *pzTable, which points into zArg. SQLITE_NOMEM or SQLITE_OK. */
 int vsSplitTableName(const char *zArg, char **pzSchema, const char **pzTable);
+/* 1 when zTable of zSchema is a virtual table of module zModule (names
+** compared as SQLite does, without regard to case). */
+int vsSchemaModule(sqlite3 *db, const char *zSchema, const char *zTable,
+                   const char *zModule);
 int vsFunctionsRegister(sqlite3 *db, int bRemove);
 
 #endif /* VELES_INT_H */

@@ -1183,6 +1183,19 @@ static void testAddField(void){
   tError("8.24", db, "SELECT veles_add_field('m2', NULL)",
          "veles_add_field: expected a table name and a field declaration "
          "'name TYPE', got NULL");
+  tError("8.24a", db, "SELECT veles_add_field('m2', 'INDEX(lang, year)')",
+         "veles_add_field: cannot add 'INDEX(lang, year)' to m2: expected one "
+         "field, 'name TYPE' (composite indexes are declared with the table)");
+  tExec(db, "CREATE VIRTUAL TABLE e0 USING payloads");
+  tError("8.24b", db, "SELECT veles_add_field('e0', 'INDEX(a, b)')",
+         "veles_add_field: cannot add 'INDEX(a, b)' to e0: expected one "
+         "field, 'name TYPE' (composite indexes are declared with the table)");
+  tExec(db, "DROP TABLE e0");
+  /* the module is found however the CREATE was written */
+  tExec(db, "CREATE VIRTUAL TABLE \"Odd USING x\" USING\n  \"PAYLOADS\"(a TEXT)");
+  tRows("8.24c", db, "SELECT veles_add_field('odd using X', 'b INTEGER')", "0");
+  tRows("8.24d", db, "SELECT veles_check('ODD USING X')", "ok");
+  tExec(db, "DROP TABLE \"Odd USING x\"");
   tRows("8.25", db2, "SELECT count(*) FROM pragma_table_info('m2')", "5");
   tExec(db, "DROP TABLE m2");
   tRows("8.26", db, "SELECT count(*) FROM sqlite_schema", "0");
