@@ -225,13 +225,15 @@ static const char *azStep[] = {
   "INSERT INTO meta(id, json) VALUES(4000, '{\"tag\":\"z\"}');"
   "UPDATE marker SET t=7;"
   "COMMIT",
-  /* 10: a compaction after deletes, in their transaction */
+  /* 10: a field added to meta, back-filled (its own transaction) */
+  "SELECT veles_add_field('meta', 'pad TEXT')",
+  /* 11: a compaction after deletes, in their transaction */
   "BEGIN;"
   "DELETE FROM emb WHERE id%3=0;"
   "INSERT INTO emb(emb) VALUES('compact');"
   "UPDATE marker SET t=8;"
   "COMMIT",
-  /* 11, 12: a table large enough for the IVF index (last: the earlier
+  /* 12, 13: a table large enough for the IVF index (last: the earlier
   ** steps' runs do not replay it), then the search that builds it */
   "BEGIN;"
   "CREATE VIRTUAL TABLE big USING vectors(dim=4);"
@@ -241,7 +243,7 @@ static const char *azStep[] = {
   "COMMIT",
   "SELECT id, round(distance, 3) FROM big WHERE vec MATCH '[1,2,3,4]'"
   " AND k = 5 AND probe = 2",
-  /* 13, 14: 'optimize' stores the index; a second attachment of the same
+  /* 14, 15: 'optimize' stores the index; a second attachment of the same
   ** file (a state of its own) loads it */
   "BEGIN;"
   "INSERT INTO big(big) VALUES('optimize');"
@@ -251,11 +253,9 @@ static const char *azStep[] = {
   "SELECT id, round(distance, 3) FROM again.big WHERE vec MATCH '[1,2,3,4]'"
   " AND k = 5 AND probe = 2;"
   "DETACH again",
-  /* 15: a field added to meta, back-filled (its own transaction) */
-  "SELECT veles_add_field('meta', 'pad TEXT')",
 };
 #define NSTEP ((int)(sizeof(azStep)/sizeof(azStep[0])))
-#define STEP_IVF 11             /* the first step of the IVF index */
+#define STEP_IVF 12             /* the first step of the IVF index */
 
 static char zErr[1000];
 static char *zOut = 0;           /* rows a read step returned */

@@ -491,10 +491,13 @@ int main(int argc, char **argv){
 #endif
   powerLoop("delete", "full", FAULTFS_GARBLE, 1);
   powerLoop("wal", "full", FAULTFS_GARBLE, 1);
+#if !defined(__SANITIZE_ADDRESS__)
   /* which sectors of a torn write survive decides whether the old order
-  ** showed (5 of 12 seeds did, 2 and 3 among them): six seeds */
-  for(seed=1; seed<=6; seed++) reuseCuts("off", seed);
+  ** showed (5 of 12 seeds did, 2 and 3 among them): four seeds, torn
+  ** writes, so not under ASan either */
+  for(seed=1; seed<=4; seed++) reuseCuts("off", seed);
   reuseCuts("on", 1);
+#endif
   if( bLong ){
     powerLoop("delete", "normal", FAULTFS_DROP, 1);
     for(seed=2; seed<=4; seed++){
