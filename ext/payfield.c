@@ -199,34 +199,6 @@ static int fillField(AddField *p, int bWrite){
   return rc;
 }
 
-/* A name for the new field's index, as payloads.c names them. */
-static int indexName(AddField *p, char **pzIdx){
-  sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_schema "
-                               "WHERE name=?1", p->zSchema);
-  int rc, k, i = p->nField-1;
-  *pzIdx = 0;
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
-  sqlite3_free(zSql);
-  for(k=1; rc==SQLITE_OK; k++){
-    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_f%d", p->zTable, i)
-                      : sqlite3_mprintf("%s_data_f%d_%d", p->zTable, i, k);
-    int bTaken;
-    if( zIdx==0 ){ rc = SQLITE_NOMEM; break; }
-    sqlite3_bind_text(pStmt, 1, zIdx, -1, SQLITE_STATIC);
-    bTaken = sqlite3_step(pStmt)==SQLITE_ROW;
-    rc = sqlite3_reset(pStmt);
-    if( rc==SQLITE_OK && !bTaken ){
-      *pzIdx = zIdx;
-      break;
-    }
-    sqlite3_free(zIdx);
-  }
-  sqlite3_finalize(pStmt);
-  return rc;
-}
-
 /* Step 3. */
 static int addColumn(AddField *p){
   const VsField *pF = &p->aField[p->nField-1];
@@ -236,7 +208,10 @@ static int addColumn(AddField *p){
   int rc = addExec(p, "ALTER TABLE \"%w\".\"%w_data\" ADD COLUMN \"%w\" %s",
                    p->zSchema, p->zTable, pF->zName, zType);
   if( rc==SQLITE_OK ) rc = fillField(p, 1);
-  if( rc==SQLITE_OK ) rc = indexName(p, &zIdx);
+  if( rc==SQLITE_OK ){
+    rc = vsPayIndexName(p->db, p->zSchema, p->zTable, 'f', p->nField-1,
+                        &zIdx);
+  }
   if( rc==SQLITE_OK ){
     rc = addExec(p, "CREATE INDEX \"%w\".\"%w\" ON \"%w_data\"(\"%w\")",
                  p->zSchema, zIdx, p->zTable, pF->zName);

@@ -276,19 +276,20 @@ static int payExec(sqlite3 *db, char **pzErr, const char *zFormat, ...){
 ** table renamed earlier still holds it (indexes keep the name they were
 ** created with).
 */
-static int freeIndexName(PayTable *p, char cKind, int i, char **pzIdx){
+int vsPayIndexName(sqlite3 *db, const char *zSchema, const char *zTable,
+                   char cKind, int i, char **pzIdx){
   sqlite3_stmt *pStmt = 0;
   char *zSql;
   int rc, k;
   zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_schema WHERE name=?1",
-                         p->sh.zSchema);
+                         zSchema);
   if( zSql==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0);
+  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
   for(k=1; rc==SQLITE_OK; k++){
-    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_%c%d", p->sh.zName, cKind, i)
-                      : sqlite3_mprintf("%s_data_%c%d_%d", p->sh.zName, cKind,
-                                        i, k);
+    char *zIdx = k==1 ? sqlite3_mprintf("%s_data_%c%d", zTable, cKind, i)
+                      : sqlite3_mprintf("%s_data_%c%d_%d", zTable, cKind, i,
+                                        k);
     int bTaken;
     if( zIdx==0 ){ rc = SQLITE_NOMEM; break; }
     sqlite3_bind_text(pStmt, 1, zIdx, -1, SQLITE_STATIC);
@@ -324,7 +325,7 @@ static int createShadow(PayTable *p, char **pzErr){
   }
   for(i=0; rc==SQLITE_OK && i<p->nField; i++){
     char *zIdx = 0;
-    rc = freeIndexName(p, 'f', i, &zIdx);
+    rc = vsPayIndexName(p->db, p->sh.zSchema, p->sh.zName, 'f', i, &zIdx);
     if( rc==SQLITE_OK ){
       rc = payExec(p->db, pzErr, "INSERT INTO \"%w\".\"%w_fields\" "
           "VALUES(%d, %Q, %Q, %Q)", p->sh.zSchema, p->sh.zName, i, p->aField[i].zName,
@@ -339,7 +340,7 @@ static int createShadow(PayTable *p, char **pzErr){
   }
   for(i=0; rc==SQLITE_OK && i<p->nIndex; i++){
     char *zIdx = 0;
-    rc = freeIndexName(p, 'c', i, &zIdx);
+    rc = vsPayIndexName(p->db, p->sh.zSchema, p->sh.zName, 'c', i, &zIdx);
     if( rc==SQLITE_OK ){
       sqlite3_str *pSql = sqlite3_str_new(p->db);
       char *zSql;

@@ -283,6 +283,11 @@ int vsVectorsRegister(sqlite3 *db, VsConn *pConn);
 ** back. */
 int vsConnRegister(sqlite3 *db, VsConn *pConn, int bRemove);
 int vsPayloadsRegister(sqlite3 *db, VsConn *pConn);
+/* A free name for index i of payloads table zTable: <t>_data_f<i> for
+** field i (cKind 'f'), <t>_data_c<i> for composite index i ('c'), or
+** that name with _<k> appended when a renamed table holds it. */
+int vsPayIndexName(sqlite3 *db, const char *zSchema, const char *zTable,
+                   char cKind, int i, char **pzIdx);
 /* veles_add_field(table, 'name TYPE') (payfield.c). */
 void vsAddFieldFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 /* 'schema.table' or 'table' (schema main): *pzSchema (sqlite3_free it)
